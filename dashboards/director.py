@@ -1,0 +1,361 @@
+"""The clinic director's page: is our care working, for which conditions, where, and how is it trending?
+
+Per clinic view (a dropdown switches between pre-rendered views, no network): headline figures
+with intervals, outcomes by condition (forest plot and table), the risk-adjusted funnel plot of
+clinics and therapists, and follow-up completeness. Below, the monthly trend for all clinics.
+
+Reads ``marts.condition_outcomes``, ``marts.condition_outcomes_by_clinic``,
+``marts.condition_outcomes_by_therapist`` (``all`` rows), ``marts.condition_outcomes_by_month``
+(``all`` rows), ``marts.risk_adjusted``, ``marts.model_coefficients`` (residual SD) and, for the
+distinct patients behind each cell, an aggregate over ``marts.episode_outcomes``.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dashboards import html
+from dashboards.forest import forest_figure
+from dashboards.funnel import funnel_figure
+from dashboards.publication import EpisodeCells, hidden_column, publish_outcomes, publish_risk
+from dashboards.queries import episode_support, read_table, residual_sd
+from dashboards.theme import (
+    ACCENT,
+    ACCENT_LIGHT,
+    ALL_COLOUR,
+    base_layout,
+    clinic_colour,
+    clinic_label,
+    condition_colour,
+    condition_label,
+    condition_order,
+    fmt,
+    fmt_interval,
+    fmt_range,
+    is_missing,
+)
+from transforms.config import Settings
+
+ALL_VIEW = "all"
+Z95 = 1.959964
+
+
+def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float] | None:
+    """95% Wilson interval of a proportion k/n (None when n is 0)."""
+    if n <= 0:
+        return None
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _value(row: pd.Series, column: str, family: str) -> object | None:
+    """A published value, or None when its family is hidden on this row."""
+    return None if bool(row[hidden_column(family)]) else row[column]
+
+
+def headline_cards(total: pd.Series | None, threshold: int) -> str:
+    """Six cards from an ``all`` row: patients, episodes, sessions, pain change, responders, sessions to relief."""
+    if total is None:
+        return html.message("No episodes of care yet.")
+    counts_hidden = bool(total[hidden_column("counts")])
+    pain_hidden = bool(total[hidden_column("pain")])
+    relief_hidden = bool(total[hidden_column("relief")])
+
+    def count(column: str) -> str | None:
+        return None if counts_hidden else fmt(total[column], 0)
+
+    pain_n = "" if pain_hidden else f"; n = {fmt(total['n_pain_evaluable'], 0)} pain-evaluable episodes"
+    relief_n = "" if relief_hidden else f"; n = {fmt(total['n_relief_evaluable'], 0)} relief-evaluable episodes"
+    items = [
+        html.card("Patients", count("n_patients"), "distinct patients per clinic", threshold),
+        html.card("Episodes of care", count("n_episodes"), "courses of treatment", threshold),
+        html.card("Sessions", count("n_sessions"), "visits in these episodes", threshold),
+        html.card("Mean sustained pain change", None if pain_hidden else f"{fmt(total['mean_pain_change'], 2)} pts",
+                  "" if pain_hidden else fmt_interval(total["mean_pain_change_ci_low"],
+                                                      total["mean_pain_change_ci_high"], 2) + pain_n, threshold),
+        html.card("Responder rate (≥2 points and ≥30%)", None if pain_hidden else fmt(total["responder_rate"], 0, True),
+                  "" if pain_hidden else fmt_interval(total["responder_ci_low"], total["responder_ci_high"], 0, True)
+                  + pain_n, threshold),
+        html.card("Median sessions to relief", None if relief_hidden else fmt(total["median_sessions_to_relief"], 0),
+                  "" if relief_hidden else (fmt_interval(total["median_ci_low"], total["median_ci_high"], 0)
+                                            or "95% CI not reached") + relief_n, threshold),
+    ]
+    return html.cards(items)
+
+
+def condition_table(outcomes: pd.DataFrame, threshold: int, table_id: str) -> str:
+    """Outcomes by condition with the ``all`` total last; hidden numbers show the suppression marker."""
+    order = condition_order(outcomes["condition_group"].astype(str).tolist())
+    rows, firsts, totals = [], [], []
+    indexed = outcomes.set_index("condition_group")
+    for i, group in enumerate(order):
+        r = indexed.loc[group]
+        mean = _value(r, "mean_pain_change", "pain")
+        rate = _value(r, "responder_rate", "pain")
+        median = _value(r, "median_sessions_to_relief", "relief")
+        complete = None
+        if not bool(r[hidden_column("counts")]):
+            complete = fmt(float(r["n_with_final_pain"]) / float(r["n_episodes"]), 0, True) if r["n_episodes"] else "–"
+        rows.append([
+            condition_label(group),
+            None if bool(r[hidden_column("counts")]) else fmt(r["n_patients"], 0),
+            None if bool(r[hidden_column("counts")]) else fmt(r["n_episodes"], 0),
+            None if bool(r[hidden_column("counts")]) else fmt(r["n_sessions"], 0),
+            None if bool(r[hidden_column("pain")]) else (
+                (fmt(mean, 2), f"{fmt(r['mean_pain_change_ci_low'], 2)} to {fmt(r['mean_pain_change_ci_high'], 2)}")
+                if not is_missing(mean) else "–"),
+            None if bool(r[hidden_column("pain")]) else (
+                (fmt(rate, 0, True), f"{fmt(r['responder_ci_low'], 0, True)} to {fmt(r['responder_ci_high'], 0, True)}")
+                if not is_missing(rate) else "–"),
+            None if bool(r[hidden_column("relief")]) else (
+                (fmt(median, 0), fmt_range(r["median_ci_low"], r["median_ci_high"], 0))
+                if not is_missing(median) else "not reached"),
+            complete,
+        ])
+        firsts.append(html.swatch(condition_colour(group), condition_label(group)))
+        if group == "all":
+            totals.append(i)
+    headers = ["Condition", "Patients", "Episodes", "Sessions", "Mean change, points (95% CI)",
+               "Responders (95% CI)", "Median sessions to relief (95% CI)", "Final pain recorded"]
+    return html.table(rows, headers, threshold, numeric=range(1, 8), total_rows=totals, first_cell_html=firsts,
+                      table_id=table_id)
+
+
+def clinic_completeness_figure(clinics: pd.DataFrame, colours: dict[str, str]) -> go.Figure | None:
+    """Share of episodes with a final pain score per clinic (95% Wilson intervals); None if none shown."""
+    shown = clinics[~clinics[hidden_column("counts")]].sort_values("clinic_id")
+    if shown.empty:
+        return None
+    share, plus, minus, custom = [], [], [], []
+    for k, n in zip(shown["n_with_final_pain"].astype(float), shown["n_episodes"].astype(float), strict=True):
+        p = k / n
+        lo, hi = wilson(k, n) or (p, p)
+        share.append(p)
+        plus.append(hi - p)
+        minus.append(p - lo)
+        custom.append([lo, hi, int(n)])
+    labels = [clinic_label(c) for c in shown["clinic_id"]]
+    fig = go.Figure(go.Bar(
+        x=labels, y=share, marker_color=[colours[str(c)] for c in shown["clinic_id"]],
+        error_y={"type": "data", "symmetric": False, "array": plus, "arrayminus": minus, "color": "#5b6775"},
+        customdata=custom,
+        hovertemplate=("<b>%{x}</b><br>%{y:.0%} of %{customdata[2]:,} episodes have a final pain score<br>95% CI "
+                       "%{customdata[0]:.0%} to %{customdata[1]:.0%}<extra></extra>"),
+    ))
+    fig = base_layout(fig, "Follow-up completeness by clinic", height=420,
+                      subtitle="share of episodes with a final pain score (95% intervals)")
+    fig.update_yaxes(title_text="episodes with a final pain score", tickformat=".0%", range=[0, 1.05])
+    fig.update_xaxes(title_text="clinic")
+    return fig
+
+
+def therapist_completeness_figure(
+    therapists: pd.DataFrame, colours: dict[str, str], reference: float | None, reference_label: str
+) -> go.Figure | None:
+    """Follow-up completeness per therapist against their episodes (hover: 95% interval); None if none shown."""
+    shown = therapists[~therapists[hidden_column("counts")]]
+    if shown.empty:
+        return None
+    fig = go.Figure()
+    for clinic, part in shown.groupby("clinic_id", sort=True):
+        k = part["n_with_final_pain"].astype(float)
+        n = part["n_episodes"].astype(float)
+        bounds = [wilson(a, b) or (a / b, a / b) for a, b in zip(k, n, strict=True)]
+        fig.add_trace(go.Scatter(
+            x=n.tolist(), y=(k / n).tolist(), mode="markers", name=clinic_label(str(clinic)),
+            marker={"color": colours[str(clinic)], "size": 8, "opacity": 0.8, "line": {"width": 1, "color": "#fff"}},
+            customdata=[[str(t), lo, hi] for t, (lo, hi) in zip(part["therapist_id"], bounds, strict=True)],
+            hovertemplate=(f"<b>Therapist %{{customdata[0]}}</b> ({clinic_label(str(clinic))})<br>%{{y:.0%}} of %{{x:,}} episodes "
+                           "have a final pain score<br>95% CI %{customdata[1]:.0%} to %{customdata[2]:.0%}"
+                           "<extra></extra>"),
+        ))
+    if reference is not None:
+        fig.add_hline(y=reference, line={"color": ALL_COLOUR, "dash": "dot", "width": 1},
+                      annotation_text=reference_label, annotation_position="bottom right")
+    fig = base_layout(fig, "Follow-up completeness by therapist", height=420,
+                      subtitle="each point is a therapist: share of their episodes with a final pain score")
+    lowest = float((shown["n_with_final_pain"].astype(float) / shown["n_episodes"].astype(float)).min())
+    fig.update_yaxes(title_text="episodes with a final pain score", tickformat=".0%",
+                     range=[max(0.0, min(lowest, reference or 1.0) - 0.08), 1.03])
+    fig.update_xaxes(title_text="episodes of care (n)")
+    fig.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.22, "yanchor": "top"},
+                      margin={"b": 110})
+    return fig
+
+
+def trend_figure(monthly: pd.DataFrame) -> go.Figure | None:
+    """Sessions, mean sustained change and responder rate by month of episode start (all conditions)."""
+    rows = monthly.sort_values("month")
+    if rows.empty or rows[hidden_column("counts")].all():
+        return None
+    months = [pd.Timestamp(m).strftime("%b %Y") for m in rows["month"]]
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07, row_heights=[0.34, 0.33, 0.33],
+                        subplot_titles=("Sessions of the episodes started in the month",
+                                        "Mean sustained pain change (NRS points, 95% CI)",
+                                        "Responder rate (95% CI)"))
+    counts_ok = ~rows[hidden_column("counts")]
+    fig.add_trace(go.Bar(
+        x=[m for m, ok in zip(months, counts_ok, strict=True) if ok],
+        y=rows.loc[counts_ok, "n_sessions"].astype(float).tolist(), marker_color=ACCENT_LIGHT, name="sessions",
+        customdata=[[int(e)] for e in rows.loc[counts_ok, "n_episodes"]],
+        hovertemplate="<b>%{x}</b><br>%{y:,} sessions in %{customdata[0]:,} episodes started this month<extra></extra>",
+        showlegend=False,
+    ), row=1, col=1)
+    for row, est, lo, hi, fmt_ in ((2, "mean_pain_change", "mean_pain_change_ci_low", "mean_pain_change_ci_high", ".2f"),
+                                   (3, "responder_rate", "responder_ci_low", "responder_ci_high", ".0%")):
+        y = [None if h or is_missing(v) else float(v) for v, h in zip(rows[est], rows[hidden_column("pain")], strict=True)]
+        low = [None if h or is_missing(v) else float(v) for v, h in zip(rows[lo], rows[hidden_column("pain")], strict=True)]
+        high = [None if h or is_missing(v) else float(v) for v, h in zip(rows[hi], rows[hidden_column("pain")], strict=True)]
+        n = [None if h else v for v, h in zip(rows["n_pain_evaluable"], rows[hidden_column("pain")], strict=True)]
+        keep = [i for i, v in enumerate(y) if v is not None]
+        xs = [months[i] for i in keep]
+        fig.add_trace(go.Scatter(x=xs, y=[high[i] for i in keep], mode="lines", line={"width": 0},
+                                 hoverinfo="skip", showlegend=False), row=row, col=1)
+        fig.add_trace(go.Scatter(x=xs, y=[low[i] for i in keep], mode="lines", line={"width": 0}, fill="tonexty",
+                                 fillcolor="rgba(11,110,153,0.15)", hoverinfo="skip", showlegend=False), row=row, col=1)
+        fig.add_trace(go.Scatter(
+            x=xs, y=[y[i] for i in keep], mode="lines+markers", line={"color": ACCENT, "width": 2},
+            marker={"size": 7}, showlegend=False,
+            customdata=[[low[i], high[i], n[i]] for i in keep],
+            hovertemplate=(f"<b>%{{x}}</b><br>%{{y:{fmt_}}} (95% CI %{{customdata[0]:{fmt_}}} to "
+                           f"%{{customdata[1]:{fmt_}}})<br>n = %{{customdata[2]:,}} pain-evaluable episodes<extra></extra>"),
+        ), row=row, col=1)
+    fig = base_layout(fig, "Monthly trend, all clinics", height=640,
+                      subtitle="by month of episode start; the latest months are still in progress, so their "
+                               "outcomes rest on fewer finished episodes")
+    fig.update_yaxes(title_text="sessions", row=1, col=1)
+    fig.update_yaxes(title_text="points", row=2, col=1, rangemode="tozero")
+    fig.update_yaxes(title_text="responders", tickformat=".0%", row=3, col=1, rangemode="tozero")
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=months)
+    fig.update_annotations(font={"size": 12.5}, x=0, xanchor="left")
+    return fig
+
+
+def _hidden_note(outcomes: pd.DataFrame, family: str, what: str) -> str:
+    hidden = [condition_label(g) for g in condition_order(
+        outcomes.loc[outcomes[hidden_column(family)] & (outcomes["condition_group"] != "all"),
+                     "condition_group"].astype(str).tolist())]
+    return f"<p class=explain><span class=sup>{what}:</span> {escape(', '.join(hidden))}.</p>" if hidden else ""
+
+
+def _view_body(
+    key: str,
+    label: str,
+    outcomes: pd.DataFrame,
+    clinics: pd.DataFrame,
+    therapists: pd.DataFrame,
+    risk: pd.DataFrame,
+    sd: float | None,
+    colours: dict[str, str],
+    threshold: int,
+    lazy: bool,
+) -> str:
+    """One pre-rendered clinic view (``lazy``: its charts are drawn when the view is first shown)."""
+    total = outcomes[outcomes["condition_group"] == "all"]
+    total_row = total.iloc[0] if len(total) else None
+    forest = forest_figure(outcomes, f"Outcomes by condition — {label}",
+                           "mean sustained pain change and responder rate with 95% intervals; "
+                           "dotted line: all conditions")
+    funnel = funnel_figure(risk, sd, f"Risk-adjusted comparison — {label}",
+                           "observed minus case-mix-expected sustained pain change; shaded: 95% and 99.8% "
+                           "control limits", colours=colours,
+                           levels=("therapist", "clinic"))
+    reference = None
+    if total_row is not None and not bool(total_row[hidden_column("counts")]) and total_row["n_episodes"]:
+        reference = float(total_row["n_with_final_pain"]) / float(total_row["n_episodes"])
+    therapist_fig = therapist_completeness_figure(therapists, colours, reference, f"{label}: {fmt(reference, 0, True)}")
+    hidden_therapists = int(therapists[hidden_column("counts")].sum())
+    completeness = [html.panel(html.chart(therapist_fig, f"{key}-therapists", "No therapist can be shown.",
+                                          "Every therapist is suppressed (too few patients).", lazy=lazy))]
+    if key == ALL_VIEW:
+        completeness.insert(0, html.panel(html.chart(clinic_completeness_figure(clinics, colours), f"{key}-clinics",
+                                                     "No clinic can be shown.", lazy=lazy)))
+    hidden_units = int((risk["level"] == "therapist").sum() - risk.loc[risk["level"] == "therapist", "o_minus_e"]
+                       .map(lambda v: not is_missing(v)).sum())
+    return "".join([
+        f"<h2>Headline figures — {escape(label)}</h2>",
+        headline_cards(total_row, threshold),
+        html.section(
+            "Outcomes by condition",
+            "Sustained change is baseline pain minus the pain reported <i>before</i> treatment at the last later "
+            "visit (0–10 scale; higher is better). Responders improved by at least 2 points and 30%.",
+            html.panel(html.chart(forest, f"{key}-forest", "No condition has enough patients to publish.",
+                                  "Every condition rests on too few pain-evaluable patients.", lazy=lazy),
+                       condition_table(outcomes, threshold, f"{key}-conditions")),
+            _hidden_note(outcomes, "counts", "Suppressed (too few patients, or hidden to protect a smaller group)"),
+        ),
+        html.section(
+            "Clinic and therapist comparison (risk-adjusted)",
+            "Each point compares a unit's mean sustained pain change with the change expected for its case mix "
+            "(baseline pain, symptom duration, age band, condition). Inside the funnel the difference is within "
+            "chance; only points outside the 99.8% limits merit a closer look. This is not a league table."
+            + (f" {hidden_units} therapist(s) are suppressed (too few patients, or hidden to protect a smaller group)."
+               if hidden_units else ""),
+            html.panel(html.chart(funnel, f"{key}-funnel", "No clinic or therapist can be shown.",
+                                  "Each rests on too few pain-evaluable patients, or no risk model was fitted.",
+                                  lazy=lazy)),
+        ),
+        html.section(
+            "Follow-up completeness",
+            "Share of episodes with a final pain score (a pre-treatment score at a later visit). Outcomes of "
+            "units that lose track of patients are less reliable."
+            + (f" {hidden_therapists} therapist(s) are suppressed (too few patients, or hidden to protect a smaller group)."
+               if hidden_therapists else ""),
+            "<div class=grid2>" + "".join(completeness) + "</div>" if len(completeness) > 1 else completeness[0],
+        ),
+    ])
+
+
+def build_director_page(con: duckdb.DuckDBPyConnection, site: Path, settings: Settings) -> Path:
+    """Write ``director.html`` (see the module docstring for the tables it reads); returns its path."""
+    k = settings.suppression_threshold
+    cells = EpisodeCells.build(episode_support(con), k)
+    overall = publish_outcomes(read_table(con, "marts.condition_outcomes"), "condition", cells)
+    by_clinic = publish_outcomes(read_table(con, "marts.condition_outcomes_by_clinic"), "clinic", cells)
+    therapists = read_table(con, "marts.condition_outcomes_by_therapist")
+    therapists = publish_outcomes(therapists[therapists["condition_group"] == "all"], "therapist", cells)
+    monthly = read_table(con, "marts.condition_outcomes_by_month")
+    monthly = publish_outcomes(monthly[monthly["condition_group"] == "all"], "month", cells)
+    risk = publish_risk(read_table(con, "marts.risk_adjusted"), cells)
+    sd = residual_sd(con)
+    clinic_ids = sorted(str(c) for c in by_clinic["clinic_id"].unique())
+    colours = {c: clinic_colour(clinic_ids, c) for c in clinic_ids}
+    clinic_totals = by_clinic[by_clinic["condition_group"] == "all"]
+
+    views = [(ALL_VIEW, "All clinics", _view_body(ALL_VIEW, "All clinics", overall, clinic_totals, therapists, risk,
+                                                   sd, colours, k, lazy=False))]
+    for i, clinic in enumerate(clinic_ids):
+        key = f"clinic{i + 1}"
+        label = clinic_label(clinic)
+        outcomes = by_clinic[by_clinic["clinic_id"].astype(str) == clinic]
+        views.append((key, label, _view_body(
+            key, label, outcomes, clinic_totals[clinic_totals["clinic_id"].astype(str) == clinic],
+            therapists[therapists["clinic_id"].astype(str) == clinic], risk[risk["clinic_id"].astype(str) == clinic],
+            sd, colours, k, lazy=True,
+        )))
+    body = [
+        html.view_filter("Clinic", [(key, label) for key, label, _ in views],
+                         "switches the headline figures, outcomes by condition, comparison and completeness below"),
+        *(html.view(key, text, first=i == 0) for i, (key, _label, text) in enumerate(views)),
+        html.section(
+            "Monthly trend (all clinics)",
+            "Sessions, mean sustained pain change and responder rate of the episodes that started each month.",
+            html.panel(html.chart(trend_figure(monthly), "trend", "No month can be shown.",
+                                  "Every month is suppressed (too few patients).")),
+        ),
+    ]
+    return html.write_page(site, "director.html", html.page(
+        "director.html", "Clinic directors",
+        "Is our care working, for which conditions, at which clinic and with which therapist, and how is it "
+        "trending? Choose a clinic to see its own figures.",
+        "".join(body), threshold=k, scripts=html.script(html.VIEW_SCRIPT),
+    ))

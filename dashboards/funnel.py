@@ -1,0 +1,122 @@
+"""Funnel plot: risk-adjusted observed minus expected pain change against the number of episodes.
+
+A league table ranks units even when their differences are noise; a funnel plot shows each clinic
+or therapist against control limits that narrow as n grows: points inside the 95% limits differ
+from their case-mix expectation by no more than chance, points outside the 99.8% limits merit a
+look (Spiegelhalter 2005). With residual standard deviation ``sd`` of the risk model, the limits
+for a unit of ``n`` pain-evaluable episodes are ``± z * sd / sqrt(n)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboards.theme import ALL_COLOUR, MUTED, base_layout, clinic_label, is_missing, rgba
+
+Z95 = 1.959964
+Z998 = 3.090232
+
+
+def _f(value: object) -> float | None:
+    return None if is_missing(value) else float(value)  # type: ignore[arg-type]
+
+
+def control_limit(n: float, sd: float, z: float) -> float:
+    """The half-width of a funnel's control limit at ``n`` episodes."""
+    return z * sd / math.sqrt(n)
+
+
+def limit_grid(n_min: float, n_max: float, points: int = 90) -> list[float]:
+    """Geometrically spaced n values spanning the plotted range (for smooth limit curves)."""
+    low = max(2.0, n_min * 0.8)
+    high = max(low * 1.5, n_max * 1.08)
+    ratio = (high / low) ** (1 / (points - 1))
+    return [low * ratio**i for i in range(points)]
+
+
+def position(o_minus_e: float, n: float, sd: float | None) -> str:
+    """Where a point lies: within the 95% limits, between 95% and 99.8%, or outside 99.8%."""
+    if sd is None or n <= 0:
+        return "no limits"
+    if abs(o_minus_e) <= control_limit(n, sd, Z95):
+        return "within the 95% limits"
+    if abs(o_minus_e) <= control_limit(n, sd, Z998):
+        return "between the 95% and 99.8% limits"
+    return "outside the 99.8% limits"
+
+
+def _add_points(fig: go.Figure, part: pd.DataFrame, name: str, colour: str, residual_sd: float | None,
+                is_clinic: bool) -> None:
+    """One trace of units (clinics as dark diamonds, or the therapists of one clinic in its colour)."""
+    where = [position(float(o), float(k), residual_sd) for o, k in zip(part["o_minus_e"], part["n"], strict=True)]
+    label = [clinic_label(u) if is_clinic else f"Therapist {u} ({clinic_label(c)})"
+             for u, c in zip(part["unit_id"], part["clinic_id"], strict=True)]
+    fig.add_trace(go.Scatter(
+        x=part["n"].astype(float).tolist(), y=part["o_minus_e"].astype(float).tolist(), mode="markers", name=name,
+        marker={"symbol": "diamond" if is_clinic else "circle", "size": 15 if is_clinic else 8, "color": colour,
+                "opacity": 1 if is_clinic else 0.8, "line": {"width": 1.2, "color": "#ffffff"}},
+        customdata=[[lbl, _f(ob), _f(ex), _f(lo), _f(hi), w] for lbl, ob, ex, lo, hi, w in zip(
+            label, part["observed_mean"], part["expected_mean"], part["ci_low"], part["ci_high"], where, strict=True)],
+        hovertemplate=("<b>%{customdata[0]}</b><br>n = %{x:,} pain-evaluable episodes<br>observed change "
+                       "%{customdata[1]:.2f}, expected %{customdata[2]:.2f} points<br>observed − expected "
+                       "%{y:+.2f} (95% CI %{customdata[3]:+.2f} to %{customdata[4]:+.2f})<br>%{customdata[5]}"
+                       "<extra></extra>"),
+    ))
+
+
+def funnel_figure(
+    units: pd.DataFrame,
+    residual_sd: float | None,
+    title: str,
+    subtitle: str = "",
+    colours: Mapping[str, str] | None = None,
+    levels: Sequence[str] = ("therapist", "clinic"),
+) -> go.Figure | None:
+    """Observed minus expected (NRS points) against pain-evaluable episodes, with 95% and 99.8% limits.
+
+    ``units`` is a published ``marts.risk_adjusted`` frame (hidden units carry None and are left
+    out). Therapists are coloured by clinic (``colours``), clinics are dark diamonds. None when no
+    unit can be shown.
+    """
+    drawable = pd.Series([not is_missing(v) for v in units["o_minus_e"]], index=units.index, dtype=bool)
+    shown = units[drawable & units["level"].isin(list(levels))]
+    if shown.empty:
+        return None
+    n = shown["n"].astype(float)
+    fig = go.Figure()
+    if residual_sd:
+        grid = limit_grid(float(n.min()), float(n.max()))
+        for z, fill, name in ((Z998, rgba("#9aa5b1", 0.12), "99.8% control limits"),
+                              (Z95, rgba("#9aa5b1", 0.22), "95% control limits")):
+            upper = [control_limit(x, residual_sd, z) for x in grid]
+            fig.add_trace(go.Scatter(x=grid, y=upper, mode="lines", line={"color": MUTED, "width": 1,
+                                     "dash": "dot" if z == Z998 else "dash"},
+                                     hoverinfo="skip", name=name, legendgroup=name))
+            fig.add_trace(go.Scatter(x=grid, y=[-u for u in upper], mode="lines", fill="tonexty", fillcolor=fill,
+                                     line={"color": MUTED, "width": 1, "dash": "dot" if z == Z998 else "dash"},
+                                     hoverinfo="skip", showlegend=False, legendgroup=name))
+    for level in levels:
+        part = shown[shown["level"] == level]
+        if part.empty:
+            continue
+        if level == "clinic":
+            _add_points(fig, part, "clinics", ALL_COLOUR, residual_sd, is_clinic=True)
+            continue
+        for clinic, group in part.groupby("clinic_id", sort=True):
+            name = f"therapists, {clinic_label(str(clinic))}"
+            _add_points(fig, group, name, (colours or {}).get(str(clinic), "#e07b39"), residual_sd, is_clinic=False)
+    fig.add_hline(y=0, line={"color": "#5b6775", "width": 1})
+    fig = base_layout(fig, title, height=490, subtitle=subtitle)
+    fig.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.2, "yanchor": "top"},
+                      margin={"b": 100})
+    if float(n.max()) > 20 * float(n.min()):  # units of very different sizes: a log scale keeps both readable
+        fig.update_xaxes(type="log", dtick=1, minor={"showgrid": True, "gridcolor": "#f1f3f6"})
+    else:
+        fig.update_xaxes(rangemode="tozero")
+    fig.update_xaxes(title_text="pain-evaluable episodes (n)")
+    fig.update_yaxes(title_text="observed − expected change (NRS points)", zeroline=False)
+    return fig

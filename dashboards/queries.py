@@ -1,0 +1,263 @@
+"""Reading what the pages publish: small aggregate queries over the marts and the ops tables.
+
+- Tables are read only from the allow-list :data:`CONTRACT`, and only the columns listed there:
+  never ``SELECT *``, never a patient id, session id or episode key.
+- The marts tables read whole are already aggregated (tens to hundreds of rows).
+- What the marts do not hold -- the distinct patients behind every published cell, visits per
+  episode, flags by clinic and payer -- is aggregated here in SQL; no table of episodes, sessions
+  or flags is pulled into pandas. Identifier columns appear only inside ``count(DISTINCT ...)``.
+- Every value is bound with ``?``; SQL text is composed only from the constants of this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import duckdb
+import pandas as pd
+
+from dashboards.suppression import ALL
+
+# table -> the columns the dashboards read from it (metrics.md section 10 + docs/architecture.md).
+CONTRACT: dict[str, tuple[str, ...]] = {
+    "marts.condition_outcomes": (
+        "condition_group", "n_patients", "n_episodes", "n_sessions", "n_pain_evaluable", "mean_baseline_pain",
+        "mean_pain_change", "mean_pain_change_ci_low", "mean_pain_change_ci_high", "srm", "responder_rate",
+        "responder_ci_low", "responder_ci_high", "substantial_rate", "n_relief_evaluable",
+        "median_sessions_to_relief", "median_ci_low", "median_ci_high", "relief_by_4", "relief_by_8",
+        "n_with_final_pain",
+    ),
+    "marts.condition_outcomes_by_clinic": (),  # filled below: clinic_id + the condition_outcomes columns
+    "marts.condition_outcomes_by_therapist": (),  # clinic_id, therapist_id + the same
+    "marts.condition_outcomes_by_month": (),  # month + the same
+    "marts.relief_curve": (
+        "condition_group", "t", "at_risk", "relieved", "censored", "survival", "ci_low", "ci_high",
+        "n_patients_at_risk",
+    ),
+    "marts.rom_gains": (
+        "condition_group", "joint", "movement", "n_episodes", "n_patients", "mean_baseline", "mean_final",
+        "mean_gain", "gain_ci_low", "gain_ci_high", "pct_of_normal_final", "normal", "unit",
+    ),
+    "marts.function_outcomes": (
+        "condition_group", "instrument", "n_episodes", "n_patients", "mean_improvement", "improvement_ci_low",
+        "improvement_ci_high", "responder_rate", "mcid",
+    ),
+    "marts.risk_adjusted": (
+        "level", "unit_id", "clinic_id", "n", "n_patients", "observed_mean", "expected_mean", "o_minus_e",
+        "ci_low", "ci_high",
+    ),
+    "marts.audit_summary": (
+        "clinic_id", "payer_type", "n_episodes", "n_flagged_episodes", "n_sessions", "units_billed",
+        "units_over_time", "units_over_time_flags", "missing_pain", "no_referral", "no_evaluation", "no_goals",
+        "no_progress_note", "plateau", "n_patients", "units_supported", "units_billed_timed",
+    ),
+    # read only through the aggregate queries below
+    "marts.episode_outcomes": (
+        "clinic_id", "therapist_id", "start_month", "condition_group", "payer_type", "n_sessions", "first_date",
+        "last_date", "baseline_pain", "final_pain", "relief_evaluable",
+    ),
+    "marts.audit_flags": ("clinic_id", "payer_type", "flag"),
+    "marts.model_coefficients": ("residual_sd",),
+    "ops.load_log": (
+        "export", "status", "reason", "rows_in", "rows_loaded", "rows_quarantined", "loaded_at",
+    ),
+    "quarantine.rejected_rows": ("export", "file", "rule", "column_name"),
+}
+_OUTCOME_COLUMNS = CONTRACT["marts.condition_outcomes"]
+CONTRACT["marts.condition_outcomes_by_clinic"] = ("clinic_id", *_OUTCOME_COLUMNS)
+CONTRACT["marts.condition_outcomes_by_therapist"] = ("clinic_id", "therapist_id", *_OUTCOME_COLUMNS)
+CONTRACT["marts.condition_outcomes_by_month"] = ("month", *_OUTCOME_COLUMNS)
+
+# Row-level tables: read only through the aggregate queries of this module, never pulled whole.
+AGGREGATE_ONLY = frozenset({"marts.episode_outcomes", "marts.audit_flags", "quarantine.rejected_rows", "ops.load_log"})
+IDENTIFIER_COLUMNS = frozenset({"patient_id", "session_id", "episode_key", "episode_id", "row_number", "value"})
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def read_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Columns of an already aggregated table of the allow-list (all contract columns by default), sorted."""
+    if table not in CONTRACT or table in AGGREGATE_ONLY:
+        raise ValueError(f"{table} is not an aggregated table the dashboards may read whole")
+    wanted = list(columns) if columns is not None else list(CONTRACT[table])
+    bad = [c for c in wanted if c not in CONTRACT[table] or c in IDENTIFIER_COLUMNS or not _NAME.match(c)]
+    if bad:
+        raise ValueError(f"{table}: column(s) {bad} are not published")
+    # ORDER BY ALL: the same rows always come in the same order (a rebuilt site is byte-identical even
+    # when the warehouse connection does not preserve insertion order)
+    return con.execute(f"SELECT {', '.join(wanted)} FROM {table} ORDER BY ALL").df()
+
+
+def missing_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Contract columns (or tables) the warehouse lacks, per table: empty when the marts fit the dashboards."""
+    out: dict[str, list[str]] = {}
+    for table, columns in CONTRACT.items():
+        schema, name = table.split(".")
+        have = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        ).fetchall()}
+        lacking = [c for c in columns if c not in have] if have else ["(table missing)"]
+        if lacking:
+            out[table] = lacking
+    return out
+
+
+# --- the distinct patients behind every cell -------------------------------------------------------
+
+EPISODE_KEYS = ("clinic_id", "therapist_id", "month", "condition_group")
+
+_EPISODE_SUPPORT_SQL = """
+SELECT CASE WHEN grouping(clinic_id) = 1 THEN ? ELSE clinic_id END AS clinic_id,
+       CASE WHEN grouping(therapist_id) = 1 THEN ? ELSE therapist_id END AS therapist_id,
+       CASE WHEN grouping(start_month) = 1 THEN ? ELSE strftime(start_month, '%Y-%m') END AS month,
+       CASE WHEN grouping(condition_group) = 1 THEN ? ELSE condition_group END AS condition_group,
+       count(DISTINCT (clinic_id, patient_id)) AS patients,
+       count(DISTINCT (clinic_id, patient_id))
+           FILTER (WHERE baseline_pain IS NOT NULL AND final_pain IS NOT NULL) AS pain_patients,
+       count(DISTINCT (clinic_id, patient_id)) FILTER (WHERE relief_evaluable) AS relief_patients
+FROM marts.episode_outcomes
+GROUP BY GROUPING SETS ((), (condition_group), (clinic_id), (clinic_id, condition_group),
+                        (clinic_id, therapist_id), (start_month))
+ORDER BY 1, 2, 3, 4
+"""
+
+
+def episode_support(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Distinct patients per published cell of the outcome tables: overall, by condition, clinic,
+    clinic and condition, clinic and therapist, and month of episode start (``all`` marks a margin).
+
+    Columns: :data:`EPISODE_KEYS`, ``patients`` (all episodes), ``pain_patients`` (pain-evaluable
+    episodes) and ``relief_patients`` (relief-evaluable episodes). Patients are (clinic, patient) pairs.
+    """
+    return con.execute(_EPISODE_SUPPORT_SQL, [ALL, ALL, ALL, ALL]).df()
+
+
+# --- payer page aggregates ---------------------------------------------------------------------------
+
+_VISITS_SQL = """
+SELECT CASE WHEN grouping(payer_type) = 1 THEN ? ELSE payer_type END AS payer_type,
+       CASE WHEN grouping(bin) = 1 THEN -1 ELSE bin END AS bin,
+       count(*) AS n_episodes,
+       count(DISTINCT (clinic_id, patient_id)) AS patients
+FROM (SELECT payer_type, clinic_id, patient_id,
+             CAST(len(list_filter(?::INTEGER[], lambda e: e < n_sessions)) AS INTEGER) AS bin
+      FROM marts.episode_outcomes)
+GROUP BY GROUPING SETS ((), (payer_type), (bin), (payer_type, bin))
+ORDER BY 1, 2
+"""
+
+
+def visits_per_episode(con: duckdb.DuckDBPyConnection, upper_edges: Sequence[int]) -> pd.DataFrame:
+    """Episodes and distinct patients per bin of visits per episode, by payer type and overall.
+
+    Bin ``i`` holds episodes with ``upper_edges[i-1] < n_sessions <= upper_edges[i]`` (the last bin,
+    ``len(upper_edges)``, everything above the last edge); ``bin = -1`` and ``payer_type = 'all'``
+    mark the margins.
+    """
+    return con.execute(_VISITS_SQL, [ALL, [int(e) for e in upper_edges]]).df()
+
+
+_FLAGS_SQL = """
+WITH flags AS (
+    SELECT f.flag, f.clinic_id, f.payer_type, e.patient_id, f.episode_key
+    FROM marts.audit_flags f JOIN marts.episode_outcomes e USING (episode_key)
+    UNION ALL
+    SELECT DISTINCT ?, f.clinic_id, f.payer_type, e.patient_id, f.episode_key
+    FROM marts.audit_flags f JOIN marts.episode_outcomes e USING (episode_key)
+)
+SELECT flag,
+       CASE WHEN grouping(clinic_id) = 1 THEN ? ELSE clinic_id END AS clinic_id,
+       CASE WHEN grouping(payer_type) = 1 THEN ? ELSE payer_type END AS payer_type,
+       count(*) AS n_flags,
+       count(DISTINCT episode_key) AS n_episodes,
+       count(DISTINCT (clinic_id, patient_id)) AS patients
+FROM flags
+GROUP BY GROUPING SETS ((flag), (flag, clinic_id), (flag, payer_type))
+ORDER BY 1, 2, 3
+"""
+ANY_FLAG = "ANY"
+
+
+def flag_cells(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Raised flags, flagged episodes and distinct patients per flag, by clinic and by payer type.
+
+    ``flag = 'ANY'`` counts episodes with at least one flag (its ``n_flags`` is that episode count);
+    ``all`` in ``clinic_id`` / ``payer_type`` marks the margins.
+    """
+    frame = con.execute(_FLAGS_SQL, [ANY_FLAG, ALL, ALL]).df()
+    any_rows = frame["flag"] == ANY_FLAG
+    frame.loc[any_rows, "n_flags"] = frame.loc[any_rows, "n_episodes"]
+    return frame
+
+
+_PAYER_SUMMARY_SQL = """
+SELECT CASE WHEN grouping(payer_type) = 1 THEN ? ELSE payer_type END AS payer_type,
+       CAST(sum(n_episodes) AS BIGINT) AS n_episodes,
+       CAST(sum(n_flagged_episodes) AS BIGINT) AS n_flagged_episodes,
+       CAST(sum(n_sessions) AS BIGINT) AS n_sessions,
+       CAST(sum(units_billed) AS BIGINT) AS units_billed,
+       CAST(sum(units_over_time) AS BIGINT) AS units_over_time,
+       CAST(sum(units_supported) AS BIGINT) AS units_supported,
+       CAST(sum(units_billed_timed) AS BIGINT) AS units_billed_timed,
+       CAST(sum(missing_pain) AS BIGINT) AS missing_pain,
+       CAST(sum(no_referral) AS BIGINT) AS no_referral,
+       CAST(sum(no_evaluation) AS BIGINT) AS no_evaluation,
+       CAST(sum(no_goals) AS BIGINT) AS no_goals,
+       CAST(sum(no_progress_note) AS BIGINT) AS no_progress_note
+FROM marts.audit_summary
+GROUP BY GROUPING SETS ((), (payer_type))
+ORDER BY 1
+"""
+
+
+def payer_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """``marts.audit_summary`` summed per payer type, plus an ``all`` row."""
+    return con.execute(_PAYER_SUMMARY_SQL, [ALL]).df()
+
+
+def residual_sd(con: duckdb.DuckDBPyConnection) -> float | None:
+    """The risk model's residual standard deviation (for the funnel limits), if the model was fitted."""
+    row = con.execute("SELECT max(residual_sd) FROM marts.model_coefficients").fetchall()
+    value = row[0][0] if row else None
+    return float(value) if value is not None else None
+
+
+# --- site facts and data quality -------------------------------------------------------------------------
+
+
+def data_period(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
+    """First and last month of care in the marts (months only: service dates are identifiers)."""
+    row = con.execute(
+        "SELECT strftime(min(first_date), '%b %Y'), strftime(max(last_date), '%b %Y') FROM marts.episode_outcomes"
+    ).fetchall()[0]
+    return None if row[0] is None else (row[0], row[1])
+
+
+def load_status(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The latest outcome of every export ever seen, with its reason and row counts."""
+    return con.execute(
+        """
+        SELECT export, status, reason, rows_in, rows_loaded, rows_quarantined, loaded_at
+        FROM ops.load_log
+        QUALIFY row_number() OVER (PARTITION BY export ORDER BY loaded_at DESC, status) = 1
+        ORDER BY export
+        """
+    ).df()
+
+
+def load_history(con: duckdb.DuckDBPyConnection, limit: int = 200) -> pd.DataFrame:
+    """The most recent rows of the load log, newest first."""
+    return con.execute(
+        "SELECT loaded_at, export, status, reason, rows_in, rows_loaded, rows_quarantined FROM ops.load_log "
+        "ORDER BY loaded_at DESC, export, status LIMIT ?",
+        [int(limit)],
+    ).df()
+
+
+def quarantine_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Quarantined rows by export, file, column and rule: counts of rows only, never their values."""
+    return con.execute(
+        "SELECT export, file, column_name, rule, count(*) AS n_rows FROM quarantine.rejected_rows "
+        "GROUP BY export, file, column_name, rule ORDER BY export, file, column_name, rule"
+    ).df()

@@ -1,0 +1,124 @@
+"""Kaplan–Meier relief curves with 95% bands, and their number-at-risk table.
+
+Pure functions over the published curves of :func:`dashboards.publication.publish_curves`: the
+points there are already suppressed (a curve stops where fewer than the threshold of patients are
+still at risk), so whatever is drawn here may be shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboards import html
+from dashboards.theme import base_layout, condition_colour, condition_label, condition_order, rgba
+
+
+def relief_figure(points: pd.DataFrame, title: str, subtitle: str = "") -> go.Figure | None:
+    """Probability of not yet being relieved after t sessions, per condition, with a dropdown.
+
+    The dropdown shows the pooled curve (default), all conditions together (lines only), or one
+    condition with its band against the pooled curve. None when no curve can be shown.
+    """
+    if points.empty:
+        return None
+    groups = condition_order(points["condition_group"].astype(str).unique().tolist())
+    fig = go.Figure()
+    owner: list[tuple[str, str]] = []  # (group, role) per trace: role in band_hi, band_lo, line
+    for group in groups:
+        part = points[points["condition_group"] == group].sort_values("t")
+        t = part["t"].astype(int).tolist()
+        colour = condition_colour(group)
+        label = condition_label(group)
+        fig.add_trace(go.Scatter(x=t, y=part["ci_high"].astype(float).tolist(), mode="lines",
+                                 line={"width": 0, "shape": "hv"}, hoverinfo="skip", showlegend=False))
+        owner.append((group, "band_hi"))
+        fig.add_trace(go.Scatter(x=t, y=part["ci_low"].astype(float).tolist(), mode="lines",
+                                 line={"width": 0, "shape": "hv"}, fill="tonexty", fillcolor=rgba(colour, 0.16),
+                                 hoverinfo="skip", showlegend=False))
+        owner.append((group, "band_lo"))
+        fig.add_trace(go.Scatter(
+            x=t, y=part["survival"].astype(float).tolist(), mode="lines", name=label,
+            line={"shape": "hv", "color": colour, "width": 3 if group == "all" else 2},
+            customdata=[[float(lo), float(hi), int(n)] for lo, hi, n in zip(
+                part["ci_low"], part["ci_high"], part["at_risk"], strict=True)],
+            hovertemplate=(f"<b>{label}</b><br>after %{{x}} sessions: %{{y:.0%}} not yet relieved<br>95% band "
+                           "%{customdata[0]:.0%} to %{customdata[1]:.0%}<br>at risk: %{customdata[2]:,} episodes"
+                           "<extra></extra>"),
+        ))
+        owner.append((group, "line"))
+
+    def visible(mode: str, chosen: str | None = None) -> list[bool]:
+        if mode == "pooled":
+            return [g == "all" for g, _ in owner]
+        if mode == "compare":
+            return [role == "line" for _, role in owner]
+        return [g == chosen or (g == "all" and role == "line") for g, role in owner]
+
+    default = "all" if "all" in groups else groups[0]
+    buttons = []
+    if "all" in groups:
+        buttons.append({"label": "All conditions (pooled)", "method": "restyle", "args": [{"visible": visible("pooled")}]})
+    if len(groups) > 1:
+        buttons.append({"label": "Compare conditions", "method": "restyle", "args": [{"visible": visible("compare")}]})
+    for group in groups:
+        if group != "all":
+            buttons.append({"label": condition_label(group), "method": "restyle",
+                            "args": [{"visible": visible("one", group)}]})
+    initial = visible("pooled") if default == "all" else visible("one", default)
+    for trace, on in zip(fig.data, initial, strict=True):
+        trace.visible = on
+    fig.add_hline(y=0.5, line={"color": "#9aa5b1", "dash": "dot", "width": 1},
+                  annotation_text="median", annotation_position="top right")
+    fig = base_layout(fig, title, height=520, subtitle=subtitle)
+    fig.update_layout(
+        updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.02,
+                      "yanchor": "bottom", "showactive": True, "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
+        legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"},
+        margin={"r": 190, "t": 96},
+    )
+    fig.update_xaxes(title_text="treatment sessions delivered (t)", rangemode="tozero")
+    fig.update_yaxes(title_text="probability of not yet being relieved", tickformat=".0%", range=[0, 1.03])
+    return fig
+
+
+def at_risk_times(points: pd.DataFrame, columns: int = 9) -> list[int]:
+    """Session counts for the number-at-risk table: 0 and evenly spaced steps up to the last shown time."""
+    if points.empty:
+        return []
+    last = int(points["t"].max())
+    step = max(1, -(-last // (columns - 1)))
+    return list(range(0, last + 1, step))
+
+
+def at_risk_value(at_risk: pd.DataFrame, group: str, t: int) -> tuple[bool, int | None]:
+    """(known, value) of the episodes at risk of a group at ``t``: that of its first curve time >= t.
+
+    ``(True, None)`` means suppressed; ``(True, 0)`` nobody is left at risk.
+    """
+    part = at_risk[(at_risk["condition_group"] == group) & (at_risk["t"] >= t)].sort_values("t")
+    if part.empty:
+        return True, 0
+    first = part.iloc[0]
+    return True, None if bool(first["hidden"]) else int(first["at_risk"])
+
+
+def at_risk_table(at_risk: pd.DataFrame, times: Sequence[int], threshold: int) -> str:
+    """Number of episodes at risk after t sessions, per condition (``suppressed`` where hidden)."""
+    groups = condition_order(at_risk["condition_group"].astype(str).unique().tolist())
+    rows, firsts = [], []
+    for group in groups:
+        cells: list[str | None] = [condition_label(group)]
+        stopped = False  # after a hidden time everything is hidden (even "0" would tell when the few ended)
+        for t in times:
+            _, value = at_risk_value(at_risk, group, t)
+            stopped = stopped or value is None
+            cells.append(None if stopped else f"{value:,}")
+        rows.append(cells)
+        firsts.append(html.swatch(condition_colour(group), condition_label(group)))
+    headers = ["Episodes at risk after t sessions", *[f"t = {t}" for t in times]]
+    return html.table(rows, headers, threshold, numeric=range(1, len(times) + 1),
+                      total_rows=[i for i, g in enumerate(groups) if g == "all"], first_cell_html=firsts,
+                      table_id="at-risk")

@@ -1,0 +1,266 @@
+"""The researcher's page: how do conditions compare, how fast does relief come, what changes in
+range of motion and function?
+
+A forest plot and table of conditions, Kaplan–Meier relief curves with 95% bands and a
+number-at-risk table, range-of-motion gains against normal values, function-instrument
+improvements against their MCIDs, and links to the definitions.
+
+Reads ``marts.condition_outcomes``, ``marts.relief_curve``, ``marts.rom_gains``,
+``marts.function_outcomes`` and, for the distinct patients behind each cell, an aggregate over
+``marts.episode_outcomes``.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboards import html
+from dashboards.definitions import anchor
+from dashboards.forest import forest_figure
+from dashboards.publication import (
+    EpisodeCells,
+    hidden_column,
+    publish_curves,
+    publish_outcomes,
+    publish_simple,
+)
+from dashboards.queries import episode_support, read_table
+from dashboards.relief import at_risk_table, at_risk_times, relief_figure
+from dashboards.suppression import SUPPRESSED_COLUMN
+from dashboards.theme import (
+    GOOD,
+    base_layout,
+    condition_colour,
+    condition_label,
+    condition_order,
+    fmt,
+    fmt_range,
+    is_missing,
+)
+from transforms.config import Settings
+
+ROM_VALUES = ("n_episodes", "mean_baseline", "mean_final", "mean_gain", "gain_ci_low", "gain_ci_high",
+              "pct_of_normal_final")
+FUNCTION_VALUES = ("n_episodes", "mean_improvement", "improvement_ci_low", "improvement_ci_high", "responder_rate")
+
+
+def _unit(unit: object) -> str:
+    return "°" if str(unit).lower().startswith("deg") else f" {unit}"
+
+
+def summary_table(outcomes: pd.DataFrame, threshold: int) -> str:
+    """Per condition: evaluable episodes, baseline, change (95% CI), SRM, responders, relief statistics."""
+    order = condition_order(outcomes["condition_group"].astype(str).tolist())
+    indexed = outcomes.set_index("condition_group")
+    rows, firsts, totals = [], [], []
+    for i, group in enumerate(order):
+        r = indexed.loc[group]
+        pain = not bool(r[hidden_column("pain")])
+        relief = not bool(r[hidden_column("relief")])
+
+        def p(text: html.Cell, shown: bool) -> html.Cell:
+            return text if shown else None
+
+        rows.append([
+            condition_label(group),
+            p(fmt(r["n_pain_evaluable"], 0), pain),
+            p(fmt(r["mean_baseline_pain"], 1), pain),
+            p((fmt(r["mean_pain_change"], 2),
+               f"{fmt(r['mean_pain_change_ci_low'], 2)} to {fmt(r['mean_pain_change_ci_high'], 2)}"), pain),
+            p(fmt(r["srm"], 2), pain),
+            p((fmt(r["responder_rate"], 0, True),
+               f"{fmt(r['responder_ci_low'], 0, True)} to {fmt(r['responder_ci_high'], 0, True)}"), pain),
+            p(fmt(r["substantial_rate"], 0, True), pain),
+            p(fmt(r["n_relief_evaluable"], 0), relief),
+            p("not reached" if is_missing(r["median_sessions_to_relief"]) else
+              (fmt(r["median_sessions_to_relief"], 0), fmt_range(r["median_ci_low"], r["median_ci_high"], 0)),
+              relief),
+            p(fmt(r["relief_by_4"], 0, True), relief),
+            p(fmt(r["relief_by_8"], 0, True), relief),
+        ])
+        firsts.append(html.swatch(condition_colour(group), condition_label(group)))
+        if group == "all":
+            totals.append(i)
+    headers = ["Condition", "Pain-evaluable episodes", "Mean baseline", "Mean change (95% CI)", "SRM",
+               "Responders (95% CI)", "Substantial (≥50%)", "Relief-evaluable episodes",
+               "Median sessions to relief (95% CI)", "Relieved by 4", "Relieved by 8"]
+    return html.table(rows, headers, threshold, numeric=range(1, 11), total_rows=totals, first_cell_html=firsts,
+                      table_id="conditions")
+
+
+def rom_figure(rom: pd.DataFrame) -> go.Figure | None:
+    """Mean baseline and final range of motion as a share of normal, per joint and movement; a dropdown
+    picks the condition. None when no row can be shown."""
+    shown = rom[[not is_missing(v) for v in rom["mean_gain"]]].copy()
+    if shown.empty:
+        return None
+    shown["baseline_share"] = shown["mean_baseline"].astype(float) / shown["normal"].astype(float)
+    shown["final_share"] = shown["mean_final"].astype(float) / shown["normal"].astype(float)
+    groups = condition_order(shown["condition_group"].astype(str).unique().tolist())
+    fig = go.Figure()
+    owners: list[str] = []
+    heights: dict[str, int] = {}
+    for group in groups:
+        part = shown[shown["condition_group"] == group].sort_values(["joint", "movement"], ascending=False)
+        heights[group] = max(300, 40 * len(part) + 200)
+        labels = [f"{j.capitalize()} {m.replace('_', ' ')} (normal {n:g}{_unit(u)})"
+                  for j, m, n, u in zip(part["joint"], part["movement"], part["normal"].astype(float), part["unit"],
+                                        strict=True)]
+        xs: list[float | None] = []
+        ys: list[str | None] = []
+        for lbl, b, f in zip(labels, part["baseline_share"], part["final_share"], strict=True):
+            xs += [float(b), float(f), None]
+            ys += [lbl, lbl, None]
+        colour = condition_colour(group)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": "#c3ccd6", "width": 4}, hoverinfo="skip",
+                                 showlegend=False))
+        custom = [[float(b), float(f), float(g), None if is_missing(lo) else float(lo),
+                   None if is_missing(hi) else float(hi), int(n), _unit(u).strip()]
+                  for b, f, g, lo, hi, n, u in zip(part["mean_baseline"], part["mean_final"], part["mean_gain"],
+                                                   part["gain_ci_low"], part["gain_ci_high"], part["n_episodes"],
+                                                   part["unit"], strict=True)]
+        fig.add_trace(go.Scatter(
+            x=part["baseline_share"].tolist(), y=labels, mode="markers", name="baseline (first measurement)",
+            marker={"symbol": "circle-open", "size": 11, "color": colour, "line": {"width": 2}}, customdata=custom,
+            hovertemplate="<b>%{y}</b><br>baseline %{customdata[0]:.0f}%{customdata[6]} = %{x:.0%} of normal"
+                          "<br>n = %{customdata[5]:,} episodes<extra></extra>",
+        ))
+        fig.add_trace(go.Scatter(
+            x=part["final_share"].tolist(), y=labels, mode="markers", name="final (last later measurement)",
+            marker={"symbol": "circle", "size": 11, "color": colour}, customdata=custom,
+            hovertemplate="<b>%{y}</b><br>final %{customdata[1]:.0f}%{customdata[6]} = %{x:.0%} of normal<br>mean "
+                          "gain %{customdata[2]:+.1f}%{customdata[6]} (95% CI %{customdata[3]:.1f} to "
+                          "%{customdata[4]:.1f})<br>n = %{customdata[5]:,} episodes<extra></extra>",
+        ))
+        owners += [group, group, group]
+    first = groups[0]
+    for trace, group in zip(fig.data, owners, strict=True):
+        trace.visible = group == first
+    buttons = [{"label": condition_label(g), "method": "update",
+                "args": [{"visible": [o == g for o in owners]}, {"height": heights[g]}]} for g in groups]
+    fig.add_vline(x=1, line={"color": GOOD, "dash": "dash", "width": 1.5}, annotation_text="normal",
+                  annotation_position="top")
+    fig = base_layout(fig, "Range of motion: first and last measurement against normal values",
+                      height=heights[first],
+                      subtitle="open circle: mean at the first measurement; filled: mean at the last later one; "
+                               "100% = the normal value")
+    fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.0,
+                                    "yanchor": "bottom", "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
+                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.12, "yanchor": "top"},
+                      margin={"t": 100, "b": 90})
+    fig.update_xaxes(title_text="share of the normal range of motion", tickformat=".0%", rangemode="tozero")
+    return fig
+
+
+def function_figure(function: pd.DataFrame) -> go.Figure | None:
+    """Mean improvement of each instrument in units of its MCID (95% intervals), per condition; None if none."""
+    shown = function[[not is_missing(v) for v in function["mean_improvement"]]].copy()
+    if shown.empty:
+        return None
+    ref = {g: i for i, g in enumerate(condition_order(shown["condition_group"].astype(str).unique().tolist()))}
+    shown["order"] = shown["condition_group"].map(ref)
+    shown = shown.sort_values(["instrument", "order"])
+    mcid = shown["mcid"].astype(float)
+    est = (shown["mean_improvement"].astype(float) / mcid).tolist()
+    low = [None if is_missing(v) else float(v) / m for v, m in zip(shown["improvement_ci_low"], mcid, strict=True)]
+    high = [None if is_missing(v) else float(v) / m for v, m in zip(shown["improvement_ci_high"], mcid, strict=True)]
+    labels = [f"{i} · {condition_label(c)}" for i, c in zip(shown["instrument"], shown["condition_group"], strict=True)]
+    fig = go.Figure(go.Scatter(
+        x=est, y=labels, mode="markers",
+        marker={"symbol": "square", "size": 10, "color": [condition_colour(c) for c in shown["condition_group"]]},
+        error_x={"type": "data", "symmetric": False, "color": "#6b7785", "thickness": 1.4, "width": 4,
+                 "array": [None if h is None else h - e for e, h in zip(est, high, strict=True)],
+                 "arrayminus": [None if lo is None else e - lo for e, lo in zip(est, low, strict=True)]},
+        customdata=[[float(i), float(m), None if is_missing(r) else float(r), int(n)] for i, m, r, n in zip(
+            shown["mean_improvement"], mcid, shown["responder_rate"], shown["n_episodes"], strict=True)],
+        hovertemplate=("<b>%{y}</b><br>mean improvement %{customdata[0]:.1f} points = %{x:.2f} × MCID (MCID "
+                       "%{customdata[1]:g})<br>reached the MCID: %{customdata[2]:.0%}<br>n = %{customdata[3]:,} "
+                       "episodes<extra></extra>"),
+        showlegend=False,
+    ))
+    fig.add_vline(x=0, line={"color": "#9aa5b1", "width": 1})
+    fig.add_vline(x=1, line={"color": GOOD, "dash": "dash", "width": 1.5}, annotation_text="MCID",
+                  annotation_position="top")
+    fig = base_layout(fig, "Function instruments: improvement against the minimal clinically important difference",
+                      height=max(320, 28 * len(shown) + 170),
+                      subtitle="mean improvement divided by the instrument's MCID, with 95% intervals; "
+                               "1 = one MCID (direction-aware: positive is better)")
+    fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1])
+    fig.update_xaxes(title_text="mean improvement ÷ MCID")
+    fig.update_layout(margin={"l": 200})
+    return fig
+
+
+def build_researcher_page(con: duckdb.DuckDBPyConnection, site: Path, settings: Settings) -> Path:
+    """Write ``researcher.html`` (see the module docstring for the tables it reads); returns its path."""
+    k = settings.suppression_threshold
+    cells = EpisodeCells.build(episode_support(con), k)
+    outcomes = publish_outcomes(read_table(con, "marts.condition_outcomes"), "condition", cells)
+    curves = publish_curves(read_table(con, "marts.relief_curve"), cells)
+    rom = publish_simple(read_table(con, "marts.rom_gains"), "n_patients", ROM_VALUES, k)
+    function = publish_simple(read_table(con, "marts.function_outcomes"), "n_patients", FUNCTION_VALUES, k)
+    hidden_rom = int(rom[SUPPRESSED_COLUMN].sum())
+    hidden_function = int(function[SUPPRESSED_COLUMN].sum())
+    times = at_risk_times(curves.points)
+    hidden_pain = [condition_label(g) for g in condition_order(outcomes.loc[
+        outcomes[hidden_column("pain")] & (outcomes["condition_group"] != "all"), "condition_group"].astype(str).tolist())]
+    body = [
+        "<div class=info>Every figure is defined on the <a href='definitions.html'>Definitions</a> page: "
+        f"<a href='{anchor('pain')}'>pain and responders</a>, "
+        f"<a href='{anchor('relief')}'>sessions to relief</a>, "
+        f"<a href='{anchor('range of motion')}'>range of motion</a>, "
+        f"<a href='{anchor('function')}'>function instruments</a>, "
+        f"<a href='{anchor('statistic')}'>intervals</a>. "
+        "Intervals are 95%: t-intervals for means, Wilson intervals for rates, log(−log) bands for curves.</div>",
+        html.section(
+            "Condition comparison",
+            "Mean sustained pain change and responder rate per condition group, with 95% intervals; the diamond "
+            "is all conditions pooled." + (f" <span class=sup>Suppressed:</span> "
+                                           f"{escape(', '.join(hidden_pain))}." if hidden_pain else ""),
+            html.panel(html.chart(forest_figure(outcomes, "Condition comparison (forest plot)",
+                                                "mean sustained change and responder rate, 95% intervals"),
+                                  "forest", "No condition has enough pain-evaluable patients to publish."),
+                       summary_table(outcomes, k)),
+        ),
+        html.section(
+            "Sessions to relief",
+            "Kaplan–Meier estimate of the probability of not yet being relieved after t sessions (relief: a "
+            "pre-treatment pain score at least 2 points and 30% below baseline). Episodes that end without relief "
+            "are censored at their last scored visit, never dropped. Use the menu to compare conditions. A curve "
+            "stops where fewer patients than the suppression threshold remain at risk.",
+            html.panel(html.chart(relief_figure(curves.points, "Relief curves",
+                                                "probability of not yet relieved, with 95% pointwise bands"),
+                                  "relief", "No condition has enough relief-evaluable patients to publish a curve."),
+                       "<h3>Number at risk</h3>",
+                       at_risk_table(curves.at_risk, times, k) if times else html.message("No curve to tabulate.")),
+        ),
+        html.section(
+            "Range of motion",
+            "Mean first and last measurement of each joint and movement (sides pooled) as a share of its normal "
+            "value; the menu picks the condition."
+            + (f" {hidden_rom} condition–movement combination(s) are suppressed (too few patients)." if hidden_rom
+               else ""),
+            html.panel(html.chart(rom_figure(rom), "rom", "No range-of-motion result can be shown.",
+                                  "No joint and movement has enough patients measured twice.")),
+        ),
+        html.section(
+            "Function instruments",
+            "Improvement from the first to the last later score of each instrument, in multiples of its minimal "
+            "clinically important difference (MCID)."
+            + (f" {hidden_function} condition–instrument combination(s) are suppressed (too few patients)."
+               if hidden_function else ""),
+            html.panel(html.chart(function_figure(function), "function", "No function result can be shown.",
+                                  "No instrument has enough patients scored twice.")),
+        ),
+    ]
+    return html.write_page(site, "researcher.html", html.page(
+        "researcher.html", "Researchers",
+        "How do conditions compare on sustained pain change and responders, how many sessions until relief, and "
+        "what changes in range of motion and function?",
+        "".join(body), threshold=k,
+    ))

@@ -1,0 +1,133 @@
+"""Colours, labels, number formats and the shared Plotly layout of every page.
+
+One colour per condition group everywhere: the palette is assigned in the order of
+:func:`transforms.reference.condition_groups`, so "Neck pain" has the same colour on the director's
+and the researcher's page, in every chart.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from transforms.reference import condition_groups
+
+# 20 distinguishable colours (Tableau 10 + darker/lighter companions), one per condition group.
+_PALETTE = (
+    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+    "#2f4b7c", "#a05195", "#d45087", "#665191", "#003f5c", "#7a9e3b", "#c49c00", "#1b9e77", "#d95f02",
+    "#7570b3", "#8c8c8c",
+)
+ALL_COLOUR = "#1d2630"
+ACCENT = "#0b6e99"
+ACCENT_LIGHT = "#9ecae1"
+MUTED = "#9aa5b1"
+GOOD = "#1b7f3b"
+WARN = "#b35c00"
+CLINIC_PALETTE = ("#0b6e99", "#e07b39", "#5b8c3a", "#8e5ea2", "#c44e52", "#3d9a9a", "#a67c00", "#5d6d7e")
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+_LABELS = {"all": "All conditions", "tmj_disorder": "TMJ disorder", "post_surgical": "Post-surgical",
+           "sprain_strain": "Sprain / strain", "other": "Other conditions"}
+
+
+def condition_colour(group: str) -> str:
+    """The colour of a condition group, the same on every page (``all`` is near-black)."""
+    if group == "all":
+        return ALL_COLOUR
+    groups = condition_groups()
+    return _PALETTE[groups.index(group) % len(_PALETTE)] if group in groups else MUTED
+
+
+def condition_label(group: str) -> str:
+    """Readable label of a condition group (``low_back_pain`` -> ``Low back pain``)."""
+    return _LABELS.get(group, group.replace("_", " ").capitalize())
+
+
+def condition_order(groups: list[str]) -> list[str]:
+    """Groups in reference order (the order of :func:`condition_groups`), ``all`` last."""
+    ref = {g: i for i, g in enumerate(condition_groups())}
+    return sorted(groups, key=lambda g: (g == "all", ref.get(g, len(ref)), g))
+
+
+def clinic_label(clinic: str) -> str:
+    """``Clinic north`` for the clinic id ``north``; ids that already say "clinic" are kept as they are."""
+    text = str(clinic)
+    return text if text.lower().startswith("clinic") else f"Clinic {text}"
+
+
+def clinic_colour(clinics: list[str], clinic: str) -> str:
+    """A colour per clinic, by the clinic's position in the sorted list of clinics."""
+    ordered = sorted(clinics)
+    return CLINIC_PALETTE[ordered.index(clinic) % len(CLINIC_PALETTE)] if clinic in ordered else MUTED
+
+
+def rgba(hex_colour: str, alpha: float) -> str:
+    """``#rrggbb`` as an ``rgba()`` string with the given opacity."""
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def is_missing(value: object) -> bool:
+    """True for None, NaN and pandas' NA (suppressed or not computable)."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt(value: object, digits: int = 1, pct: bool = False) -> str:
+    """A number for display (thousands separated); missing values are shown as an en dash."""
+    if is_missing(value):
+        return "–"
+    v = float(value)  # type: ignore[arg-type]
+    return f"{v * 100:.{digits}f}%" if pct else f"{v:,.{digits}f}"
+
+
+def fmt_range(low: object, high: object, digits: int = 1, pct: bool = False) -> str:
+    """``a to b``; a missing upper bound (never reached, as for a median's CI) reads ``a or more``."""
+    if is_missing(low):
+        return "–"
+    if is_missing(high):
+        return f"{fmt(low, digits, pct)} or more"
+    return f"{fmt(low, digits, pct)} to {fmt(high, digits, pct)}"
+
+
+def fmt_interval(low: object, high: object, digits: int = 1, pct: bool = False) -> str:
+    """``95% CI a to b`` (``a or more`` when the upper bound is missing), or "" when the lower one is."""
+    if is_missing(low):
+        return ""
+    return f"95% CI {fmt_range(low, high, digits, pct)}"
+
+
+# A small template of our own: "plotly_white" would embed ~8 KB of trace defaults in every figure.
+TEMPLATE = go.layout.Template(layout={
+    "font": {"family": FONT, "size": 12, "color": "#1d2630"},
+    "paper_bgcolor": "#ffffff",
+    "plot_bgcolor": "#ffffff",
+    "colorway": list(_PALETTE),
+    "hovermode": "closest",
+    "xaxis": {"gridcolor": "#e8ecf1", "linecolor": "#c3ccd6", "zerolinecolor": "#c3ccd6", "automargin": True,
+              "ticks": "outside", "tickcolor": "#c3ccd6", "title": {"standoff": 10}},
+    "yaxis": {"gridcolor": "#e8ecf1", "linecolor": "#c3ccd6", "zerolinecolor": "#c3ccd6", "automargin": True,
+              "title": {"standoff": 10}},
+})
+
+
+def base_layout(fig: go.Figure, title: str, height: int = 420, subtitle: str = "") -> go.Figure:
+    """Apply the shared look: left-aligned title (and optional subtitle), fonts, margins, white background."""
+    title_spec: dict = {"text": f"<b>{title}</b>", "x": 0.01, "xanchor": "left", "y": 0.985, "yanchor": "top",
+                        "font": {"size": 15}}
+    if subtitle:
+        title_spec["subtitle"] = {"text": subtitle, "font": {"size": 12, "color": "#5b6775"}}
+    fig.update_layout(
+        title=title_spec,
+        template=TEMPLATE,
+        height=height,
+        margin={"l": 70, "r": 24, "t": 84 if subtitle else 60, "b": 56},
+        hoverlabel={"align": "left", "font": {"family": FONT}},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "right", "x": 1},
+    )
+    return fig

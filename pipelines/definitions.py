@@ -1,0 +1,32 @@
+"""The one Dagster ``Definitions`` of the project (loaded by `dagster dev -m pipelines`)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.assets import audit_worklists, mart_tables, raw_exports, site_index, site_pages, staging_tables
+from pipelines.checks import integrity_checks
+from pipelines.jobs import load_exports_job, refresh_job
+from pipelines.resources import OutcomesSettings, WarehouseResource
+from pipelines.sensors import inbox_sensor, refresh_after_load
+
+ALL_ASSETS = [raw_exports, staging_tables, mart_tables, audit_worklists, *site_pages, site_index]
+ALL_CHECKS = [*integrity_checks]
+
+
+def resources(**overrides: str) -> dict[str, dg.ConfigurableResource]:
+    """The resources of a run; ``warehouse``, ``inbox``, ``site`` and ``restricted`` may be overridden."""
+    warehouse = WarehouseResource(**{k: overrides[k] for k in ("path", "memory_limit") if k in overrides})
+    if "warehouse" in overrides:
+        warehouse = WarehouseResource(path=overrides["warehouse"], memory_limit=warehouse.memory_limit)
+    folders = {k: overrides[k] for k in ("inbox", "site", "restricted") if k in overrides}
+    return {"warehouse": warehouse, "outcomes_settings": OutcomesSettings(**folders)}
+
+
+defs = dg.Definitions(
+    assets=ALL_ASSETS,
+    asset_checks=ALL_CHECKS,
+    jobs=[load_exports_job, refresh_job],
+    sensors=[inbox_sensor, refresh_after_load],
+    resources=resources(),
+)

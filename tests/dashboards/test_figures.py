@@ -1,0 +1,139 @@
+"""The pure figure and formatting functions: published DataFrames in, Plotly figures (or None) out."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from dashboards.definitions import render_markdown, slug
+from dashboards.director import wilson
+from dashboards.forest import forest_figure
+from dashboards.funnel import Z95, Z998, control_limit, funnel_figure, position
+from dashboards.payer import visit_bin_labels
+from dashboards.publication import hidden_column
+from dashboards.quality import public_reason
+from dashboards.relief import at_risk_table, relief_figure
+from dashboards.theme import condition_colour, condition_label, fmt
+from transforms.reference import condition_groups
+
+
+def outcomes(rows: list[tuple[str, float | None, float | None]]) -> pd.DataFrame:
+    """A published condition-outcomes frame: (group, mean change, responder rate); None = hidden."""
+    frame = pd.DataFrame([{
+        "condition_group": g, "mean_pain_change": m, "mean_pain_change_ci_low": None if m is None else m - 0.5,
+        "mean_pain_change_ci_high": None if m is None else m + 0.5, "responder_rate": r,
+        "responder_ci_low": None if r is None else r - 0.1, "responder_ci_high": None if r is None else r + 0.1,
+        "n_pain_evaluable": None if m is None else 30,
+    } for g, m, r in rows])
+    frame[hidden_column("pain")] = frame["mean_pain_change"].isna()
+    return frame
+
+
+def test_every_condition_has_its_own_colour_and_a_label() -> None:
+    colours = [condition_colour(g) for g in condition_groups()]
+    assert len(set(colours)) == len(colours)
+    assert condition_colour("neck_pain") == condition_colour("neck_pain")
+    assert condition_label("tmj_disorder") == "TMJ disorder" and condition_label("all") == "All conditions"
+
+
+def test_forest_plot_draws_only_published_rows() -> None:
+    fig = forest_figure(outcomes([("neck_pain", 1.9, 0.5), ("migraine", None, None), ("all", 1.5, 0.4)]), "t")
+    assert fig is not None
+    labels = {y for trace in fig.data for y in trace.y}
+    assert labels == {"Neck pain", "All conditions"}
+    assert fig.data[0].hovertemplate and "95% CI" in fig.data[0].hovertemplate
+
+
+def test_forest_plot_of_nothing_is_none() -> None:
+    assert forest_figure(outcomes([("migraine", None, None)]), "t") is None
+
+
+def test_funnel_limits_narrow_with_n() -> None:
+    assert control_limit(100, 2.0, Z95) == pytest.approx(0.3919928)
+    assert control_limit(400, 2.0, Z95) == pytest.approx(control_limit(100, 2.0, Z95) / 2)
+    assert position(0.1, 100, 2.0) == "within the 95% limits"
+    assert position(0.5, 100, 2.0) == "between the 95% and 99.8% limits"
+    assert position(2 * Z998 / 10 + 0.01, 100, 2.0) == "outside the 99.8% limits"
+
+
+def test_funnel_draws_shown_units_and_limits() -> None:
+    units = pd.DataFrame({
+        "level": ["clinic", "therapist", "therapist"], "unit_id": ["C1", "T1", "T2"], "clinic_id": ["C1", "C1", "C1"],
+        "n": [40, 25, None], "o_minus_e": [0.2, -0.3, None], "observed_mean": [2.0, 1.5, None],
+        "expected_mean": [1.8, 1.8, None], "ci_low": [-0.2, -0.9, None], "ci_high": [0.6, 0.3, None],
+    })
+    fig = funnel_figure(units, 1.2, "t", colours={"C1": "#123456"})
+    assert fig is not None
+    points = [t for t in fig.data if t.mode == "markers"]
+    assert sum(len(t.x) for t in points) == 2
+    assert len([t for t in fig.data if t.mode == "lines"]) == 4  # 95% and 99.8%, upper and lower
+    assert funnel_figure(units.iloc[2:], 1.2, "t") is None
+
+
+def test_relief_figure_has_a_menu_and_bands() -> None:
+    points = pd.DataFrame({
+        "condition_group": ["all"] * 3 + ["neck_pain"] * 3, "t": [0, 1, 2] * 2,
+        "survival": [1.0, 0.8, 0.5, 1.0, 0.7, 0.4], "ci_low": [1.0, 0.7, 0.4, 1.0, 0.6, 0.3],
+        "ci_high": [1.0, 0.9, 0.6, 1.0, 0.8, 0.5], "at_risk": [50, 40, 20, 20, 15, 11],
+    })
+    fig = relief_figure(points, "t")
+    assert fig is not None and len(fig.data) == 6
+    labels = [b.label for b in fig.layout.updatemenus[0].buttons]
+    assert labels == ["All conditions (pooled)", "Compare conditions", "Neck pain"]
+    shown = [t for t in fig.data if t.visible]
+    assert len(shown) == 3 and [t.name for t in shown if t.name] == ["All conditions"]  # pooled curve and band
+    assert relief_figure(points.iloc[0:0], "t") is None
+
+
+def test_at_risk_table_hides_everything_after_a_hidden_time() -> None:
+    grid = pd.DataFrame({"condition_group": ["a_group"] * 3, "t": [0, 2, 4], "at_risk": [20, None, None],
+                         "hidden": [False, True, True]})
+    html = at_risk_table(grid, [0, 2, 4, 6], 11)
+    assert html.count("suppressed</span>") == 3 and ">20<" in html
+
+
+def test_wilson_interval() -> None:
+    low, high = wilson(8, 10)
+    assert low == pytest.approx(0.4902, abs=1e-4) and high == pytest.approx(0.9433, abs=1e-4)
+    assert wilson(0, 0) is None
+
+
+def test_number_formats() -> None:
+    assert fmt(1234.5, 0) == "1,234" or fmt(1234.5, 0) == "1,235"
+    assert fmt(0.375, 0, pct=True) == "38%" and fmt(None) == "–" and fmt(float("nan")) == "–"
+    assert fmt(pd.NA) == "–" and not math.isnan(0.0)
+
+
+def test_visit_bins() -> None:
+    assert visit_bin_labels((1, 2, 5, 10)) == ["1", "2", "3–5", "6–10", "11+"]
+
+
+def test_public_reason_drops_quoted_values_and_parser_echo() -> None:
+    reason = 'sessions.csv could not be parsed: error "P123" Original Line: S1,C1,P123'
+    assert public_reason(reason) == 'sessions.csv could not be parsed: error "…" '
+    assert public_reason("a\nsecond line") == "a" and public_reason(None) == ""
+    assert public_reason("x" * 500).endswith("…") and len(public_reason("x" * 500)) == 400
+
+
+def test_markdown_subset() -> None:
+    out = render_markdown("## 2. Pain\n\nSee [the spec](metrics.md) and `code` **bold**.\n\n| a | b |\n|---|---|\n"
+                          "| 1 | 2 |\n\n- one\n- two\n")
+    assert "<h2 id='2-pain'>2. Pain</h2>" in out and "href" not in out
+    assert "<code>code</code>" in out and "<b>bold</b>" in out and "<td>1</td>" in out and "<li>two</li>" in out
+    assert slug("7. Comparing clinics (risk adjustment)") == "7-comparing-clinics-risk-adjustment"
+
+
+def test_row_level_tables_are_never_read_whole(crafted_warehouse) -> None:
+    import duckdb
+
+    from dashboards.queries import read_table
+
+    with duckdb.connect(str(crafted_warehouse), read_only=True) as con:
+        for table in ("marts.episode_outcomes", "marts.audit_flags", "quarantine.rejected_rows", "staging.sessions"):
+            with pytest.raises(ValueError):
+                read_table(con, table)
+        with pytest.raises(ValueError):
+            read_table(con, "marts.condition_outcomes", ["patient_id"])
+        assert len(read_table(con, "marts.condition_outcomes")) == 5

@@ -1,0 +1,163 @@
+"""Whole-export rejections: the warehouse is left exactly as it was and no identifier reaches it."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from tests.conftest import (
+    SESSION_COLUMNS,
+    rom,
+    sessions_series,
+    table_snapshot,
+    warehouse_contains,
+    write_export,
+)
+
+
+@pytest.fixture
+def loaded(settings, load):
+    """A warehouse with one good export already loaded."""
+    write_export(settings.inbox, "a-good", sessions_series(10), [rom()])
+    load()
+    return table_snapshot(settings.warehouse)
+
+
+def _status(settings, export: str) -> tuple[str, str]:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return con.execute(
+            "SELECT status, reason FROM ops.load_log WHERE export = ? ORDER BY loaded_at DESC LIMIT 1", [export]
+        ).fetchall()[0]
+
+
+def test_unparseable_file(settings, load, loaded) -> None:
+    folder = settings.inbox / "b-bad"
+    folder.mkdir(parents=True)
+    header = ",".join(SESSION_COLUMNS)
+    (folder / "sessions.csv").write_text(header + '\nS1,C1,"unterminated\n', encoding="utf-8")
+    load()
+    status, reason = _status(settings, "b-bad")
+    assert status == "rejected" and "could not be parsed" in reason
+    assert table_snapshot(settings.warehouse) == loaded
+
+
+def test_not_utf8(settings, load, loaded) -> None:
+    folder = settings.inbox / "b-bad"
+    folder.mkdir(parents=True)
+    (folder / "sessions.csv").write_bytes((",".join(SESSION_COLUMNS) + "\nS\xe9,C1\n").encode("latin-1"))
+    load()
+    status, reason = _status(settings, "b-bad")
+    assert status == "rejected" and "UTF-8" in reason
+    assert table_snapshot(settings.warehouse) == loaded
+
+
+def test_corrupt_parquet(settings, load, loaded) -> None:
+    folder = settings.inbox / "b-bad"
+    folder.mkdir(parents=True)
+    (folder / "sessions.parquet").write_bytes(b"PAR1 this is not parquet")
+    load()
+    status, reason = _status(settings, "b-bad")
+    assert status == "rejected" and "sessions.parquet could not be parsed" in reason
+    assert table_snapshot(settings.warehouse) == loaded
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_missing_required_column(settings, load, loaded, fmt) -> None:
+    cols = [c for c in SESSION_COLUMNS if c != "payer_type"]
+    write_export(settings.inbox, "b-bad", sessions_series(5), fmt=fmt, columns=cols)
+    load()
+    status, reason = _status(settings, "b-bad")
+    assert status == "rejected" and "missing required column(s): payer_type" in reason
+    assert table_snapshot(settings.warehouse) == loaded
+
+
+def test_missing_required_rom_column(settings, load, loaded) -> None:
+    write_export(settings.inbox, "b-bad", sessions_series(5), [rom()], rom_columns=["session_id", "clinic_id", "joint"])
+    load()
+    status, reason = _status(settings, "b-bad")
+    assert status == "rejected" and "rom.csv is missing required column(s): movement, side, timing, value" in reason
+    assert table_snapshot(settings.warehouse) == loaded
+
+
+def test_no_sessions_file(settings, load, loaded) -> None:
+    write_export(settings.inbox, "b-bad", None, [rom()])
+    load()
+    status, reason = _status(settings, "b-bad")
+    assert status == "rejected" and "no sessions file" in reason
+    assert table_snapshot(settings.warehouse) == loaded
+
+
+@pytest.mark.parametrize("column", ["patient_name", "Email", "DOB", "notes", "home_address", "zip", "MRN"])
+def test_identifier_column(settings, load, loaded, column) -> None:
+    rows = [{**r, column: "Jane Roe jane@example.org 1980-04-01 12345"} for r in sessions_series(5)]
+    write_export(settings.inbox, "b-bad", rows, columns=[*SESSION_COLUMNS, column])
+    load()
+    status, reason = _status(settings, "b-bad")
+    assert status == "rejected" and "looks like a direct identifier" in reason
+    assert table_snapshot(settings.warehouse) == loaded
+    for needle in ("Jane Roe", "jane@example.org"):
+        assert warehouse_contains(settings.warehouse, needle) == []
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "kind"),
+    [
+        ("patient_id", "jane.roe@example.org", "e-mail"),
+        ("patient_id", "555-867-5309", "phone"),
+        ("patient_id", "+1 (555) 867 5309", "phone"),
+        ("patient_id", "123-45-6789", "SSN"),
+        ("patient_id", "1980-04-01", "date"),
+        ("therapist_id", "therapist@clinic.com", "e-mail"),
+    ],
+)
+def test_identifier_looking_value(settings, load, loaded, column, value, kind) -> None:
+    rows = sessions_series(10)
+    rows[6] = {**rows[6], column: value}
+    write_export(settings.inbox, "b-bad", rows, fmt="parquet")
+    load()
+    status, reason = _status(settings, "b-bad")
+    assert status == "rejected" and kind in reason and "row 7" in reason
+    assert value not in reason
+    assert table_snapshot(settings.warehouse) == loaded
+    assert warehouse_contains(settings.warehouse, value) == []
+
+
+def test_too_many_bad_rows(settings, load, loaded) -> None:
+    rows = sessions_series(10)
+    for i in range(3):  # 3 of 10 rows = 30% > 20%
+        rows[i] = {**rows[i], "pain_pre": "15"}
+    write_export(settings.inbox, "b-bad", rows)
+    load()
+    status, reason = _status(settings, "b-bad")
+    assert status == "rejected"
+    assert reason.startswith("3 of 10 rows (30.0%) break a row rule, more than the 20% allowed")
+    assert table_snapshot(settings.warehouse) == loaded
+
+
+def test_exactly_the_allowed_share_loads(settings, load) -> None:
+    rows = sessions_series(10)
+    for i in range(2):  # 2 of 10 = 20%: not more than 20%
+        rows[i] = {**rows[i], "pain_pre": "15"}
+    write_export(settings.inbox, "b", rows)
+    (outcome,) = load()
+    assert outcome.status == "loaded" and outcome.rows_quarantined == 2
+
+
+def test_rejected_correction_keeps_the_earlier_version(settings, load, loaded) -> None:
+    rows = sessions_series(10)
+    rows[0] = {**rows[0], "patient_id": "someone@example.org"}
+    write_export(settings.inbox, "a-good", rows)
+    load()
+    status, _ = _status(settings, "a-good")
+    assert status == "rejected"
+    assert table_snapshot(settings.warehouse) == loaded
+
+
+def test_rejection_is_recorded_once_per_version(settings, load, loaded) -> None:
+    write_export(settings.inbox, "b-bad", None, [rom()])
+    load()
+    load()
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        statuses = con.execute("SELECT status FROM ops.load_log WHERE export = 'b-bad' ORDER BY loaded_at").fetchall()
+    assert statuses == [("rejected",), ("unchanged",)]
+    assert "unchanged since it was rejected" in _status(settings, "b-bad")[1]

@@ -1,0 +1,59 @@
+"""`outcomes run` on the committed sample inbox, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.cli import main
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    """Run the whole job once on data/sample into a temporary build folder."""
+    build = tmp_path_factory.mktemp("sample-build")
+    args = [
+        "run", "--inbox", str(SAMPLE), "--warehouse", str(build / "warehouse.duckdb"), "--site", str(build / "site"),
+        "--restricted", str(build / "restricted"),
+    ]
+    code = main(args)
+    return code, build, args
+
+
+def test_run_completes_and_shows_the_quality_gate(sample_run) -> None:
+    code, build, _ = sample_run
+    assert code == 0
+    with duckdb.connect(str(build / "warehouse.duckdb"), read_only=True) as con:
+        statuses = dict(con.execute("SELECT status, count(*) FROM ops.load_log GROUP BY 1").fetchall())
+        rejected = con.execute("SELECT export FROM ops.load_log WHERE status = 'rejected'").fetchall()
+        quarantined = con.execute("SELECT count(DISTINCT (export, file, row_number)) FROM quarantine.rejected_rows").fetchall()
+        clinics = con.execute("SELECT count(DISTINCT clinic_id) FROM staging.sessions").fetchall()[0][0]
+        months = con.execute("SELECT count(DISTINCT date_trunc('month', session_date)) FROM staging.sessions").fetchall()[0][0]
+        sessions = con.execute("SELECT count(*) FROM staging.sessions").fetchall()[0][0]
+        groups = con.execute("SELECT count(DISTINCT condition_group) FROM staging.sessions").fetchall()[0][0]
+    assert statuses["rejected"] == 1 and statuses["loaded"] >= 10
+    assert rejected == [("clinic-east-2026-05-resend-with-names",)]
+    assert quarantined[0][0] > 0
+    assert clinics >= 3 and months >= 6 and sessions >= 3000 and groups == 19
+    assert (build / "restricted" / "validation" / "clinic-north-2026-03" / "index.html").exists()
+
+
+def test_second_run_changes_no_table(sample_run, capsys) -> None:
+    from tests.conftest import table_snapshot
+
+    code, build, args = sample_run
+    before = table_snapshot(build / "warehouse.duckdb")
+    assert main(args) == 0
+    assert "0 loaded, 0 replaced, 14 unchanged, 0 rejected" in capsys.readouterr().out
+    assert table_snapshot(build / "warehouse.duckdb") == before
+
+
+def test_no_direct_identifier_reached_the_warehouse(sample_run) -> None:
+    from tests.conftest import warehouse_contains
+
+    _, build, _ = sample_run
+    assert warehouse_contains(build / "warehouse.duckdb", "Test Person") == []

@@ -1,0 +1,110 @@
+"""marts.condition_outcomes and its breakdowns by clinic, therapist and month on a hand-worked case."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+from transforms.condition_outcomes import BREAKDOWNS, build_condition_outcomes
+
+SPEC_COLUMNS = [
+    "condition_group", "n_patients", "n_episodes", "n_sessions", "n_pain_evaluable", "mean_baseline_pain",
+    "mean_pain_change", "mean_pain_change_ci_low", "mean_pain_change_ci_high", "srm", "responder_rate",
+    "responder_ci_low", "responder_ci_high", "substantial_rate", "mean_immediate_change", "n_relief_evaluable",
+    "median_sessions_to_relief", "median_ci_low", "median_ci_high", "relief_by_4", "relief_by_8",
+]
+
+
+@pytest.fixture(scope="module")
+def wh(warehouse_factory, rows):
+    w = warehouse_factory()
+    e = rows.episode
+    feb = [dict(session_date=date(2026, 2, 2)), dict(session_date=date(2026, 2, 9))]
+    w.load([
+        *e("a", [(8, 6), (6, 5), (4, 4)], patient_id="P1"),
+        *e("b", [(6, 4), (5, 5)], sessions=feb, patient_id="P1"),
+        *e("c", [(None, None), (5, 3)], patient_id="P2", therapist_id="T2", condition_group="neck_pain"),
+        *e("d", [(7, 6), (4.9, 4)], clinic_id="C2", patient_id="P1"),
+        *e("e", [(5, 4)], clinic_id="C2", patient_id="P3", therapist_id="T3", condition_group="neck_pain"),
+    ])
+    w.build()
+    return w
+
+
+def test_spec_columns_come_first(wh) -> None:
+    row = wh.table("marts.condition_outcomes")[0]
+    assert list(row)[: len(SPEC_COLUMNS)] == SPEC_COLUMNS
+    assert "n_with_final_pain" in row
+
+
+def test_all_row_exact(wh) -> None:
+    row = wh.by_key("marts.condition_outcomes", "condition_group")["all"]
+    changes = [4.0, 1.0, 7 - 4.9]
+    mean = sum(changes) / 3
+    low, high = stats.t.interval(0.95, 2, loc=mean, scale=stats.sem(changes))
+    w_low, w_high = proportion_confint(2, 3, method="wilson")
+    assert {k: row[k] for k in ("n_patients", "n_episodes", "n_sessions", "n_pain_evaluable", "n_with_final_pain",
+                                "n_relief_evaluable", "n_responders", "n_substantial", "n_immediate")} == {
+        "n_patients": 4, "n_episodes": 5, "n_sessions": 10, "n_pain_evaluable": 3, "n_with_final_pain": 4,
+        "n_relief_evaluable": 3, "n_responders": 2, "n_substantial": 1, "n_immediate": 9}
+    assert row["mean_baseline_pain"] == 6.5
+    assert row["mean_pain_change"] == pytest.approx(mean, rel=1e-15)
+    assert (row["mean_pain_change_ci_low"], row["mean_pain_change_ci_high"]) == (
+        pytest.approx(low, rel=1e-12), pytest.approx(high, rel=1e-12))
+    assert row["srm"] == pytest.approx(mean / stats.tstd(changes), rel=1e-12)
+    assert row["responder_rate"] == 2 / 3
+    assert (row["responder_ci_low"], row["responder_ci_high"]) == (
+        pytest.approx(w_low, rel=1e-12), pytest.approx(w_high, rel=1e-12))
+    assert row["substantial_rate"] == 1 / 3
+    assert row["mean_immediate_change"] == pytest.approx(9.9 / 9, rel=1e-15)
+    # relief: d relieved after 1, b censored at 1, a relieved after 2 -> S(1) = 2/3, S(2) = 0
+    assert (row["median_sessions_to_relief"], row["relief_by_4"], row["relief_by_8"]) == (2, 1.0, 1.0)
+    assert (row["n_relieved"], row["n_censored"]) == (2, 1)
+
+
+def test_group_without_pain_evaluable_episodes(wh) -> None:
+    row = wh.by_key("marts.condition_outcomes", "condition_group")["neck_pain"]
+    assert (row["n_patients"], row["n_episodes"], row["n_sessions"], row["n_pain_evaluable"]) == (2, 2, 3, 0)
+    assert row["mean_baseline_pain"] == 5.0
+    for column in ("mean_pain_change", "mean_pain_change_ci_low", "mean_pain_change_ci_high", "srm",
+                   "responder_rate", "responder_ci_low", "responder_ci_high", "substantial_rate",
+                   "median_sessions_to_relief", "relief_by_4"):
+        assert row[column] is None, column
+    assert (row["n_responders"], row["n_with_final_pain"], row["mean_immediate_change"]) == (0, 1, 1.5)
+
+
+def test_by_clinic(wh) -> None:
+    rows = {(r["clinic_id"], r["condition_group"]): r for r in wh.table("marts.condition_outcomes_by_clinic")}
+    assert set(rows) == {("C1", "low_back_pain"), ("C1", "neck_pain"), ("C1", "all"), ("C2", "low_back_pain"),
+                         ("C2", "neck_pain"), ("C2", "all")}
+    c2 = rows[("C2", "low_back_pain")]  # episode d alone: a mean of one value is that value, no interval
+    assert (c2["n_episodes"], c2["mean_pain_change"], c2["mean_pain_change_ci_low"], c2["srm"]) == (
+        1, 7 - 4.9, None, None)
+    assert (c2["responder_rate"], c2["responder_ci_low"], c2["median_sessions_to_relief"]) == (1.0, None, 1)
+    assert rows[("C1", "all")]["n_patients"] == 2 and rows[("C1", "all")]["n_episodes"] == 3
+
+
+def test_by_therapist_and_month(wh) -> None:
+    therapists = {(r["clinic_id"], r["therapist_id"], r["condition_group"]): r["n_episodes"]
+                  for r in wh.table("marts.condition_outcomes_by_therapist")}
+    assert therapists == {
+        ("C1", "T1", "low_back_pain"): 2, ("C1", "T1", "all"): 2, ("C1", "T2", "neck_pain"): 1, ("C1", "T2", "all"): 1,
+        ("C2", "T1", "low_back_pain"): 1, ("C2", "T1", "all"): 1, ("C2", "T3", "neck_pain"): 1, ("C2", "T3", "all"): 1}
+    months = {(r["month"], r["condition_group"]): r["n_episodes"] for r in wh.table("marts.condition_outcomes_by_month")}
+    assert months == {
+        (date(2026, 1, 1), "low_back_pain"): 2, (date(2026, 1, 1), "neck_pain"): 2, (date(2026, 1, 1), "all"): 4,
+        (date(2026, 2, 1), "low_back_pain"): 1, (date(2026, 2, 1), "all"): 1}
+
+
+def test_breakdowns_have_the_same_columns(wh) -> None:
+    base = list(wh.table("marts.condition_outcomes")[0])
+    for table, units in BREAKDOWNS.values():
+        assert list(wh.table(table)[0]) == [*units, *base]
+
+
+def test_unknown_breakdown_is_refused(wh) -> None:
+    with pytest.raises(ValueError, match="unknown breakdown"):
+        build_condition_outcomes(wh.con, wh.settings, "patient_id; DROP TABLE x")

@@ -1,0 +1,82 @@
+-- Warehouse schema. Created idempotently at the start of every run.
+-- raw.*     : every valid row of every current export version (one row per export row), the store
+--             staging is rebuilt from; an export's rows are replaced as a whole.
+-- staging.* : the latest version of each session (later exports supersede earlier ones), with
+--             condition groups, episodes and session numbers (metrics.md sections 1-2).
+-- marts.*   : outcome and audit tables, rebuilt from staging alone.
+CREATE SCHEMA IF NOT EXISTS ops;
+CREATE SCHEMA IF NOT EXISTS quarantine;
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS staging;
+CREATE SCHEMA IF NOT EXISTS marts;
+CREATE SCHEMA IF NOT EXISTS ref;
+
+CREATE TABLE IF NOT EXISTS ops.exports (
+    export VARCHAR PRIMARY KEY,
+    seq INTEGER NOT NULL,              -- load order: first successful load, ties by folder name
+    checksum VARCHAR NOT NULL,         -- sha256 of the current version's files
+    first_loaded_at TIMESTAMP NOT NULL,
+    loaded_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ops.load_log (
+    run_id VARCHAR NOT NULL,
+    export VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,           -- loaded | replaced | unchanged | rejected
+    reason VARCHAR NOT NULL,
+    rows_in BIGINT,
+    rows_loaded BIGINT,
+    rows_quarantined BIGINT,
+    checksum VARCHAR,
+    loaded_at TIMESTAMP NOT NULL,
+    warnings VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS quarantine.rejected_rows (
+    export VARCHAR NOT NULL,
+    file VARCHAR NOT NULL,             -- sessions | rom
+    row_number BIGINT NOT NULL,        -- 1-based among the file's data rows
+    session_id VARCHAR,
+    rule VARCHAR NOT NULL,
+    column_name VARCHAR,
+    value VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS raw.sessions (
+    export VARCHAR NOT NULL,
+    row_number BIGINT NOT NULL,
+    session_id VARCHAR NOT NULL,
+    clinic_id VARCHAR NOT NULL,
+    patient_id VARCHAR NOT NULL,
+    episode_id VARCHAR,
+    therapist_id VARCHAR NOT NULL,
+    session_date DATE NOT NULL,
+    visit_type VARCHAR NOT NULL,
+    condition_code VARCHAR NOT NULL,   -- normalised: upper case, dot after the third character
+    referral_source VARCHAR,
+    payer_type VARCHAR NOT NULL,
+    cpt_code VARCHAR NOT NULL,
+    units INTEGER NOT NULL,
+    duration_min INTEGER NOT NULL,
+    techniques VARCHAR,
+    pain_pre DOUBLE,
+    pain_post DOUBLE,
+    function_instrument VARCHAR,
+    function_score DOUBLE,
+    age_band VARCHAR NOT NULL,
+    sex VARCHAR NOT NULL,
+    symptom_weeks DOUBLE,
+    goals_documented BOOLEAN
+);
+
+CREATE TABLE IF NOT EXISTS raw.rom (
+    export VARCHAR NOT NULL,
+    row_number BIGINT NOT NULL,
+    session_id VARCHAR NOT NULL,
+    clinic_id VARCHAR NOT NULL,
+    joint VARCHAR NOT NULL,
+    movement VARCHAR NOT NULL,
+    side VARCHAR NOT NULL,
+    timing VARCHAR NOT NULL,
+    value DOUBLE NOT NULL
+);

@@ -1,0 +1,80 @@
+"""Clinical thresholds and rule parameters as SQL (metrics.md sections 3, 4, 6, 7 and 8).
+
+Clinical rule (section 7): a value within ``THRESHOLD_TOLERANCE`` (1e-9) of a clinical threshold
+meets it, so that binary floating point never decides a case (7 -> 4.9 is a 30 % reduction).
+
+Every mart query reads its thresholds from one temporary, one-row table ``_thresholds`` (all
+numbers are DOUBLE, bound with ``?`` from :class:`transforms.config.Settings`; DuckDB would
+otherwise type literals such as ``0.7`` as DECIMAL) and decides them with three temporary macros,
+the only place where the tolerance is applied:
+
+- ``meets_min(x, threshold, tol)``: ``x >= threshold`` up to the tolerance;
+- ``meets_max(x, threshold, tol)``: ``x <= threshold`` up to the tolerance;
+- ``falls_short(x, threshold, tol)``: ``x < threshold`` by more than the tolerance (the negation
+  of ``meets_min``).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from transforms.config import THRESHOLD_TOLERANCE, Settings
+from transforms.contract import INSURED_PAYERS, TIMED_CPT_CODES
+from transforms.intervals import z_value
+
+THRESHOLDS_TABLE = "_thresholds"
+
+# CMS 8-minute rule (Claims Processing Manual ch. 5): units = (minutes + 7) // 15.
+UNIT_MINUTES = 15
+MIN_MINUTES_FOR_UNIT = 8
+
+# Kaplan-Meier: the median is the first time the survival curve reaches one half.
+MEDIAN_SURVIVAL = 0.5
+
+_MACROS = {
+    "meets_min": "CREATE OR REPLACE TEMP MACRO meets_min(x, threshold, tol) AS x >= threshold - tol",
+    "meets_max": "CREATE OR REPLACE TEMP MACRO meets_max(x, threshold, tol) AS x <= threshold + tol",
+    "falls_short": "CREATE OR REPLACE TEMP MACRO falls_short(x, threshold, tol) AS x < threshold - tol",
+}
+
+
+def threshold_values(settings: Settings) -> dict[str, float | int | list[str]]:
+    """Sections 3, 4, 7, 8: the tolerance and every threshold of one run, by name, from ``settings``."""
+    return {
+        "tol": float(THRESHOLD_TOLERANCE),
+        "responder_min_points": float(settings.responder_min_points),
+        "responder_min_fraction": float(settings.responder_min_fraction),
+        "substantial_min_fraction": float(settings.substantial_min_fraction),
+        "relief_min_baseline": float(settings.relief_min_baseline),
+        "relief_min_points": float(settings.relief_min_points),
+        "relief_max_fraction": float(settings.relief_max_fraction),
+        "median_survival": MEDIAN_SURVIVAL,
+        "z": z_value(),
+        "progress_note_max_visits": int(settings.progress_note_max_visits),
+        "plateau_min_sessions": int(settings.plateau_min_sessions),
+        "plateau_window": int(settings.plateau_window),
+        "plateau_min_change": float(settings.plateau_min_change),
+        "unit_minutes": UNIT_MINUTES,
+        "unit_rounding_minutes": UNIT_MINUTES - MIN_MINUTES_FOR_UNIT,
+        "insured_payers": list(INSURED_PAYERS),
+        "timed_cpt_codes": list(TIMED_CPT_CODES),
+    }
+
+
+_TYPES = {float: "DOUBLE", int: "INTEGER", list: "VARCHAR[]"}
+
+
+def install_thresholds(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Section 7: thresholds are met within 1e-9; creates ``_thresholds`` and the comparison macros."""
+    values = threshold_values(settings)
+    columns = ", ".join(f"CAST(? AS {_TYPES[type(v)]}) AS {name}" for name, v in values.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {THRESHOLDS_TABLE} AS SELECT {columns}", list(values.values()))
+    for macro in _MACROS.values():
+        con.execute(macro)
+
+
+def remove_thresholds(con: duckdb.DuckDBPyConnection) -> None:
+    """Section 7 tolerance lives in one place per build: drop ``_thresholds`` and the comparison macros."""
+    con.execute(f"DROP TABLE IF EXISTS {THRESHOLDS_TABLE}")
+    for name in _MACROS:
+        con.execute(f"DROP MACRO IF EXISTS temp.main.{name}")
