@@ -9,5 +9,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip 2>/dev/null || true
 echo "setup: installing the project and its dependencies into .venv (first time: a few minutes)"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+# PYTHONWARNINGS silences setuptools' generic notice about editable installs in the build backend.
+PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]" 2>&1 \
+    | grep -v "is ignored" || true
 .venv/bin/python -c "import dagster, great_expectations, duckdb, plotly" || { echo "setup: installation failed" >&2; exit 1; }
