@@ -65,7 +65,9 @@ def build(warehouse: Path, site: Path) -> dict:
     """Build the site once (timed as a whole), then each page alone (timed per page)."""
     settings = load_settings()
     run = RunInfo(datetime.now().replace(microsecond=0), "benchmark")
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    # the pipeline's own memory cap, so the benchmark sees what `outcomes run` sees
+    config = {"memory_limit": settings.duckdb_memory_limit}
+    with duckdb.connect(str(warehouse), read_only=True, config=config) as con:
         sessions = _sessions(con)
         started = time.perf_counter()
         written = build_site(con, site, settings, run)

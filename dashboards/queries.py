@@ -158,22 +158,36 @@ def visits_per_episode(con: duckdb.DuckDBPyConnection, upper_edges: Sequence[int
     return con.execute(_VISITS_SQL, [ALL, [int(e) for e in upper_edges]]).df()
 
 
+# Distinct counts are taken by de-duplicating in steps (flag and episode, then patient) with plain
+# GROUP BYs, which DuckDB can spill to disk; count(DISTINCT ...) under GROUPING SETS cannot, and ran
+# out of memory on ten million sessions.
 _FLAGS_SQL = """
-WITH flags AS (
-    SELECT f.flag, f.clinic_id, f.payer_type, e.patient_id, f.episode_key
-    FROM marts.audit_flags f JOIN marts.episode_outcomes e USING (episode_key)
+WITH flag_episodes AS (      -- one row per flag and flagged episode, plus one 'ANY' row per flagged episode
+    SELECT flag, episode_key, clinic_id, payer_type, count(*) AS n_flags
+    FROM marts.audit_flags GROUP BY flag, episode_key, clinic_id, payer_type
     UNION ALL
-    SELECT DISTINCT ?, f.clinic_id, f.payer_type, e.patient_id, f.episode_key
-    FROM marts.audit_flags f JOIN marts.episode_outcomes e USING (episode_key)
+    SELECT ?, episode_key, clinic_id, payer_type, 1
+    FROM marts.audit_flags GROUP BY episode_key, clinic_id, payer_type
+),
+by_payer AS (                -- one row per flag, clinic, payer type and patient
+    SELECT fe.flag, fe.clinic_id, fe.payer_type, e.patient_id,
+           sum(fe.n_flags) AS n_flags, count(*) AS n_episodes
+    FROM flag_episodes fe JOIN marts.episode_outcomes e USING (episode_key)
+    GROUP BY fe.flag, fe.clinic_id, fe.payer_type, e.patient_id
+),
+by_patient AS (              -- one row per flag, clinic and patient (a patient may have several payers)
+    SELECT flag, clinic_id, patient_id, sum(n_flags) AS n_flags, sum(n_episodes) AS n_episodes
+    FROM by_payer GROUP BY flag, clinic_id, patient_id
 )
-SELECT flag,
-       CASE WHEN grouping(clinic_id) = 1 THEN ? ELSE clinic_id END AS clinic_id,
-       CASE WHEN grouping(payer_type) = 1 THEN ? ELSE payer_type END AS payer_type,
-       count(*) AS n_flags,
-       count(DISTINCT episode_key) AS n_episodes,
-       count(DISTINCT (clinic_id, patient_id)) AS patients
-FROM flags
-GROUP BY GROUPING SETS ((flag), (flag, clinic_id), (flag, payer_type))
+SELECT flag, ? AS clinic_id, ? AS payer_type, CAST(sum(n_flags) AS BIGINT) AS n_flags,
+       CAST(sum(n_episodes) AS BIGINT) AS n_episodes, count(*) AS patients
+FROM by_patient GROUP BY flag
+UNION ALL
+SELECT flag, clinic_id, ?, CAST(sum(n_flags) AS BIGINT), CAST(sum(n_episodes) AS BIGINT), count(*)
+FROM by_patient GROUP BY flag, clinic_id
+UNION ALL
+SELECT flag, ?, payer_type, CAST(sum(n_flags) AS BIGINT), CAST(sum(n_episodes) AS BIGINT), count(*)
+FROM by_payer GROUP BY flag, payer_type
 ORDER BY 1, 2, 3
 """
 ANY_FLAG = "ANY"
@@ -185,10 +199,7 @@ def flag_cells(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ``flag = 'ANY'`` counts episodes with at least one flag (its ``n_flags`` is that episode count);
     ``all`` in ``clinic_id`` / ``payer_type`` marks the margins.
     """
-    frame = con.execute(_FLAGS_SQL, [ANY_FLAG, ALL, ALL]).df()
-    any_rows = frame["flag"] == ANY_FLAG
-    frame.loc[any_rows, "n_flags"] = frame.loc[any_rows, "n_episodes"]
-    return frame
+    return con.execute(_FLAGS_SQL, [ANY_FLAG, ALL, ALL, ALL, ALL]).df()
 
 
 _PAYER_SUMMARY_SQL = """

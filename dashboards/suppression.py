@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import combinations
 
 import pandas as pd
 
@@ -175,17 +176,21 @@ def margin_lines(keys: Iterable[tuple[str, ...]], all_label: str = ALL) -> list[
 
 
 def descendants(keys: Iterable[tuple[str, ...]], all_label: str = ALL) -> dict[tuple[str, ...], list[tuple[str, ...]]]:
-    """For every key, the more specific keys that agree with it wherever it is not ``all_label``."""
+    """For every key, the more specific keys that agree with it wherever it is not ``all_label``.
+
+    Found from the other side: every key is a descendant of each of its proper generalisations
+    (some of its specific values replaced by ``all_label``) that is itself a key. Keys are short,
+    so this is linear in the number of keys; descendants keep the order of ``keys``.
+    """
     key_set = list(dict.fromkeys(keys))
-    out: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    out: dict[tuple[str, ...], list[tuple[str, ...]]] = {key: [] for key in key_set}
     for key in key_set:
-        fixed = [(i, v) for i, v in enumerate(key) if v != all_label]
-        out[key] = [
-            other for other in key_set
-            if other != key
-            and all(other[i] == v for i, v in fixed)
-            and sum(v != all_label for v in other) > len(fixed)
-        ]
+        specific = [i for i, v in enumerate(key) if v != all_label]
+        for size in range(len(specific)):
+            for kept in combinations(specific, size):
+                general = tuple(v if i in kept or v == all_label else all_label for i, v in enumerate(key))
+                if general in out:
+                    out[general].append(key)
     return out
 
 

@@ -21,7 +21,6 @@ Flags are prompts for a reviewer. The worklist files name episodes only by their
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import duckdb
@@ -237,16 +236,24 @@ def build_audit_summary(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute(f"SELECT count(*) FROM {SUMMARY_TABLE}").fetchall()[0][0]
 
 
+# One payer type's worklist. Flags and details are sorted inside lists (not by ordered aggregates),
+# so the aggregation can spill to disk at ten million sessions; COPY streams the rows to the file.
 _WORKLIST_SQL = f"""
-SELECT f.payer_type, f.episode_key, f.clinic_id,
-       string_agg(DISTINCT f.flag, ';' ORDER BY f.flag) AS flags,
-       count(*) AS n_flags,
-       f.first_date, f.last_date, e.n_sessions, e.units_billed,
-       string_agg(f.flag || ': ' || f.detail, ' | ' ORDER BY f.flag, f.session_number) AS details
-FROM {FLAGS_TABLE} f
-JOIN {EPISODES} e USING (episode_key)
-GROUP BY f.payer_type, f.episode_key, f.clinic_id, f.first_date, f.last_date, e.n_sessions, e.units_billed
-ORDER BY f.payer_type, f.clinic_id, f.first_date, f.episode_key
+COPY (
+    SELECT f.episode_key, f.clinic_id, f.payer_type,
+           array_to_string(list_sort(list(DISTINCT f.flag)), ';') AS flags,
+           count(*) AS n_flags,
+           f.first_date, f.last_date, e.n_sessions, e.units_billed,
+           array_to_string(
+               list_transform(list_sort(list({{'flag': f.flag, 'session': f.session_number,
+                                               'text': f.flag || ': ' || f.detail}})), lambda x: x.text),
+               ' | ') AS details
+    FROM {FLAGS_TABLE} f
+    JOIN {EPISODES} e USING (episode_key)
+    WHERE f.payer_type = ?
+    GROUP BY f.payer_type, f.episode_key, f.clinic_id, f.first_date, f.last_date, e.n_sessions, e.units_billed
+    ORDER BY f.clinic_id, f.first_date, f.episode_key
+) TO ? (HEADER)
 """
 
 
@@ -268,19 +275,12 @@ def write_audit_worklists(
     restricted_dir.mkdir(parents=True, exist_ok=True)
     for old in restricted_dir.glob(f"{WORKLIST_PREFIX}*.csv"):
         old.unlink()
-    rows = con.execute(_WORKLIST_SQL).fetchall()
-    by_payer: dict[str, list[tuple]] = {}
-    for row in rows:
-        by_payer.setdefault(row[0], []).append(row[1:])
+    payers = [p for (p,) in con.execute(f"SELECT DISTINCT payer_type FROM {FLAGS_TABLE} ORDER BY 1").fetchall()]
     written = []
-    for payer, payer_rows in by_payer.items():
+    for payer in payers:
         if payer not in PAYER_TYPES:  # file names come from the contract's vocabulary only
             raise ValueError(f"unexpected payer type {payer!r} in {FLAGS_TABLE}")
         path = restricted_dir / f"{WORKLIST_PREFIX}{payer}.csv"
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(WORKLIST_COLUMNS)
-            for r in payer_rows:
-                writer.writerow([r[0], r[1], payer, *r[2:]])
+        con.execute(_WORKLIST_SQL, [payer, str(path)])
         written.append(path)
     return written

@@ -295,7 +295,11 @@ def load_exports(
             for kind, columns in contract.FILE_COLUMNS.items():
                 cols = ", ".join(f"{c} VARCHAR" for c in columns)
                 scon.execute(f"CREATE TABLE {kind}_in (row_number BIGINT, export VARCHAR, {cols})")
-            for e in pending:
+            log.info(f"  reading {len(pending)} new or changed export(s)")
+            step = max(1, len(pending) // 10)
+            for i, e in enumerate(pending, 1):
+                if len(pending) >= 20 and i % step == 0:
+                    log.info(f"    read {i}/{len(pending)}")
                 outcome = outcomes[e.name]
                 try:
                     read = read_export(e, scon)
@@ -318,6 +322,7 @@ def load_exports(
                     finish(outcome, con)
         if not readable:
             return [outcomes[e.name] for e in exports]
+        log.info(f"  checking the rows of {len(readable)} export(s) with Great Expectations")
         validations = _validate(scratch, today)
         phases.mark("great expectations")
         write_gx_results(validations, settings.restricted / "validation" / "_great_expectations" / run_id)

@@ -11,6 +11,7 @@ from dashboards.suppression import (
     Line,
     check_lines,
     complementary_suppression,
+    descendants,
     is_small,
     margin_lines,
     mask,
@@ -163,3 +164,27 @@ def test_curves_of_blocked_groups_are_hidden_entirely_and_complemented() -> None
     hidden = suppress_curves(frame, "group", "t", "support", 11, hidden_groups=["a"])
     shown = {(g, t) for g, t, h in zip(frame["group"], frame["t"], hidden, strict=True) if not h}
     assert ("a", 1) not in shown and ("b", 1) not in shown and ("c", 1) in shown and (ALL, 1) in shown
+
+
+def test_descendants_of_a_small_cube() -> None:
+    keys = [(ALL, ALL), ("c1", ALL), ("c1", "t1"), ("c1", "t2"), (ALL, "t1"), ("c2", "t1")]
+    found = descendants(keys)
+    assert found[(ALL, ALL)] == [("c1", ALL), ("c1", "t1"), ("c1", "t2"), (ALL, "t1"), ("c2", "t1")]
+    assert found[("c1", ALL)] == [("c1", "t1"), ("c1", "t2")]
+    assert found[(ALL, "t1")] == [("c1", "t1"), ("c2", "t1")]
+    assert found[("c1", "t1")] == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 4).flatmap(
+    lambda w: st.lists(st.tuples(*[st.sampled_from([ALL, "a", "b", "c"])] * w), max_size=40)))
+def test_descendants_match_their_definition(keys: list[tuple[str, ...]]) -> None:
+    def specific(key: tuple[str, ...]) -> set[int]:
+        return {i for i, v in enumerate(key) if v != ALL}
+
+    unique = list(dict.fromkeys(keys))
+    expected = {
+        key: [o for o in unique if specific(key) < specific(o) and all(o[i] == key[i] for i in specific(key))]
+        for key in unique
+    }
+    assert descendants(keys) == expected

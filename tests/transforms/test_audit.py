@@ -208,6 +208,10 @@ def test_worklists_one_csv_per_payer_in_the_restricted_folder(audited, tmp_path:
     by_key = {r["episode_key"]: r for r in table}
     assert by_key["plateau_gaps"]["flags"] == "MISSING_PAIN;PLATEAU"
     assert by_key["plateau_gaps"]["n_flags"] == "3"  # two sessions without pain_pre, one plateau
+    details = by_key["plateau_gaps"]["details"].split(" | ")
+    assert [d.split(":")[0] for d in details] == ["MISSING_PAIN", "MISSING_PAIN", "PLATEAU"]
+    sessions = [int(d.rsplit("session ", 1)[1].rstrip(")")) for d in details[:2]]
+    assert sessions == sorted(sessions)
     assert (by_key["units_45"]["n_sessions"], by_key["units_45"]["units_billed"]) == ("2", "6")
     assert by_key["units_45"]["first_date"] == "2026-01-05"
     assert set(by_key) == {k for k, v in EXPECTED_FLAGS.items() if v} - {"no_evaluation", "plateau_self_pay",
