@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -29,3 +30,10 @@ def test_readme_starts_with_the_two_commands() -> None:
     first_screen = readme.split("---")[0]
     commands = [line.strip() for line in first_screen.splitlines() if line.startswith("    ")]
     assert commands == ["bash scripts/demo.sh", "bash scripts/test.sh"]
+
+
+def test_every_relative_link_of_the_docs_resolves() -> None:
+    pages = [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
