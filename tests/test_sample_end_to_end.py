@@ -57,3 +57,14 @@ def test_no_direct_identifier_reached_the_warehouse(sample_run) -> None:
 
     _, build, _ = sample_run
     assert warehouse_contains(build / "warehouse.duckdb", "Test Person") == []
+
+
+def test_sample_relief_curves_equal_lifelines(sample_run) -> None:
+    """Kaplan-Meier curves, bands, medians and their intervals of the sample equal lifelines for every group."""
+    from tests.transforms.conftest import assert_relief_matches_lifelines
+
+    _, build, _ = sample_run
+    with duckdb.connect(str(build / "warehouse.duckdb"), read_only=True) as con:
+        groups = con.execute("SELECT count(DISTINCT condition_group) FROM marts.relief_curve").fetchall()[0][0]
+        assert groups >= 19  # the 19 condition groups and 'all'
+        assert assert_relief_matches_lifelines(con) == groups

@@ -173,17 +173,23 @@ def _reject_identifier_values(con: duckdb.DuckDBPyConnection) -> None:
 
     The reason names the column, the kind and the first row number, never the value itself.
     """
-    for column in contract.IDENTIFIER_VALUE_COLUMNS:
-        for pattern in contract.IDENTIFIER_VALUE_PATTERNS:
-            row = con.execute(
-                f"SELECT count(*), min(row_number) FROM sessions_new WHERE regexp_full_match({column}, ?)",
-                [pattern.regex],
-            ).fetchone()
-            if row[0]:
-                raise ExportRejected(
-                    f"sessions: {row[0]} {column} value(s) look like a {pattern.kind} (first at row {row[1]}); "
-                    "identifiers must be pseudonymous tokens, so the whole export is refused"
-                )
+    checks = [(column, pattern) for column in contract.IDENTIFIER_VALUE_COLUMNS
+              for pattern in contract.IDENTIFIER_VALUE_PATTERNS]
+    # One scan for every column and pattern; the first failing check (in contract order) is reported.
+    aggregates = ", ".join(
+        f"count(*) FILTER (WHERE regexp_full_match({column}, ?)), "
+        f"min(row_number) FILTER (WHERE regexp_full_match({column}, ?))"
+        for column, _ in checks
+    )
+    params = [p.regex for _, p in checks for _ in range(2)]
+    row = con.execute(f"SELECT {aggregates} FROM sessions_new", params).fetchone()
+    for n, (column, pattern) in enumerate(checks):
+        count, first = row[2 * n], row[2 * n + 1]
+        if count:
+            raise ExportRejected(
+                f"sessions: {count} {column} value(s) look like a {pattern.kind} (first at row {first}); "
+                "identifiers must be pseudonymous tokens, so the whole export is refused"
+            )
 
 
 def read_export(export: ExportFolder, con: duckdb.DuckDBPyConnection) -> ReadResult:

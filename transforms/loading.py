@@ -46,6 +46,8 @@ SCHEMA_SQL = Path(__file__).parent / "sql" / "schema.sql"
 
 # The scratch file is written once and thrown away: checkpoint it only when it is closed.
 SCRATCH_CONFIG = {"checkpoint_threshold": "8GB"}
+# Read exports are appended to the scratch tables in batches of about this many rows.
+APPEND_BATCH_ROWS = 1_000_000
 
 WarehouseConnect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
@@ -169,6 +171,21 @@ def _validate(scratch: Path, today: date) -> list[FileValidation]:
                 )
         validations.append(validation)
     return validations
+
+
+def _append_held(scon: duckdb.DuckDBPyConnection, held: list[int]) -> None:
+    """Append the held exports' text tables to ``sessions_in`` / ``rom_in``, one statement per file kind.
+
+    One write (and commit) per batch instead of one per export: on a scratch file, per-export
+    commits cost more than reading the files.
+    """
+    if not held:
+        return
+    scon.execute("SET preserve_insertion_order = false")  # every row carries its export and row number
+    for kind in contract.FILE_COLUMNS:
+        scon.execute(f"INSERT INTO {kind}_in " + " UNION ALL ".join(f"SELECT * FROM {kind}_held_{i}" for i in held))
+        for i in held:
+            scon.execute(f"DROP TABLE {kind}_held_{i}")
 
 
 def _commit(con: duckdb.DuckDBPyConnection, run_id: str, outcome: LoadOutcome, replacing: bool) -> None:
@@ -295,6 +312,8 @@ def load_exports(
             for kind, columns in contract.FILE_COLUMNS.items():
                 cols = ", ".join(f"{c} VARCHAR" for c in columns)
                 scon.execute(f"CREATE TABLE {kind}_in (row_number BIGINT, export VARCHAR, {cols})")
+            held: list[int] = []  # exports whose text tables wait to be appended to the *_in tables
+            held_rows = 0
             log.info(f"  reading {len(pending)} new or changed export(s)")
             step = max(1, len(pending) // 10)
             for i, e in enumerate(pending, 1):
@@ -310,9 +329,14 @@ def load_exports(
                 outcome.warnings = read.warnings
                 outcome.rows_in = sum(read.rows.values())
                 for kind in contract.FILE_COLUMNS:
-                    scon.execute(f"INSERT INTO {kind}_in SELECT * FROM {kind}_new")
-                    scon.execute(f"DROP TABLE {kind}_new")
+                    scon.execute(f"ALTER TABLE {kind}_new RENAME TO {kind}_held_{i}")
+                held.append(i)
+                held_rows += outcome.rows_in
+                if held_rows >= APPEND_BATCH_ROWS:
+                    _append_held(scon, held)
+                    held, held_rows = [], 0
                 readable.append(e)
+            _append_held(scon, held)
             phases.mark("read files")
             prepare_scratch(scon)
             phases.mark("prepare scratch")
