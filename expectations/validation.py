@@ -17,10 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import great_expectations as gx
-from great_expectations.data_context.types.base import ProgressBarsConfig
 
-from expectations.gx_duckdb import enable_duckdb_persisted_connection
 from expectations.rules import RULES_BY_FILE
 from expectations.suites import build_suite, rule_query
 from transforms.reference import read_reference
@@ -103,6 +100,12 @@ def _exception_infos(info: Any) -> list[dict[str, Any]]:
 
 
 def _run_gx(scratch: Path, file: str, today: date) -> tuple[list[ExpectationOutcome], dict[str, Any]]:
+    # GX takes seconds to import; only runs that validate something pay for it (see _run_gx_isolated).
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    from expectations.gx_duckdb import enable_duckdb_persisted_connection
+
     enable_duckdb_persisted_connection()
     context = gx.get_context(mode="ephemeral")
     # GX's tqdm bars would interleave with the pipeline's own per-export progress lines.
@@ -154,6 +157,13 @@ def _run_gx_isolated(scratch: Path, file: str, today: date) -> tuple[list[Expect
     which holds memory for the rest of a long run and makes the interpreter print reference-leak
     warnings at exit. A child process releases all of it when it ends.
     """
+    # GX is imported here, in the parent, so that the child only looks it up: importing after a
+    # fork of a threaded process can deadlock on a lock another thread held at the fork.
+    import great_expectations  # noqa: F401
+    from great_expectations.data_context.types import base  # noqa: F401
+
+    from expectations import gx_duckdb  # noqa: F401
+
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_run_gx_in_child, args=(child, scratch, file, today), daemon=True)

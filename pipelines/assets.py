@@ -6,6 +6,7 @@ Asset keys mirror warehouse tables: ``raw/exports`` (partitioned by export), ``s
 
 
 import logging
+import warnings
 from datetime import datetime
 
 import dagster as dg
@@ -45,6 +46,11 @@ def _outcome_table(outcomes: list[LoadOutcome]) -> str:
             f"| {o.export} | {o.status} | {o.rows_in or ''} | {o.rows_loaded or ''} | {o.rows_quarantined or ''} | {reason} |"
         )
     return "\n".join(lines)
+
+
+# A single-run backfill (every export partition in one run, one GX pass) is what we want; Dagster
+# marks the parameter beta and would print that on every `outcomes` command.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 
 @dg.asset(
