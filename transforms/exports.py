@@ -175,14 +175,13 @@ def _reject_identifier_values(con: duckdb.DuckDBPyConnection) -> None:
     """
     checks = [(column, pattern) for column in contract.IDENTIFIER_VALUE_COLUMNS
               for pattern in contract.IDENTIFIER_VALUE_PATTERNS]
-    # One scan for every column and pattern; the first failing check (in contract order) is reported.
-    aggregates = ", ".join(
-        f"count(*) FILTER (WHERE regexp_full_match({column}, ?)), "
-        f"min(row_number) FILTER (WHERE regexp_full_match({column}, ?))"
-        for column, _ in checks
-    )
-    params = [p.regex for _, p in checks for _ in range(2)]
-    row = con.execute(f"SELECT {aggregates} FROM sessions_new", params).fetchone()
+    # One scan; each pattern is matched once per value (m0, m1, ...), the first failing check (in
+    # contract order) is reported.
+    matches = ", ".join(f"regexp_full_match({column}, ?) AS m{n}" for n, (column, _) in enumerate(checks))
+    aggregates = ", ".join(f"count_if(m{n}), min(row_number) FILTER (WHERE m{n})" for n in range(len(checks)))
+    row = con.execute(
+        f"SELECT {aggregates} FROM (SELECT row_number, {matches} FROM sessions_new)", [p.regex for _, p in checks]
+    ).fetchone()
     for n, (column, pattern) in enumerate(checks):
         count, first = row[2 * n], row[2 * n + 1]
         if count:
