@@ -158,6 +158,8 @@ def session_rules() -> list[RowRule]:
             f"{_num('symptom_weeks')} < 0",
         ),
         _vocabulary(s, "goals_documented", contract.BOOLEAN_TRUE + contract.BOOLEAN_FALSE),
+        _integer(s, "authorized_visits"),
+        _range(s, "authorized_visits", 1, 2_147_483_647),
     ]
     return rules
 

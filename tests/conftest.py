@@ -20,7 +20,7 @@ VALID_SESSION: dict[str, Any] = {
     "referral_source": "physician", "payer_type": "commercial", "cpt_code": "97124", "units": "2",
     "duration_min": "30", "techniques": "swedish;trigger_point", "pain_pre": "6", "pain_post": "4",
     "function_instrument": "ODI", "function_score": "40", "age_band": "40-49", "sex": "F",
-    "symptom_weeks": "12", "goals_documented": "true",
+    "symptom_weeks": "12", "goals_documented": "true", "authorized_visits": "",
 }
 VALID_ROM: dict[str, Any] = {
     "session_id": "S1", "clinic_id": "C1", "joint": "lumbar", "movement": "flexion", "side": "na",

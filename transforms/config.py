@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -57,11 +57,18 @@ class Settings:
     plateau_min_sessions: int = 6
     plateau_window: int = 4
     plateau_min_change: Decimal = Decimal("1")
+    recertification_days: int = 90
+    care_after_goal_visits: int = 4
+
+    # Follow-up status (section 12) and its sensitivity analysis (section 13).
+    follow_up_active_days: int = 30
+    ipw_max_weight: Decimal = Decimal("20")
+
+    # Techniques and flares (section 14).
+    flare_min_points: Decimal = Decimal("2")
 
     # Publishing (section 9): cells resting on fewer distinct patients are suppressed.
     suppression_threshold: int = 11
-
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the given fields replaced (values are coerced to the field type)."""
@@ -95,7 +102,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
     """
     env = os.environ if environ is None else environ
     base = Settings()
-    names = {f.name for f in fields(Settings) if f.name != "extra"}
+    names = {f.name for f in fields(Settings)}
     from_env: dict[str, Any] = {}
     for key, value in env.items():
         if not key.startswith(ENV_PREFIX):

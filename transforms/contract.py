@@ -1,4 +1,4 @@
-"""The session export contract (export-format.md, version 1) as data.
+"""The session export contract (export-format.md, version 1.1) as data.
 
 Column lists, vocabularies and identifier patterns are defined once here and used by the
 reader (:mod:`transforms.exports`), the quality suites (``expectations/``) and the sample
@@ -13,7 +13,7 @@ SESSION_COLUMNS: tuple[str, ...] = (
     "session_id", "clinic_id", "patient_id", "episode_id", "therapist_id", "session_date",
     "visit_type", "condition_code", "referral_source", "payer_type", "cpt_code", "units",
     "duration_min", "techniques", "pain_pre", "pain_post", "function_instrument",
-    "function_score", "age_band", "sex", "symptom_weeks", "goals_documented",
+    "function_score", "age_band", "sex", "symptom_weeks", "goals_documented", "authorized_visits",
 )
 SESSION_REQUIRED: tuple[str, ...] = (
     "session_id", "clinic_id", "patient_id", "therapist_id", "session_date", "visit_type",

@@ -96,7 +96,8 @@ def _typed_sessions_sql() -> str:
            function_instrument, CAST(function_score AS DOUBLE) AS function_score,
            age_band, sex, CAST(symptom_weeks AS DOUBLE) AS symptom_weeks,
            CASE WHEN goals_documented IN ({true_list}) THEN TRUE
-                WHEN goals_documented IN ({false_list}) THEN FALSE END AS goals_documented
+                WHEN goals_documented IN ({false_list}) THEN FALSE END AS goals_documented,
+           CAST(CAST(authorized_visits AS DOUBLE) AS INTEGER) AS authorized_visits
     FROM sessions_in
     WHERE export IN (SELECT export FROM accepted)
       AND (export, row_number) NOT IN (SELECT (export, row_number) FROM quarantine WHERE file = 'sessions')

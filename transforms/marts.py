@@ -35,6 +35,7 @@ from transforms.relief import CURVE_TABLE, build_relief_curve
 from transforms.risk_adjustment import COEFFICIENTS_TABLE, RISK_TABLE, build_risk_adjustment
 from transforms.rom import TABLE as ROM
 from transforms.rom import build_rom_gains
+from transforms.sqlmodels import install_macros, remove_macros
 from transforms.thresholds import install_thresholds, remove_thresholds
 
 MART_TABLES: tuple[str, ...] = (
@@ -77,11 +78,13 @@ def build_marts(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str,
     con.execute("SET preserve_insertion_order = false")
     con.execute("BEGIN TRANSACTION")
     try:
+        install_macros(con)
         install_thresholds(con, settings)
         install_interval_sql(con)
         counts = _build(con, settings)
         remove_interval_sql(con)
         remove_thresholds(con)
+        remove_macros(con)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

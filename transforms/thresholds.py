@@ -3,10 +3,11 @@
 Clinical rule (section 7): a value within ``THRESHOLD_TOLERANCE`` (1e-9) of a clinical threshold
 meets it, so that binary floating point never decides a case (7 -> 4.9 is a 30 % reduction).
 
-Every mart query reads its thresholds from one temporary, one-row table ``_thresholds`` (all
+Every model reads its thresholds from one temporary, one-row table ``_thresholds`` (all
 numbers are DOUBLE, bound with ``?`` from :class:`transforms.config.Settings`; DuckDB would
-otherwise type literals such as ``0.7`` as DECIMAL) and decides them with three temporary macros,
-the only place where the tolerance is applied:
+otherwise type literals such as ``0.7`` as DECIMAL) -- the one way a threshold reaches SQL -- and
+decides them with three macros of ``transforms/sql/macros.sql``, the only place where the tolerance
+is applied:
 
 - ``meets_min(x, threshold, tol)``: ``x >= threshold`` up to the tolerance;
 - ``meets_max(x, threshold, tol)``: ``x <= threshold`` up to the tolerance;
@@ -21,6 +22,7 @@ import duckdb
 from transforms.config import THRESHOLD_TOLERANCE, Settings
 from transforms.contract import INSURED_PAYERS, TIMED_CPT_CODES
 from transforms.intervals import z_value
+from transforms.sqlmodels import install_macros
 
 THRESHOLDS_TABLE = "_thresholds"
 
@@ -30,13 +32,6 @@ MIN_MINUTES_FOR_UNIT = 8
 
 # Kaplan-Meier: the median is the first time the survival curve reaches one half.
 MEDIAN_SURVIVAL = 0.5
-
-_MACROS = {
-    "meets_min": "CREATE OR REPLACE TEMP MACRO meets_min(x, threshold, tol) AS x >= threshold - tol",
-    "meets_max": "CREATE OR REPLACE TEMP MACRO meets_max(x, threshold, tol) AS x <= threshold + tol",
-    "falls_short": "CREATE OR REPLACE TEMP MACRO falls_short(x, threshold, tol) AS x < threshold - tol",
-}
-
 
 def threshold_values(settings: Settings) -> dict[str, float | int | list[str]]:
     """Sections 3, 4, 7, 8: the tolerance and every threshold of one run, by name, from ``settings``."""
@@ -54,6 +49,11 @@ def threshold_values(settings: Settings) -> dict[str, float | int | list[str]]:
         "plateau_min_sessions": int(settings.plateau_min_sessions),
         "plateau_window": int(settings.plateau_window),
         "plateau_min_change": float(settings.plateau_min_change),
+        "recertification_days": int(settings.recertification_days),
+        "care_after_goal_visits": int(settings.care_after_goal_visits),
+        "follow_up_active_days": int(settings.follow_up_active_days),
+        "flare_min_points": float(settings.flare_min_points),
+        "ipw_max_weight": float(settings.ipw_max_weight),
         "unit_minutes": UNIT_MINUTES,
         "unit_rounding_minutes": UNIT_MINUTES - MIN_MINUTES_FOR_UNIT,
         "insured_payers": list(INSURED_PAYERS),
@@ -69,12 +69,9 @@ def install_thresholds(con: duckdb.DuckDBPyConnection, settings: Settings) -> No
     values = threshold_values(settings)
     columns = ", ".join(f"CAST(? AS {_TYPES[type(v)]}) AS {name}" for name, v in values.items())
     con.execute(f"CREATE OR REPLACE TEMP TABLE {THRESHOLDS_TABLE} AS SELECT {columns}", list(values.values()))
-    for macro in _MACROS.values():
-        con.execute(macro)
+    install_macros(con)
 
 
 def remove_thresholds(con: duckdb.DuckDBPyConnection) -> None:
-    """Section 7 tolerance lives in one place per build: drop ``_thresholds`` and the comparison macros."""
+    """Thresholds live for one build: drop ``_thresholds``."""
     con.execute(f"DROP TABLE IF EXISTS {THRESHOLDS_TABLE}")
-    for name in _MACROS:
-        con.execute(f"DROP MACRO IF EXISTS temp.main.{name}")

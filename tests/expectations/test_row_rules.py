@@ -49,6 +49,8 @@ SESSION_CASES = {
     ("symptom_weeks", "not_a_number"): ({"symptom_weeks": "long"}, "long"),
     ("symptom_weeks", "out_of_range"): ({"symptom_weeks": "-2"}, "-2"),
     ("goals_documented", "not_in_vocabulary"): ({"goals_documented": "maybe"}, "maybe"),
+    ("authorized_visits", "not_an_integer"): ({"authorized_visits": "12.5"}, "12.5"),
+    ("authorized_visits", "out_of_range"): ({"authorized_visits": "0"}, "0"),
 }
 ROM_CASES = {
     ("session_id", "missing_required_value"): ({"session_id": ""}, None),

@@ -10,11 +10,12 @@ import pytest
 SPEC_COLUMNS = [
     "episode_key", "clinic_id", "patient_id", "condition_group", "payer_type", "n_sessions", "first_date",
     "last_date", "baseline_pain", "final_pain", "pain_change", "pain_change_pct", "responder",
-    "substantial_responder", "relief_evaluable", "relieved", "sessions_to_relief", "censored_at",
+    "substantial_responder", "relief_evaluable", "relieved", "sessions_to_relief", "censored_at", "status",
 ]
 EXTRA_COLUMNS = [
     "therapist_id", "age_band", "sex", "symptom_weeks", "start_month", "pain_evaluable", "final_pain_session",
-    "n_immediate", "sum_immediate_change", "units_billed",
+    "n_immediate", "sum_immediate_change", "units_billed", "has_discharge", "relief_session",
+    "baseline_function_score", "n_later_measured",
 ]
 
 # key -> (pain pairs, expected values that differ from the defaults below)
@@ -119,7 +120,18 @@ DEFAULTS: dict[str, Any] = dict(
     pain_change=None, pain_change_pct=None, responder=None, substantial_responder=None, relief_evaluable=False,
     relieved=None, sessions_to_relief=None, censored_at=None, therapist_id="T1", age_band="40-49", sex="F",
     symptom_weeks=12.0, start_month=date(2026, 1, 1), pain_evaluable=False,
+    # every case ends within 30 days of the clinic's data end (2026-01-26) and has no discharge visit
+    status="active", has_discharge=False, baseline_function_score=None,
 )
+
+
+def _expected(key: str) -> dict[str, Any]:
+    pains, expected = CASES[key]
+    out = {**DEFAULTS, **expected}
+    # the session relief was first seen at, and the later sessions with a pain score (sessions >= 2)
+    out["relief_session"] = None if out["sessions_to_relief"] is None else out["sessions_to_relief"] + 1
+    out["n_later_measured"] = sum(1 for pre, _post in pains[1:] if pre is not None)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +154,7 @@ def test_columns_spec_first_then_extras(wh, rows) -> None:
 
 @pytest.mark.parametrize("key", list(CASES))
 def test_every_column_exact(outcomes, key: str) -> None:
-    expected = {**DEFAULTS, **CASES[key][1], "episode_key": key, "patient_id": f"P-{key}"}
+    expected = {**_expected(key), "episode_key": key, "patient_id": f"P-{key}"}
     got = outcomes[key]
     assert set(got) == set(SPEC_COLUMNS + EXTRA_COLUMNS)
     for column in SPEC_COLUMNS + EXTRA_COLUMNS:

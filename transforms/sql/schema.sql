@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS raw.sessions (
     age_band VARCHAR NOT NULL,
     sex VARCHAR NOT NULL,
     symptom_weeks DOUBLE,
-    goals_documented BOOLEAN
+    goals_documented BOOLEAN,
+    authorized_visits INTEGER          -- visits authorised for the course of care, as known at this visit
 );
 
 CREATE TABLE IF NOT EXISTS raw.rom (
