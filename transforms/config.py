@@ -31,6 +31,9 @@ class Settings:
     warehouse: Path = Path("build/warehouse.duckdb")
     site: Path = Path("build/site")
     restricted: Path = Path("build/restricted")
+    # A folder of reference CSVs that replace the shipped ones of the same name (transforms/reference/);
+    # empty = the shipped tables only.
+    reference_dir: Path | None = None
 
     # Loading (export-format.md).
     reject_share: Decimal = Decimal("0.20")
@@ -78,6 +81,8 @@ class Settings:
 
 def _coerce(settings: Settings, name: str, value: Any) -> Any:
     current = getattr(settings, name)
+    if name == "reference_dir":  # an optional folder: empty means none
+        return Path(value) if str(value).strip() else None
     if isinstance(current, Path):
         return Path(value)
     if isinstance(current, bool):
