@@ -1,19 +1,24 @@
-"""The data-quality page: what arrived, what was loaded, what was held back and why.
+"""The data-quality page: what is in the warehouse now, what was held back and why.
 
-Reads ``ops.load_log`` (export, status, reason, row counts, time) and ``quarantine.rejected_rows``
-aggregated in SQL to counts per export, file, column and rule -- never a row's values, row number
-or session id. The row-level validation results name rows, so they stay in the restricted folder.
+Reads the current state of every export (:func:`dashboards.queries.load_status`), the load log and
+``quarantine.rejected_rows`` aggregated in SQL to counts per export, file, column and rule -- never
+a row's values, row number or session id. Reasons are the public ones the loader writes (no count,
+row or line number, value, path or parser text); the full reasons and the row-level validation
+results stay in the restricted folder.
 
-Quarantine counts are published unsuppressed, deliberately: they count *rows of a file* that broke
-a format rule, not patients with a characteristic. A quarantined row says nothing clinical about
-anyone (no value is shown), its rule names a column and a defect ("pain_pre out of range"), and the
-row is by definition absent from every outcome figure, so the count cannot be combined with a
-published cell to single a patient out. docs/dashboards.md gives the reasoning.
+Counts follow the suppression of every other page (metrics.md section 9): an export's row counts
+(rows in, loaded, quarantined, and its cells of the quarantine chart) rest on the distinct patients
+of its sessions file, and are published only when that is at least the suppression threshold;
+otherwise they read "fewer than N patients". Totals across exports (the cards, the per-rule column)
+are lines for complementary suppression, so a hidden export's count cannot be recovered by
+subtraction. An export whose patients are unknown (it could not be read) shows no counts.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from html import escape
 from pathlib import Path
 
 import duckdb
@@ -21,25 +26,30 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboards import html
-from dashboards.queries import load_history, load_status, quarantine_counts
+from dashboards.queries import load_history, load_status, quarantine_counts, skipped_entries
+from dashboards.suppression import ALL, Line, is_small, suppress, suppress_frame
 from dashboards.theme import base_layout, fmt, is_missing
 from transforms.config import Settings
 
-STATUSES = ("loaded", "replaced", "unchanged", "rejected")
-_QUOTED = re.compile(r"\"[^\"]*\"")
+_QUOTED = re.compile(r"\"[^\"]*\"|'/[^']*'")
+_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?(?:/[^\s/'\"]+){2,}")
+_ROW = re.compile(r"(?i)\b(rows?|lines?|bytes?) [0-9][0-9, ]*")
 
 
 def public_reason(reason: object, limit: int = 400) -> str:
-    """A load-log reason fit for publication: its first line, without double-quoted text, at most ``limit`` chars.
+    """A load-log reason fit for publication: its first line, at most ``limit`` characters.
 
-    The loader's reasons name files, columns and rules, never values; an error message of a parser
-    could quote a line of the file, so quoted text and anything after "Original Line" are dropped.
+    The loader already writes a public reason without counts, row or line numbers, values, paths or
+    parser text; this is a second guard: quoted text, anything after "Original Line", file paths and
+    row / line / byte numbers are dropped.
     """
     if is_missing(reason):
         return ""
     text = str(reason).strip().splitlines()[0] if str(reason).strip() else ""
     text = re.split(r"(?i)original line", text)[0]
     text = _QUOTED.sub('"…"', text)
+    text = _PATH.sub("…", text)
+    text = _ROW.sub(lambda m: f"{m.group(1)} …", text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -47,103 +57,209 @@ def _count(value: object) -> str:
     return "" if is_missing(value) else fmt(value, 0)
 
 
-def status_cards(status: pd.DataFrame) -> str:
-    """Exports by latest status, and the rows loaded and held back by the accepted versions."""
-    counts = status["status"].value_counts().to_dict() if len(status) else {}
-    accepted = status[status["status"].isin(["loaded", "replaced", "unchanged"])]
-    items = [html.card(f"Exports {s}", f"{counts.get(s, 0):,}", "latest outcome of each export") for s in STATUSES]
-    items.append(html.card("Rows loaded", fmt(accepted["rows_loaded"].dropna().sum(), 0) if len(accepted) else "0",
-                           "by the latest accepted version of each export"))
-    items.append(html.card("Rows quarantined", fmt(accepted["rows_quarantined"].dropna().sum(), 0) if len(accepted)
-                           else "0", "held back by a row rule (counts of rows, not patients)"))
+def _support(value: object) -> float | None:
+    """Distinct patients of an export, or None when unknown (it could not be read)."""
+    if is_missing(value):
+        return None
+    number = float(value)  # type: ignore[arg-type]
+    return None if math.isnan(number) else number
+
+
+class ExportCells:
+    """Which exports' row counts may be published (metrics.md section 9), and how a hidden one reads."""
+
+    def __init__(self, status: pd.DataFrame, threshold: int) -> None:
+        self.threshold = threshold
+        support = {r.export: _support(r.patients_in) for r in status.itertuples()}
+        self.unknown = {e for e, n in support.items() if n is None}
+        self.small = {e for e, n in support.items() if n is not None and is_small(n, threshold)}
+        sizes = {e: n or 0.0 for e, n in support.items()}
+        loaded = tuple(sorted(r.export for r in status.itertuples() if r.status == "loaded"))
+        sizes[ALL] = sum(sizes[e] for e in loaded)
+        self.hidden = suppress(sizes, [Line(ALL, loaded)] if loaded else [], threshold, pre_hidden=self.unknown)
+        self.support = sizes
+
+    def shown(self, export: str) -> bool:
+        """True when the export's counts may be published."""
+        return export not in self.hidden
+
+    def label(self, export: str) -> str:
+        """How a hidden export's counts read."""
+        if export in self.unknown:
+            return "not published (patients unknown)"
+        if export in self.small:
+            return f"fewer than {self.threshold} patients"
+        return "suppressed"
+
+    def cell(self, export: str, value: object) -> str:
+        """A count of the export, or the label saying why it is not shown."""
+        return _count(value) if self.shown(export) else self.label(export)
+
+
+def _status_text(status: str, newer_version_rejected: object) -> str:
+    if status == "loaded" and newer_version_rejected is True:
+        return "loaded (a newer version was rejected)"
+    return status
+
+
+def status_cards(status: pd.DataFrame, cells: ExportCells) -> str:
+    """Exports loaded and rejected now, and the rows the warehouse holds (suppressed like every total)."""
+    loaded = status[status["status"] == "loaded"]
+    rejected = status[status["status"] == "rejected"]
+    total_shown = cells.shown(ALL)
+    rows_loaded = fmt(loaded["rows_loaded"].dropna().sum(), 0) if len(loaded) else "0"
+    rows_held = fmt(loaded["rows_quarantined"].dropna().sum(), 0) if len(loaded) else "0"
+    items = [
+        html.card("Exports loaded", f"{len(loaded):,}", "exports whose data is in the warehouse now"),
+        html.card("Exports rejected", f"{len(rejected):,}", "exports of which no version could be loaded"),
+        html.card("Rows loaded", rows_loaded if total_shown else None, "rows of the exports in the warehouse",
+                  threshold=cells.threshold),
+        html.card("Rows quarantined", rows_held if total_shown else None,
+                  "held back by a row rule (counts of rows, not patients)", threshold=cells.threshold),
+    ]
     return html.cards(items)
 
 
-def status_table(status: pd.DataFrame) -> str:
-    """Latest outcome of every export with its counts and reason."""
-    rows = [[r.export, r.status, _count(r.rows_in), _count(r.rows_loaded), _count(r.rows_quarantined),
-             public_reason(r.reason)] for r in status.itertuples()]
+def status_table(status: pd.DataFrame, cells: ExportCells) -> str:
+    """Every export's current state with the counts of the version in force (or why they are not shown)."""
+    rows = [[r.export, _status_text(r.status, bool(r.newer_version_rejected)), cells.cell(r.export, r.rows_in), cells.cell(r.export, r.rows_loaded),
+             cells.cell(r.export, r.rows_quarantined), public_reason(r.reason)] for r in status.itertuples()]
     return html.table(rows, ["Export", "Status", "Rows in", "Loaded", "Quarantined", "Reason"], numeric=(2, 3, 4),
                       row_classes=[f"status-row-{r.status}" for r in status.itertuples()], table_id="exports")
 
 
-def quarantine_figure(counts: pd.DataFrame) -> go.Figure | None:
-    """Quarantined rows per rule (rows) and export (columns) as an annotated heatmap; None when there are none."""
+def rule_cells(counts: pd.DataFrame, cells: ExportCells) -> pd.DataFrame:
+    """Quarantined rows per rule and export plus a per-rule total (``export == 'all'``), with ``shown``.
+
+    A cell rests on its export's patients; a hidden export's cells are hidden, and each rule's
+    total over the exports is a line for complementary suppression.
+    """
     if counts.empty:
+        return pd.DataFrame(columns=["rule_name", "export", "n_rows", "patients", "shown"])
+    frame = counts.assign(rule_name=counts["file"] + "." + counts["column_name"].fillna("(row)") + " · "
+                          + counts["rule"])
+    frame = frame.groupby(["rule_name", "export"], as_index=False)["n_rows"].sum()
+    frame["patients"] = [cells.support.get(e, 0.0) for e in frame["export"]]
+    totals = frame.groupby("rule_name", as_index=False).agg(n_rows=("n_rows", "sum"), patients=("patients", "sum"))
+    totals["export"] = ALL
+    frame = pd.concat([frame, totals], ignore_index=True)
+    pre = [(r.rule_name, r.export) for r in frame.itertuples() if r.export != ALL and not cells.shown(r.export)]
+    hidden = suppress_frame(frame, ["rule_name", "export"], "patients", cells.threshold, cascade=False, pre_hidden=pre)
+    return frame.assign(shown=~hidden)
+
+
+def quarantine_figure(cells_frame: pd.DataFrame) -> go.Figure | None:
+    """Quarantined rows per rule (rows) and export (columns) as an annotated heatmap; None when there are none.
+
+    Hidden cells are left blank (their value never reaches the figure).
+    """
+    frame = cells_frame[cells_frame["export"] != ALL] if len(cells_frame) else cells_frame
+    if frame.empty:
         return None
-    counts = counts.assign(rule_name=counts["file"] + " · " + counts["column_name"].fillna("(row)") + " · "
-                           + counts["rule"])
-    rules = sorted(counts["rule_name"].unique())
-    exports = sorted(counts["export"].unique())
-    grid = counts.pivot_table(index="rule_name", columns="export", values="n_rows", aggfunc="sum").reindex(
-        index=rules, columns=exports)
-    z = [[None if is_missing(v) else float(v) for v in row] for row in grid.to_numpy()]
-    text = [["" if v is None else f"{int(v):,}" for v in row] for row in z]
+    rules = sorted(frame["rule_name"].unique())
+    exports = sorted(frame["export"].unique())
+    values = {(r.rule_name, r.export): (float(r.n_rows) if r.shown else None) for r in frame.itertuples()}
+    hidden = {(r.rule_name, r.export) for r in frame.itertuples() if not r.shown}
+    z = [[values.get((rule, e)) for e in exports] for rule in rules]
+    text = [["suppressed" if (rule, e) in hidden else ("" if values.get((rule, e)) is None else
+             f"{int(values[(rule, e)]):,}") for e in exports] for rule in rules]
     fig = go.Figure(go.Heatmap(
         z=z, x=exports, y=rules, text=text, texttemplate="%{text}", colorscale=[[0, "#fde9d9"], [1, "#c0392b"]],
         xgap=2, ygap=2, colorbar={"title": {"text": "rows"}},
-        hovertemplate="<b>%{y}</b><br>%{x}: %{z:,} rows held back<extra></extra>",
+        hovertemplate="<b>%{y}</b><br>%{x}: %{text} rows held back<extra></extra>",
     ))
     fig = base_layout(fig, "Quarantined rows by rule and export", height=max(300, 34 * len(rules) + 190),
-                      subtitle="rows held back from the warehouse; counts only, never the values")
+                      subtitle="rows held back from the warehouse; counts only, never the values; "
+                               "exports of few patients are suppressed")
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(tickangle=-35)
     fig.update_layout(margin={"l": 320, "b": 130})
     return fig
 
 
+def _history_cells(history: pd.DataFrame, cells: ExportCells) -> list[list[str]]:
+    rows = []
+    for r in history.itertuples():
+        n = _support(r.patients_in)
+        hidden = (bool(r.current_version) and not cells.shown(r.export)) or n is None or is_small(n, cells.threshold)
+        counts = [r.rows_in, r.rows_loaded, r.rows_quarantined]
+        if r.status in ("ignored", "unchanged") or all(is_missing(v) for v in counts):
+            shown = ["", "", ""]
+        elif hidden:
+            label = "not published" if n is None else f"fewer than {cells.threshold} patients"
+            shown = [label if not is_missing(v) else "" for v in counts]
+        else:
+            shown = [_count(v) for v in counts]
+        rows.append([f"{pd.Timestamp(r.loaded_at):%Y-%m-%d %H:%M}", r.export, r.status, *shown, public_reason(r.reason)])
+    return rows
+
+
 def build_quality_page(con: duckdb.DuckDBPyConnection, site: Path, settings: Settings) -> Path:
-    """Write ``quality.html`` from ``ops.load_log`` and ``quarantine.rejected_rows`` (counts only)."""
+    """Write ``quality.html`` from the exports' current state, the load log and the quarantine (counts only)."""
+    threshold = settings.suppression_threshold
     status = load_status(con)
-    rejected = status[status["status"] == "rejected"]
-    counts = quarantine_counts(con)
+    cells = ExportCells(status, threshold)
+    refused = status[(status["status"] == "rejected") | status["newer_version_rejected"].fillna(False).astype(bool)]
+    rules = rule_cells(quarantine_counts(con), cells)
     history = load_history(con)
-    by_rule = counts.groupby(["file", "column_name", "rule"], dropna=False, as_index=False)["n_rows"].sum() \
-        if len(counts) else counts
+    skipped = skipped_entries(con)
+    by_rule = rules[rules["export"] == ALL] if len(rules) else rules
+    restricted = escape(str(settings.restricted))
     body = [
-        status_cards(status),
+        status_cards(status, cells),
         html.section(
             "Exports",
-            "The latest outcome of every export folder the pipeline has seen. An export is rejected whole when it "
-            "cannot be read, has a direct-identifier column, or too many of its rows break a rule; otherwise broken "
-            "rows are quarantined and the rest is loaded.",
-            html.panel(status_table(status)) if len(status) else html.message("No export has been loaded yet."),
+            "Every export folder the pipeline has seen and its state now: <b>loaded</b> (its data is in the "
+            "warehouse) or <b>rejected</b> (no version of it could be loaded). An export is rejected whole when it "
+            "cannot be read, has a direct-identifier column or value, or too many of its rows break a rule; "
+            "otherwise broken rows are quarantined and the rest is loaded. Row counts are those of the version in "
+            f"force, and are shown only for exports of at least {threshold} distinct patients.",
+            html.panel(status_table(status, cells)) if len(status) else html.message("No export has been loaded yet."),
         ),
         html.section(
             "Rejected exports",
-            "Exports refused as a whole, with the reason the clinic needs to fix and resend them.",
-            html.panel(html.table([[r.export, public_reason(r.reason), f"{pd.Timestamp(r.loaded_at):%Y-%m-%d %H:%M}"]
-                                   for r in rejected.itertuples()], ["Export", "Why it was rejected", "When"],
-                                  table_id="rejected"))
-            if len(rejected) else html.message("No export is currently rejected."),
+            "Exports refused as a whole, and corrections refused while the earlier version stays loaded, with the "
+            "reason the clinic needs to fix and resend them.",
+            html.panel(html.table(
+                [[r.export, public_reason(r.rejected_reason if r.status == "loaded" else r.reason),
+                  "earlier version stays loaded" if r.status == "loaded" else "not in the figures",
+                  f"{pd.Timestamp(r.last_attempt_at):%Y-%m-%d %H:%M}"] for r in refused.itertuples()],
+                ["Export", "Why it was rejected", "Effect", "When"], table_id="rejected"))
+            if len(refused) else html.message("No export is currently rejected."),
         ),
         html.section(
             "Quarantined rows",
-            "Rows held back by a row rule, per rule and export. These are counts of file rows, not of patients, "
-            "and no value is shown.",
-            html.panel(html.chart(quarantine_figure(counts), "quarantine", "No row has been quarantined."),
-                       html.table([[f"{r.file}.{r.column_name or '(row)'}", r.rule, fmt(r.n_rows, 0)]
-                                   for r in by_rule.itertuples()], ["File and column", "Rule", "Rows (all exports)"],
+            "Rows held back by a row rule, per rule and export, for the exports in the warehouse. These are counts "
+            "of file rows, not of patients, and no value is shown; an export of few patients is suppressed, and so "
+            "is any count from which a suppressed one could be recovered.",
+            html.panel(html.chart(quarantine_figure(rules), "quarantine", "No row has been quarantined."),
+                       html.table([[r.rule_name.split(" · ")[0], r.rule_name.split(" · ")[1],
+                                    fmt(r.n_rows, 0) if r.shown else None] for r in by_rule.itertuples()],
+                                  ["File and column", "Rule", "Rows (all exports)"], threshold=threshold,
                                   numeric=(2,), table_id="rules") if len(by_rule) else ""),
         ),
-        "<div class=info><b>Row-level validation results are restricted.</b> The Great Expectations results that "
-        "list the failing rows (session ids, row numbers, offending values) are written to the restricted folder "
-        "(by default <code>build/restricted/validation/&lt;export&gt;/index.html</code>, with Great Expectations' "
-        "own JSON results in <code>build/restricted/validation/_great_expectations/</code>). They name rows, so "
-        "they are never published here; ask the data manager.</div>",
+        "<div class=info><b>Row-level validation results are restricted.</b> The pages that list the failing rows "
+        "of each export (row numbers, session ids, offending values) and the full reasons are in the restricted "
+        f"folder, <code>{restricted}/validation/&lt;export&gt;/index.html</code>, with Great Expectations' own "
+        f"results in <code>{restricted}/validation/_great_expectations/</code>. They name rows, so they are never "
+        "published here; ask the data manager.</div>",
+        html.section(
+            "Skipped inbox entries",
+            "Entries of the inbox that are not export folders, skipped by the latest run.",
+            html.panel(html.table([[r.entry, public_reason(r.reason)] for r in skipped.itertuples()],
+                                  ["Entry", "Why it was skipped"], table_id="skipped"))
+            if len(skipped) else html.message("The latest run skipped nothing."),
+        ),
         html.section(
             "Load log",
             "Every load attempt, most recent first.",
             "<details><summary>Show the load log</summary>" + html.panel(html.table(
-                [[f"{pd.Timestamp(r.loaded_at):%Y-%m-%d %H:%M}", r.export, r.status, _count(r.rows_in),
-                  _count(r.rows_loaded), _count(r.rows_quarantined), public_reason(r.reason)]
-                 for r in history.itertuples()],
+                _history_cells(history, cells),
                 ["Time", "Export", "Status", "Rows in", "Loaded", "Quarantined", "Reason"], numeric=(3, 4, 5),
                 table_id="load-log")) + "</details>" if len(history) else html.message("The load log is empty."),
         ),
     ]
     return html.write_page(site, "quality.html", html.page(
-        "quality.html", "Data quality", "What arrived from each clinic, what was loaded, what was held back and why.",
-        "".join(body),
+        "quality.html", "Data quality", "What arrived from each clinic, what is loaded, what was held back and why.",
+        "".join(body), threshold=threshold,
     ))
-

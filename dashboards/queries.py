@@ -6,7 +6,8 @@
 - What the marts do not hold -- the distinct patients behind every published cell, visits per
   episode, flags by clinic and payer -- is aggregated here in SQL; no table of episodes, sessions
   or flags is pulled into pandas. Identifier columns appear only inside ``count(DISTINCT ...)``.
-- Every value is bound with ``?``; SQL text is composed only from the constants of this module.
+- Every value is bound with ``?``; SQL text is composed only from the constants of this module and
+  the project's SQL model files (``transforms/sql/``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import duckdb
 import pandas as pd
 
 from dashboards.suppression import ALL
+from transforms.sqlmodels import model_sql
 
 # table -> the columns the dashboards read from it (metrics.md section 10 + docs/architecture.md).
 CONTRACT: dict[str, tuple[str, ...]] = {
@@ -60,7 +62,7 @@ CONTRACT: dict[str, tuple[str, ...]] = {
     "marts.audit_flags": ("clinic_id", "payer_type", "flag"),
     "marts.model_coefficients": ("residual_sd",),
     "ops.load_log": (
-        "export", "status", "reason", "rows_in", "rows_loaded", "rows_quarantined", "loaded_at",
+        "export", "status", "public_reason", "rows_in", "rows_loaded", "rows_quarantined", "patients_in", "loaded_at",
     ),
     "quarantine.rejected_rows": ("export", "file", "rule", "column_name"),
 }
@@ -245,24 +247,49 @@ def data_period(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
     return None if row[0] is None else (row[0], row[1])
 
 
+# Shown for a load-log row written before public reasons were recorded: its full reason may name rows.
+NO_PUBLIC_REASON = "details in the restricted load log"
+
+
 def load_status(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The latest outcome of every export ever seen, with its reason and row counts."""
+    """The warehouse's current state: one row per export ever seen, as the site may show it.
+
+    ``status`` is ``loaded`` (a version of the export is in the warehouse) or ``rejected`` (none is);
+    ``rows_in``, ``rows_loaded``, ``rows_quarantined`` and ``patients_in`` (distinct patients, the
+    support for suppression) are those of the version in force, so a rerun that changes nothing
+    shows the same state; ``newer_version_rejected`` marks a refused correction of a loaded export,
+    with its public ``rejected_reason``. Only public reasons are read (``transforms/sql/ops/export_status.sql``).
+    """
     return con.execute(
-        """
-        SELECT export, status, reason, rows_in, rows_loaded, rows_quarantined, loaded_at
-        FROM ops.load_log
-        QUALIFY row_number() OVER (PARTITION BY export ORDER BY loaded_at DESC, status) = 1
-        ORDER BY export
-        """
+        "SELECT export, status, coalesce(public_reason, ?) AS reason, rows_in, rows_loaded, rows_quarantined, "
+        "patients_in, since AS loaded_at, last_attempt_at, newer_version_rejected, "
+        "CASE WHEN newer_version_rejected THEN coalesce(rejected_public_reason, ?) END AS rejected_reason "
+        f"FROM ({model_sql('ops/export_status')}) ORDER BY export",
+        [NO_PUBLIC_REASON, NO_PUBLIC_REASON],
     ).df()
 
 
 def load_history(con: duckdb.DuckDBPyConnection, limit: int = 200) -> pd.DataFrame:
-    """The most recent rows of the load log, newest first."""
+    """The most recent rows of the load log, newest first, with public reasons only.
+
+    ``current_version`` marks rows about the version of the export now in the warehouse (their
+    counts are suppressed together with that export's).
+    """
     return con.execute(
-        "SELECT loaded_at, export, status, reason, rows_in, rows_loaded, rows_quarantined FROM ops.load_log "
-        "ORDER BY loaded_at DESC, export, status LIMIT ?",
-        [int(limit)],
+        "SELECT l.loaded_at, l.export, l.status, coalesce(l.public_reason, ?) AS reason, l.rows_in, l.rows_loaded, "
+        "l.rows_quarantined, l.patients_in, coalesce(l.checksum = e.checksum, false) AS current_version "
+        "FROM ops.load_log l LEFT JOIN ops.exports e ON e.export = l.export "
+        "ORDER BY l.loaded_at DESC, l.export, l.status LIMIT ?",
+        [NO_PUBLIC_REASON, int(limit)],
+    ).df()
+
+
+def skipped_entries(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Inbox entries the latest run skipped (not export folders), with the reason: ``entry``, ``reason``."""
+    return con.execute(
+        "SELECT export AS entry, coalesce(public_reason, reason) AS reason FROM ops.load_log "
+        "WHERE status = 'ignored' AND run_id = (SELECT run_id FROM ops.load_log ORDER BY loaded_at DESC LIMIT 1) "
+        "ORDER BY entry"
     ).df()
 
 

@@ -36,11 +36,22 @@ class RowRule:
         return f"{self.file}.{self.column}.{self.rule}"
 
     def query(self, table: str = "{batch}") -> str:
-        """SQL selecting the breaking rows: row_number, session_id and the offending value."""
+        """SQL selecting the breaking rows: row_number, session_id and the offending value.
+
+        A value that looks like an identifier (an e-mail address, phone number, SSN or long number
+        typed into the wrong column) is replaced by what it looks like, so that it is stored
+        nowhere, not even in the quarantine or Great Expectations' results.
+        """
         return (
-            f"SELECT export, row_number, session_id, CAST({self.column} AS VARCHAR) AS value "
+            f"SELECT export, row_number, session_id, {_withheld(f'CAST({self.column} AS VARCHAR)')} AS value "
             f"FROM (SELECT * FROM {table}) AS t WHERE {self.bad_when}"
         )
+
+
+def _withheld(expr: str) -> str:
+    # Braces are doubled: the query goes through str.format (GX's {batch}).
+    kind = contract.identifier_kind_sql(expr, dates=False).replace("{", "{{").replace("}", "}}")
+    return f"coalesce('(withheld: looks like ' || {kind} || ')', {expr})"
 
 
 def _sql_list(values: tuple[str, ...]) -> str:
@@ -132,7 +143,8 @@ def session_rules() -> list[RowRule]:
             s, "not_in_vocabulary", "techniques",
             f"every ;-separated technique must be one of: {', '.join(contract.TECHNIQUES)}",
             "techniques IS NOT NULL AND len(list_filter(string_split(techniques, ';'), "
-            f"lambda x: trim(x) <> '' AND trim(x) NOT IN {_sql_list(contract.TECHNIQUES)})) > 0",
+            f"lambda x: {contract.trim_sql('x')} <> '' AND {contract.trim_sql('x')} NOT IN "
+            f"{_sql_list(contract.TECHNIQUES)})) > 0",
         ),
         _number(s, "pain_pre"),
         _range(s, "pain_pre", *contract.PAIN_RANGE),
@@ -157,7 +169,12 @@ def session_rules() -> list[RowRule]:
             s, "out_of_range", "symptom_weeks", "symptom_weeks must be 0 or more",
             f"{_num('symptom_weeks')} < 0",
         ),
-        _vocabulary(s, "goals_documented", contract.BOOLEAN_TRUE + contract.BOOLEAN_FALSE),
+        RowRule(
+            s, "not_in_vocabulary", "goals_documented",
+            "goals_documented must be true/false, 1/0 or yes/no (any letter case)",
+            f"goals_documented IS NOT NULL AND lower(goals_documented) NOT IN "
+            f"{_sql_list(contract.BOOLEAN_TRUE + contract.BOOLEAN_FALSE)}",
+        ),
         _integer(s, "authorized_visits"),
         _range(s, "authorized_visits", 1, 2_147_483_647),
     ]

@@ -21,6 +21,7 @@ import duckdb
 from expectations.rules import RULES_BY_FILE
 from expectations.suites import build_suite, rule_query
 from transforms.reference import read_reference
+from transforms.restricted import private_dir, write_private
 
 
 class QualityGateError(RuntimeError):
@@ -212,24 +213,25 @@ def collect_failures(con: duckdb.DuckDBPyConnection, validation: FileValidation,
 
 
 def write_gx_results(validations: list[FileValidation], folder: Path) -> None:
-    """Keep Great Expectations' own validation results (JSON) of a run in the restricted folder."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Keep Great Expectations' own validation results (JSON) of a run in the restricted folder (owner-only)."""
+    private_dir(folder)
     for v in validations:
-        (folder / f"{v.file}.json").write_text(json.dumps(v.gx_result, indent=1, default=str), encoding="utf-8")
+        write_private(folder / f"{v.file}.json", json.dumps(v.gx_result, indent=1, default=str))
 
 
 def write_report(
-    export: str, folder: Path, failed_rules: dict[str, int], validations: list[FileValidation], sample: list[tuple]
+    export: str, folder: Path, failed_rules: dict[str, int], validations: list[FileValidation], sample: list[tuple],
+    outcome: str = "",
 ) -> Path:
-    """Write one export's validation report (an offline HTML page) into the restricted folder.
+    """Write one export's validation report (an offline HTML page) into the restricted folder (owner-only).
 
-    Each expectation of both suites is listed with the number of this export's rows breaking it,
-    followed by the first quarantined rows. The page names rows, so it never goes to the site.
+    The outcome (``outcome``: status and full reason, with row and line numbers) comes first, then
+    each expectation of both suites with the number of this export's rows breaking it, then the
+    first quarantined rows. The page names rows, so it never goes to the site. An export rejected
+    before validation (it could not be read, or holds an identifier) has only its outcome.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "index.html"
-    path.write_text(_render_report(export, failed_rules, validations, sample), encoding="utf-8")
-    return path
+    private_dir(folder)
+    return write_private(folder / "index.html", _render_report(export, failed_rules, validations, sample, outcome))
 
 
 def _esc(value: object) -> str:
@@ -238,7 +240,9 @@ def _esc(value: object) -> str:
     return escape("" if value is None else str(value))
 
 
-def _render_report(export: str, failed_rules: dict[str, int], validations: list[FileValidation], sample: list[tuple]) -> str:
+def _render_report(
+    export: str, failed_rules: dict[str, int], validations: list[FileValidation], sample: list[tuple], outcome: str = ""
+) -> str:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>Validation: " + _esc(export) + "</title>",
         "<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
@@ -248,6 +252,8 @@ def _render_report(export: str, failed_rules: dict[str, int], validations: list[
         "<p class='note'>Restricted: this page lists failing rows (session ids and values). "
         "Keep it inside the clinic; it is never published.</p>",
     ]
+    if outcome:
+        parts.append(f"<h2>Outcome</h2><p>{_esc(outcome)}</p>")
     for v in validations:
         failed = sum(1 for o in v.outcomes if failed_rules.get(o.name))
         parts.append(f"<h2>{_esc(v.file)}: {len(v.outcomes)} expectations, {failed} failed for this export</h2>")

@@ -1,4 +1,15 @@
-"""`outcomes run`: materialize the Dagster assets in-process on an inbox (metrics.md section 11)."""
+"""`outcomes run`: materialize the Dagster assets in-process on an inbox (metrics.md section 11).
+
+The run holds the warehouse's writer lock from its first read to its last page, so a second run
+waits (up to ``lock_timeout_s``) and then stops with one line naming the run that holds it, before
+it has read or logged anything. Every failure ends in one line on standard error:
+
+- exit 0: the run completed (some exports may have been rejected: the output and the load log say which);
+- exit 2: the run could not be carried out (bad setting, missing inbox, locked, unwritable or full
+  warehouse folder, a step that failed), with the reason;
+- exit 1: an unexpected error (a bug): one line, the traceback with ``-v``;
+- exit 130: interrupted (Ctrl-C).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +17,31 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import dagster as dg
 import duckdb
 
-from transforms.config import Settings, load_settings
-from transforms.exports import discover_exports
-from transforms.warehouse import WarehouseLocked, WarehouseUnavailable, open_warehouse
+from transforms.config import Settings, SettingsError, load_settings
+from transforms.exports import ExportFolder, IgnoredEntry, discover_exports, ignored_entries
+from transforms.loading import export_status, new_run_id, record_ignored, remove_stale_scratch
+from transforms.restricted import apply_umask, make_private, owner_only_umask, private_dir
+from transforms.warehouse import (
+    WarehouseLocked,
+    WarehouseUnavailable,
+    check_writable_folder,
+    describe_storage_error,
+    make_owner_only,
+    open_warehouse,
+    warehouse_lock,
+)
+
+if TYPE_CHECKING:
+    from dagster import ExecuteInProcessResult
+    from dagster._utils.error import SerializableErrorInfo
 
 PROGRESS_LOGGER = "outcomes"
 # Dagster's own console log is for -v; without it a failure is reported in one line by the CLI.
@@ -25,7 +53,12 @@ class RunFailed(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="outcomes", description="Outcomes analytics for manual-therapy clinics.")
+    parser = argparse.ArgumentParser(
+        prog="outcomes", description="Outcomes analytics for manual-therapy clinics.",
+        epilog="Default paths are relative to the current folder. Exit status: 0 the run completed (rejected "
+               "exports are listed), 2 it could not run (the reason is one line on standard error), 1 an "
+               "unexpected error, 130 interrupted.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="load every export of the inbox, build all tables and publish the site")
     defaults = Settings()
@@ -35,102 +68,172 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--restricted", help=f"folder for row-level outputs (default {defaults.restricted}, env OUTCOMES_RESTRICTED)"
     )
-    run.add_argument("-v", "--verbose", action="store_true", help="also show Dagster's own log")
+    run.add_argument("-v", "--verbose", action="store_true", help="also show Dagster's own log (and tracebacks)")
     return parser
 
 
-def _preflight(settings: Settings) -> list:
-    """Fail fast, with one line, when the run cannot happen at all."""
+@dataclass
+class _Inbox:
+    exports: list[ExportFolder] = field(default_factory=list)
+    ignored: list[IgnoredEntry] = field(default_factory=list)
+
+
+def _prepare_folders(settings: Settings) -> None:
+    """Fail fast, with one line, when the folders of the run cannot be written."""
     if not settings.inbox.is_dir():
         raise RunFailed(f"inbox {settings.inbox} does not exist or is not a folder")
-    exports = discover_exports(settings.inbox)
     try:
-        with open_warehouse(settings.warehouse, timeout=min(settings.lock_timeout_s, 2.0)):
+        check_writable_folder(settings.warehouse.parent)
+    except WarehouseUnavailable as exc:
+        raise RunFailed(str(exc)) from exc
+    for folder, private in ((settings.site, False), (settings.restricted, True)):
+        try:
+            private_dir(folder) if private else folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunFailed(f"cannot create the folder {folder}: "
+                            f"{describe_storage_error(exc) or exc.strerror or exc}") from exc
+
+
+@contextmanager
+def _run_lock(settings: Settings, run_id: str) -> Iterator[None]:
+    """The warehouse's writer lock for the whole run (a second run waits, then stops with one line)."""
+    try:
+        with warehouse_lock(settings.warehouse, timeout=settings.lock_timeout_s, holder=f"outcomes run {run_id}"):
+            yield
+    except (WarehouseLocked, WarehouseUnavailable) as exc:
+        raise RunFailed(str(exc)) from exc
+
+
+def _open_inbox(settings: Settings) -> _Inbox:
+    """Check the warehouse opens, tidy up after killed runs, and list the inbox (under the run's lock)."""
+    try:
+        with open_warehouse(settings.warehouse, timeout=settings.lock_timeout_s):
             pass
     except (WarehouseLocked, WarehouseUnavailable) as exc:
         raise RunFailed(str(exc)) from exc
-    except duckdb.Error as exc:
-        raise RunFailed(f"cannot open the warehouse {settings.warehouse}: {str(exc).splitlines()[0]}") from exc
-    for folder in (settings.site, settings.restricted):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunFailed(f"cannot create the folder {folder}: {exc.strerror}") from exc
-    return exports
+    log = logging.getLogger(PROGRESS_LOGGER)
+    removed = remove_stale_scratch(settings.warehouse)
+    if removed:
+        log.info(f"removed the scratch files of an interrupted run: {', '.join(removed)}")
+    inbox = _Inbox(discover_exports(settings.inbox), ignored_entries(settings.inbox))
+    for entry in inbox.ignored:
+        log.info(f"ignored: {entry.name} ({entry.reason})")
+    return inbox
 
 
 def _summary(settings: Settings, run_id: str) -> list[str]:
-    with open_warehouse(settings.warehouse, read_only=True) as con:
-        counts = dict(
+    """The warehouse's current state (not this run's delta), then what this run did."""
+    with open_warehouse(settings.warehouse, timeout=settings.lock_timeout_s) as con:
+        state = export_status(con).fetchall()
+        columns = [d[0] for d in con.description]
+        this_run = dict(
             con.execute("SELECT status, count(*) FROM ops.load_log WHERE run_id = ? GROUP BY ALL", [run_id]).fetchall()
         )
-        quarantined = con.execute(
-            "SELECT coalesce(sum(rows_quarantined), 0) FROM ops.load_log WHERE run_id = ? "
-            "AND status IN ('loaded', 'replaced')",
-            [run_id],
-        ).fetchall()[0][0]
-        rejected = con.execute(
-            "SELECT export, reason FROM ops.load_log WHERE run_id = ? AND status = 'rejected' ORDER BY export", [run_id]
-        ).fetchall()
+    rows = [dict(zip(columns, r, strict=True)) for r in state]
+    loaded = [r for r in rows if r["status"] == "loaded"]
+    rejected = [r for r in rows if r["status"] == "rejected"]
+    rows_loaded = sum(r["rows_loaded"] or 0 for r in loaded)
+    rows_quarantined = sum(r["rows_quarantined"] or 0 for r in loaded)
     lines = [
-        "exports: "
-        + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("loaded", "replaced", "unchanged", "rejected"))
-        + f"; rows quarantined: {quarantined}",
+        f"exports in the warehouse: {len(loaded)} loaded, {len(rejected)} rejected; "
+        f"rows loaded: {rows_loaded}, quarantined: {rows_quarantined}",
+        "this run: " + ", ".join(f"{this_run.get(s, 0)} {s}" for s in
+                                 ("loaded", "replaced", "unchanged", "rejected", "ignored")),
     ]
-    lines += [f"  rejected {export}: {reason}" for export, reason in rejected]
+    lines += [f"  rejected {r['export']}: {r['reason']}" for r in rejected]
+    lines += [f"  newer version of {r['export']} rejected (the earlier one stays loaded): {r['rejected_reason']}"
+              for r in loaded if r["newer_version_rejected"]]
     index = settings.site / "index.html"
     lines += [
         f"warehouse:  {settings.warehouse}",
         f"dashboards: {index.resolve() if index.exists() else settings.site}",
-        f"restricted: {settings.restricted} (validation reports, audit worklists; not for publication)",
+        f"restricted: {settings.restricted} (validation reports, audit worklists; owner-only, not for publication)",
     ]
     return lines
 
 
 def run(settings: Settings, verbose: bool = False) -> list[str]:
     """Run the whole job; returns the summary lines. Raises :class:`RunFailed` when it cannot run."""
+    import dagster as dg
+
     from pipelines.assets import RAW_EXPORTS
     from pipelines.definitions import ALL_ASSETS, ALL_CHECKS, resources
 
-    exports = _preflight(settings)
-    res = resources(
-        warehouse=str(settings.warehouse), inbox=str(settings.inbox), site=str(settings.site),
-        restricted=str(settings.restricted),
-    )
-    instance = dg.DagsterInstance.ephemeral()
-    run_config = None if verbose else QUIET_DAGSTER
     log = logging.getLogger(PROGRESS_LOGGER)
-    names = [e.name for e in exports]
-    load_run_id = ""
-    if names:
-        instance.add_dynamic_partitions("exports", names)
-        log.info(f"loading {len(names)} export(s) from {settings.inbox}")
-        result = dg.materialize(
-            ALL_ASSETS, selection=[RAW_EXPORTS], instance=instance, resources=res, run_config=run_config,
-            tags={"dagster/asset_partition_range_start": names[0], "dagster/asset_partition_range_end": names[-1]},
-            raise_on_error=False,
-        )
-        _raise_if_failed(result, "loading exports")
-        load_run_id = result.run_id
-    else:
-        log.info(f"no export folders in {settings.inbox}; rebuilding tables from what is already loaded")
-    downstream = dg.AssetSelection.keys(RAW_EXPORTS).downstream(include_self=False)
-    result = dg.materialize(
-        [*ALL_ASSETS, *ALL_CHECKS], selection=downstream, instance=instance, resources=res, run_config=run_config,
-        raise_on_error=False,
-    )
-    _raise_if_failed(result, "building tables")
-    return _summary(settings, load_run_id)
+    run_id = new_run_id()
+    _prepare_folders(settings)
+    with _run_lock(settings, run_id), owner_only_umask() as user_umask:
+        try:
+            inbox = _open_inbox(settings)
+            res = resources(
+                warehouse=str(settings.warehouse), inbox=str(settings.inbox), site=str(settings.site),
+                restricted=str(settings.restricted),
+            )
+            instance = dg.DagsterInstance.ephemeral()
+            run_config = None if verbose else QUIET_DAGSTER
+            names = [e.name for e in inbox.exports]
+            load_run_id = run_id
+            if names:
+                instance.add_dynamic_partitions("exports", names)
+                log.info(f"loading {len(names)} export(s) from {settings.inbox}")
+                result = dg.materialize(
+                    ALL_ASSETS, selection=[RAW_EXPORTS], instance=instance, resources=res, run_config=run_config,
+                    tags={"dagster/asset_partition_range_start": names[0],
+                          "dagster/asset_partition_range_end": names[-1]},
+                    raise_on_error=False,
+                )
+                _raise_if_failed(result, "loading exports")
+                load_run_id = result.run_id
+            else:
+                log.info(f"no export folders in {settings.inbox}; rebuilding tables from what is already loaded")
+            if inbox.ignored:
+                with open_warehouse(settings.warehouse, timeout=settings.lock_timeout_s) as con:
+                    record_ignored(con, load_run_id, inbox.ignored)
+            downstream = dg.AssetSelection.keys(RAW_EXPORTS).downstream(include_self=False)
+            result = dg.materialize(
+                [*ALL_ASSETS, *ALL_CHECKS], selection=downstream, instance=instance, resources=res,
+                run_config=run_config, raise_on_error=False,
+            )
+            _raise_if_failed(result, "building tables")
+            return _summary(settings, load_run_id)
+        except (duckdb.Error, OSError) as exc:
+            storage = describe_storage_error(exc, settings.warehouse)
+            if storage is None:
+                raise
+            raise RunFailed(storage) from exc
+        finally:
+            # Restricted outputs and the warehouse owner-only, the public site with the user's usual modes.
+            with suppress(OSError):
+                make_private(settings.restricted)
+            with suppress(OSError):
+                make_owner_only(settings.warehouse)
+            with suppress(OSError):
+                apply_umask(settings.site, user_umask)
 
 
-def _raise_if_failed(result: dg.ExecuteInProcessResult, stage: str) -> None:
+def _chain(error: SerializableErrorInfo) -> Iterator[SerializableErrorInfo]:
+    """An error and every error it was raised from or during, outermost first."""
+    seen = []
+    stack = [error]
+    while stack:
+        current = stack.pop(0)
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        yield current
+        stack += [getattr(current, "cause", None), getattr(current, "context", None)]
+
+
+def _raise_if_failed(result: ExecuteInProcessResult, stage: str) -> None:
     if result.success:
         return
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            error = event.step_failure_data.error
-            while error.cause is not None and error.cls_name in ("DagsterExecutionStepExecutionError",):
-                error = error.cause
+            errors = list(_chain(event.step_failure_data.error))
+            storage = next((d for e in errors if (d := describe_storage_error(e.message or ""))), None)
+            if storage:
+                raise RunFailed(f"{stage} failed in step {event.step_key}: {storage}")
+            error = next((e for e in errors if e.cls_name not in ("DagsterExecutionStepExecutionError",)), errors[0])
             message = error.message.strip().splitlines()[0] if error.message else error.cls_name
             raise RunFailed(f"{stage} failed in step {event.step_key}: {message}")
     raise RunFailed(f"{stage} failed")
@@ -149,12 +252,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(inbox=args.inbox, warehouse=args.warehouse, site=args.site, restricted=args.restricted)
         lines = run(settings, verbose=args.verbose)
-    except (RunFailed, ValueError) as exc:
+    except (RunFailed, SettingsError) as exc:
         print(f"outcomes: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("outcomes: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if args.verbose:
+            traceback.print_exc()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"outcomes: unexpected error: {type(exc).__name__}: {first} (run with -v for details)", file=sys.stderr)
+        return 1
     print(f"done in {time.monotonic() - started:.1f} s")
     for line in lines:
         print(line)

@@ -37,6 +37,7 @@ TECHNIQUES = (
 FUNCTION_INSTRUMENTS = ("ODI", "NDI", "QuickDASH", "LEFS", "PSFS", "FIQR", "HIT6", "BCTQ", "FFI", "KOOS", "JFLS")
 AGE_BANDS = ("0-17", "18-29", "30-39", "40-49", "50-59", "60-69", "70-79", "80-89", "90+")
 SEXES = ("F", "M", "X", "U")
+# Booleans are matched in any letter case (contract 1.1: `True`, `FALSE`, `Yes`); the lists are lower case.
 BOOLEAN_TRUE = ("true", "1", "yes")
 BOOLEAN_FALSE = ("false", "0", "no")
 JOINTS = ("cervical", "thoracic", "lumbar", "shoulder", "elbow", "wrist", "hip", "knee", "ankle", "tmj")
@@ -51,43 +52,238 @@ EARLIEST_SESSION_DATE = "2000-01-01"
 DURATION_MIN_RANGE = (1, 240)
 PAIN_RANGE = (0, 10)
 
-# Column names that suggest a direct identifier (HIPAA Safe Harbor). A column whose
-# normalised name equals one of these, or contains one of the *fragments*, rejects the export.
-IDENTIFIER_COLUMN_NAMES = (
-    "name", "first_name", "last_name", "surname", "given_name", "full_name", "patient_name", "email",
-    "e_mail", "phone", "telephone", "mobile", "cell", "fax", "ssn", "social_security", "address", "street",
-    "city", "zip", "zipcode", "zip_code", "postcode", "postal_code", "dob", "birth", "birthdate",
-    "date_of_birth", "mrn", "medical_record", "notes", "note", "comment", "comments", "ip_address",
-    "url", "license", "licence", "account", "insurance_id", "member_id", "policy_number",
+# Surrounding white space trimmed from every text value (contract 1.1: spaces, tabs, line breaks; also
+# vertical tab, form feed and the no-break space spreadsheets write).
+WHITESPACE = " \t\n\r\x0b\x0c\u00a0"
+
+
+def trim_sql(expr: str) -> str:
+    """SQL trimming :data:`WHITESPACE` from both ends of a text expression (an expression of code, not input)."""
+    chars = " || ".join(f"chr({ord(c)})" for c in WHITESPACE)
+    return f"trim({expr}, {chars})"
+
+
+# --- identifier column names (contract 1.1: whole words of the normalised name) ---------------------
+
+# One word of a column name that marks a direct identifier (HIPAA Safe Harbor: names, contact details,
+# geography below the state, dates of birth, record / plan / account / licence numbers, device and web
+# identifiers, images, free text), in English and the languages clinics' systems most often use.
+IDENTIFIER_NAME_WORDS = frozenset({
+    # names
+    "name", "names", "firstname", "lastname", "surname", "forename", "givenname", "fullname", "middlename",
+    "maidenname", "nickname", "initials", "signature", "patientname",
+    # contact details
+    "email", "emails", "emailaddress", "mail", "tel", "telephone", "phone", "phones", "phonenumber", "mobile",
+    "mobilenumber", "cell", "cellphone", "fax", "pager", "contact", "contacts",
+    # geography smaller than a state
+    "address", "addresses", "addr", "street", "city", "town", "county", "zip", "zipcode", "postcode", "postal",
+    "postalcode",
+    # dates of birth
+    "dob", "birth", "birthday", "birthdate", "birthdates", "born", "dateofbirth",
+    # record, plan, account, licence and other numbers
+    "ssn", "mrn", "nhs", "mbi", "passport", "license", "licence", "licenses", "account", "accounts",
+    "accountnumber", "iban", "policy", "policies", "policynumber", "memberid", "subscriberid", "insuranceid",
+    "beneficiary", "certificate",
+    # web and device identifiers, biometrics, images
+    "url", "urls", "website", "ipaddress", "imei", "vin", "serial", "fingerprint", "biometric", "biometrics",
+    "photo", "photos", "picture", "face",
+    # free text
+    "note", "notes", "comment", "comments", "remark", "remarks", "memo",
+    # German
+    "vorname", "nachname", "familienname", "geburtsdatum", "geburtstag", "geburtsort", "geboren", "anschrift",
+    "adresse", "strasse", "hausnummer", "postleitzahl", "plz", "wohnort", "telefon", "telefonnummer", "handy",
+    "handynummer", "mobilnummer", "versichertennummer", "versicherungsnummer", "sozialversicherungsnummer",
+    # French, Spanish, Italian, Portuguese, Dutch, Scandinavian
+    "nom", "prenom", "naissance", "courriel", "rue", "portable", "nombre", "apellido", "apellidos",
+    "nacimiento", "telefono", "correo", "direccion", "calle", "movil", "nome", "cognome", "nascita",
+    "indirizzo", "cellulare", "nascimento", "morada", "naam", "voornaam", "achternaam", "geboortedatum",
+    "adres", "straat", "telefoonnummer", "bsn", "fodselsdato", "personnummer", "fodelsedatum",
+})
+# Consecutive words that together mark an identifier (each word alone does not).
+IDENTIFIER_NAME_PHRASES: tuple[tuple[str, ...], ...] = (
+    ("e", "mail"), ("ip", "address"), ("social", "security"), ("social", "insurance"), ("medical", "record"),
+    ("record", "number"), ("chart", "number"), ("patient", "number"), ("patient", "no"), ("patient", "nr"),
+    ("member", "id"), ("member", "number"), ("member", "no"), ("subscriber", "id"), ("subscriber", "number"),
+    ("insurance", "id"), ("insurance", "number"), ("insurance", "no"), ("insured", "id"), ("policy", "id"),
+    ("medicare", "id"), ("medicare", "number"), ("medicaid", "id"), ("medicaid", "number"), ("health", "plan", "id"),
+    ("device", "id"), ("codice", "fiscale"),
 )
-IDENTIFIER_COLUMN_FRAGMENTS = (
-    "name", "email", "e_mail", "phone", "ssn", "address", "street", "zip", "birth", "dob", "mrn",
-    "note", "comment", "fax", "postal", "social_sec",
-)
 
 
-@dataclass(frozen=True)
-class IdentifierPattern:
-    """A regular expression (DuckDB/RE2 syntax, full match) for an identifier-looking value."""
+def _fold(text: str) -> str:
+    # Case-fold and drop accents, so that 'Prénom' and 'Straße' compare as 'prenom' and 'strasse'.
+    import unicodedata
 
-    kind: str
-    regex: str
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("ø", "o").replace("æ", "ae")
 
 
-# Values of patient_id / therapist_id that look like a direct identifier reject the export.
-# Checked in this order; the first that matches names the kind in the rejection reason.
-IDENTIFIER_VALUE_PATTERNS: tuple[IdentifierPattern, ...] = (
-    IdentifierPattern("e-mail address", r"[^@\s]+@[^@\s]+\.[^@\s]+"),
-    IdentifierPattern("SSN", r"[0-9]{3}-?[0-9]{2}-?[0-9]{4}"),
-    IdentifierPattern("date", r"([0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2})|([0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4})"),
-    IdentifierPattern("phone number", r"\+?[0-9][0-9 ().\-]{8,}[0-9]"),
-)
-IDENTIFIER_VALUE_COLUMNS = ("patient_id", "therapist_id")
+def column_words(name: str) -> list[str]:
+    """The words of a column name: split at anything not a letter or digit, at camelCase and at digits.
+
+    ``'Mobile Number'`` -> ``['mobile', 'number']``, ``'birthDate'`` -> ``['birth', 'date']``,
+    ``'SSNNumber'`` -> ``['ssn', 'number']``, ``'zip5'`` -> ``['zip', '5']``.
+    """
+    words: list[str] = []
+    current = ""
+    chars = list(name)
+    for i, c in enumerate(chars):
+        if not c.isalnum():
+            if current:
+                words.append(current)
+            current = ""
+            continue
+        if current:
+            prev = current[-1]
+            nxt = chars[i + 1] if i + 1 < len(chars) else ""
+            boundary = (
+                (prev.isdigit() != c.isdigit())                      # letters <-> digits
+                or (prev.islower() and c.isupper())                  # camelCase
+                or (prev.isupper() and c.isupper() and nxt.islower())  # ACRONYMWord
+            )
+            if boundary:
+                words.append(current)
+                current = ""
+        current += c
+    if current:
+        words.append(current)
+    return [_fold(w) for w in words]
+
+
+def identifier_column_word(name: str) -> str | None:
+    """The word (or words) of a column name that mark it as a direct identifier, or None.
+
+    Contract columns are never identifiers; otherwise the name's whole words are matched against
+    :data:`IDENTIFIER_NAME_WORDS` and :data:`IDENTIFIER_NAME_PHRASES` (``telehealth`` is not ``tel``).
+    """
+    if name.strip().lower() in SESSION_COLUMNS or name.strip().lower() in ROM_COLUMNS:
+        return None
+    words = column_words(name)
+    for word in words:
+        if word in IDENTIFIER_NAME_WORDS:
+            return word
+    for phrase in IDENTIFIER_NAME_PHRASES:
+        n = len(phrase)
+        for i in range(len(words) - n + 1):
+            if tuple(words[i:i + n]) == phrase:
+                return " ".join(phrase)
+    return None
 
 
 def is_identifier_column(name: str) -> bool:
-    """True when a (normalised) column name suggests a direct identifier."""
-    n = name.strip().lower().replace("-", "_").replace(" ", "_")
-    if n in FILE_COLUMNS["sessions"] or n in FILE_COLUMNS["rom"]:
-        return False
-    return n in IDENTIFIER_COLUMN_NAMES or any(frag in n for frag in IDENTIFIER_COLUMN_FRAGMENTS)
+    """True when a column name suggests a direct identifier (see :func:`identifier_column_word`)."""
+    return identifier_column_word(name) is not None
+
+
+# --- identifier-looking values (contract 1.1, "What the pipeline must do with bad input") -----------
+
+# The id columns whose values are checked, and those where a date also counts (a likely date of birth).
+IDENTIFIER_VALUE_COLUMNS: tuple[str, ...] = ("clinic_id", "patient_id", "therapist_id", "session_id", "episode_id")
+DATE_CHECKED_COLUMNS: tuple[str, ...] = ("patient_id", "therapist_id")
+ROM_ID_COLUMNS: tuple[str, ...] = ("session_id", "clinic_id")
+
+# Regular expressions in RE2 syntax (DuckDB), searched anywhere in the trimmed value ("is or contains").
+_NB = r"(?:^|[^0-9])"   # no digit just before
+_NE = r"(?:[^0-9]|$)"   # no digit just after
+_MONTH = r"(?:0?[1-9]|1[0-2])"
+_DAY = r"(?:0?[1-9]|[12][0-9]|3[01])"
+_YEAR4 = r"(?:19|20)[0-9]{2}"
+_MONTH_NAME = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
+_GAP = r"[\s.,/-]*"
+_ORDINAL = r"(?:st|nd|rd|th)?"
+
+EMAIL_RE = r"[^\s@]+@[^\s@]+\.[^\s@]+"
+# Capturing groups where a letter or digit would follow '(?:': the pattern also reaches Great
+# Expectations' SQLAlchemy, which would read ':ssn' as a bind parameter.
+SSN_RE = (
+    r"(?i:(ssn|social[\s_.-]*sec(urity)?)[^0-9a-z]{0,3}[0-9]{3}[\s.-]?[0-9]{2}[\s.-]?[0-9]{4})"
+    rf"|{_NB}[0-9]{{3}}[\s.-][0-9]{{2}}[\s.-][0-9]{{4}}{_NE}"
+)
+PHONE_RE = (
+    rf"{_NB}(?:\+?1[\s.-]?)?(?:\([0-9]{{3}}\)|[0-9]{{3}})[\s.-]?[0-9]{{3}}[\s.-]?[0-9]{{4}}{_NE}"
+    r"|\+[0-9](?:[\s.()-]{0,2}[0-9]){6,14}"
+)
+LONG_NUMBER_RE = r"[0-9]{9,}"
+# A date written with a month name: 'March 14 1957', 'Mar 14, 1957', '14 March 1957', '14-Mar-57'.
+NAMED_DATE_RE = (
+    rf"(?i:(?:^|[^a-z]){_MONTH_NAME}{_GAP}{_DAY}{_ORDINAL}{_GAP}{_YEAR4}{_NE}"
+    rf"|{_NB}{_DAY}{_ORDINAL}{_GAP}{_MONTH_NAME}{_GAP}(?:{_YEAR4}|[0-9]{{2}}){_NE})"
+)
+# A numeric date with separators: '1957-03-14', '1957/03/14', '03/14/1957', '14.03.1957', '14-03-1957',
+# and with a two-digit year only when written with '/' or '.' ('3/14/57', '14.03.57'). The capture
+# group is the candidate, checked to be a real calendar date.
+SEPARATED_DATE_RE = (
+    rf"{_NB}({_YEAR4}[/.-]{_MONTH}[/.-]{_DAY}"
+    rf"|(?:{_DAY}[/.-]{_MONTH}|{_MONTH}[/.-]{_DAY})[/.-]{_YEAR4}"
+    rf"|(?:{_DAY}[/.]{_MONTH}|{_MONTH}[/.]{_DAY})[/.][0-9]{{2}}){_NE}"
+)
+SEPARATED_DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y", "%m-%d-%Y", "%d-%m-%y", "%m-%d-%y")
+# Eight digits in a row are a date when they read as one, in a plausible year, in one of these orders.
+COMPACT_DATE_FORMATS = ("%Y%m%d", "%m%d%Y", "%d%m%Y")
+COMPACT_DATE_YEARS = (1900, 2099)
+
+
+@dataclass(frozen=True)
+class IdentifierKind:
+    """One kind of identifier-looking value: how the rejection reason names it and its pattern."""
+
+    label: str
+    regex: str
+
+
+# Checked in this order; the first kind a value matches names it in the rejection reason.
+IDENTIFIER_KINDS: tuple[IdentifierKind, ...] = (
+    IdentifierKind("an e-mail address", EMAIL_RE),
+    IdentifierKind("an SSN", SSN_RE),
+    IdentifierKind("a phone number", PHONE_RE),
+    IdentifierKind("a number of 9 or more digits", LONG_NUMBER_RE),
+)
+DATE_KIND = "a date"
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _date_sql(expr: str) -> str:
+    compact = " OR ".join(
+        f"year(try_strptime(x, {_lit(f)})) BETWEEN {COMPACT_DATE_YEARS[0]} AND {COMPACT_DATE_YEARS[1]}"
+        for f in COMPACT_DATE_FORMATS
+    )
+    formats = "[" + ", ".join(_lit(f) for f in SEPARATED_DATE_FORMATS) + "]"
+    return (
+        f"(regexp_matches({expr}, {_lit(NAMED_DATE_RE)}) "
+        f"OR len(list_filter(regexp_extract_all({expr}, '[0-9]+'), lambda x: length(x) = 8 AND ({compact}))) > 0 "
+        f"OR len(list_filter(regexp_extract_all({expr}, {_lit(SEPARATED_DATE_RE)}, 1), "
+        f"lambda x: try_strptime(regexp_replace(x, '[/.]', '-', 'g'), {formats}) IS NOT NULL)) > 0)"
+    )
+
+
+def identifier_kind_sql(expr: str, dates: bool) -> str:
+    """SQL giving the kind of identifier a text value looks like (a label of :data:`IDENTIFIER_KINDS`,
+    or :data:`DATE_KIND` when ``dates``), or NULL when it looks like none.
+
+    The one implementation of the contract's identifier-value rule: the reader and the staging
+    integrity check both use it. ``expr`` is an expression of code (a column name), never input.
+    A quick combined pattern first skips the values that cannot match anything.
+    """
+    regexes = [k.regex for k in IDENTIFIER_KINDS]
+    if dates:
+        regexes += [NAMED_DATE_RE, SEPARATED_DATE_RE, "[0-9]{8}"]
+    quick = "|".join(f"(?:{r})" for r in regexes)
+    branches = "".join(f" WHEN regexp_matches({expr}, {_lit(k.regex)}) THEN {_lit(k.label)}" for k in IDENTIFIER_KINDS)
+    if dates:
+        branches += f" WHEN {_date_sql(expr)} THEN {_lit(DATE_KIND)}"
+    return f"(CASE WHEN {expr} IS NULL OR NOT regexp_matches({expr}, {_lit(quick)}) THEN NULL{branches} END)"
+
+
+def identifier_kind(value: str | None, dates: bool = True) -> str | None:
+    """The kind of identifier ``value`` looks like, or None (runs :func:`identifier_kind_sql` in DuckDB)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        return con.execute(f"SELECT {identifier_kind_sql('v', dates)} FROM (SELECT CAST(? AS VARCHAR) AS v)",
+                           [value]).fetchone()[0]

@@ -1,18 +1,24 @@
-"""Reading one export folder into a scratch DuckDB database (export-format.md).
+"""Reading one export folder into a scratch DuckDB database (export contract, version 1.1).
 
 An export is a folder in the inbox with ``sessions.csv`` or ``sessions.parquet`` and optionally
 ``rom.csv`` or ``rom.parquet``. Reading happens entirely inside DuckDB: every file becomes a
 text table ``<file>_new`` in a scratch database with a 1-based ``row_number`` and one VARCHAR
-column per contract column (trimmed, empty = NULL), tagged with the export's name. Whole-export problems (no sessions file,
-a file that cannot be parsed, a missing required column, a direct-identifier column or an
-identifier-looking ``patient_id`` / ``therapist_id``) raise :class:`ExportRejected` before
-anything is written to the warehouse.
+column per contract column (trimmed of white space, empty = NULL), tagged with the export's name.
+
+Whole-export problems raise :class:`ExportRejected` before anything is written to the warehouse:
+no sessions file, a file that cannot be parsed (with the cause and where), a missing required
+column, a direct-identifier column name, or an identifier-looking value in an id column. Each
+rejection has two texts: the full reason (load log, run output, restricted report) and a public
+one for the published quality page, which never holds a count, a row or line number, a value, a
+path or a parser's own words.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +31,15 @@ FORMATS = ("csv", "parquet")
 
 
 class ExportRejected(Exception):
-    """The whole export is refused; the message is the reason shown to the data manager."""
+    """The whole export is refused.
+
+    ``str(exc)`` is the full reason shown to the data manager; :attr:`public` is the version fit
+    for the published site (no counts, row or line numbers, values, paths or parser text).
+    """
+
+    def __init__(self, reason: str, public: str | None = None) -> None:
+        super().__init__(reason)
+        self.public = public or reason
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,7 @@ class ExportFolder:
     name: str
     path: Path
     files: dict[str, Path]  # kind ("sessions" / "rom") -> file
+    other_files: tuple[str, ...] = ()  # anything else in the folder (ignored, with a warning)
 
     @property
     def checksum(self) -> str:
@@ -49,16 +64,29 @@ class ExportFolder:
         return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class IgnoredEntry:
+    """Something in the inbox that is not an export folder, and why it is skipped."""
+
+    name: str
+    reason: str
+
+
 @dataclass
 class ReadResult:
-    """What reading an export produced: row counts per file and warnings for the load log."""
+    """What reading an export produced: row counts per file, distinct patients, warnings for the load log."""
 
     rows: dict[str, int] = field(default_factory=dict)
+    patients: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
+def _is_export(path: Path) -> bool:
+    return path.is_dir() and not path.name.startswith((".", "_"))
+
+
 def discover_exports(inbox: Path) -> list[ExportFolder]:
-    """Export folders of the inbox in folder-name order (hidden folders are skipped).
+    """Export folders of the inbox in folder-name order (see :func:`ignored_entries` for the rest).
 
     A folder is listed even when it has no sessions file, so that it can be rejected with a
     reason instead of being ignored.
@@ -66,7 +94,7 @@ def discover_exports(inbox: Path) -> list[ExportFolder]:
     if not inbox.is_dir():
         raise FileNotFoundError(f"inbox {inbox} does not exist or is not a folder")
     folders = []
-    for path in sorted(p for p in inbox.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+    for path in sorted(p for p in inbox.iterdir() if _is_export(p)):
         files: dict[str, Path] = {}
         for kind in FILE_KINDS:
             for fmt in FORMATS:
@@ -75,8 +103,104 @@ def discover_exports(inbox: Path) -> list[ExportFolder]:
                     files.setdefault(kind, candidate)
                     if files[kind] != candidate:
                         files[f"{kind}:conflict"] = candidate
-        folders.append(ExportFolder(path.name, path, files))
+        data_names = {f"{kind}.{fmt}" for kind in FILE_KINDS for fmt in FORMATS}
+        others = tuple(sorted(p.name for p in path.iterdir() if p.name not in data_names))
+        folders.append(ExportFolder(path.name, path, files, others))
     return folders
+
+
+def ignored_entries(inbox: Path) -> list[IgnoredEntry]:
+    """Entries of the inbox that are skipped, with the reason (listed in the run output and the load log)."""
+    if not inbox.is_dir():
+        return []
+    out = []
+    for path in sorted(inbox.iterdir()):
+        if _is_export(path):
+            continue
+        if path.name.startswith("."):
+            reason = "hidden entries (starting with .) are skipped"
+        elif path.is_dir():
+            reason = "folders starting with _ are skipped"
+        else:
+            reason = "files directly in the inbox are skipped: an export is a folder"
+        out.append(IgnoredEntry(path.name, reason))
+    return out
+
+
+# --- explaining files that cannot be parsed -----------------------------------------------------------
+
+
+def _first_invalid_utf8(file: Path) -> tuple[int, int, int] | None:
+    """(byte offset, the byte, line number) of the first byte that is not valid UTF-8, or None."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    position = None
+    with open(file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            pending = len(decoder.getstate()[0])  # bytes of an unfinished character from the last block
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                position = offset - pending + exc.start
+                break
+            offset += len(block)
+        else:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                position = offset - len(decoder.getstate()[0])
+    if position is None:
+        return None
+    with open(file, "rb") as fh:
+        before = fh.read(position)
+        bad = fh.read(1)
+    return position, bad[0] if bad else 0, before.count(b"\n") + 1
+
+
+def _not_utf8(file: Path) -> ExportRejected:
+    found = _first_invalid_utf8(file)
+    where = f": byte 0x{found[1]:02X} at byte {found[0]} (line {found[2]}) is not valid UTF-8" if found else ""
+    return ExportRejected(
+        f"{file.name} could not be parsed: it is not UTF-8{where}; save it as UTF-8 and send it again",
+        f"{file.name} could not be parsed: it is not UTF-8; save it as UTF-8 and send it again",
+    )
+
+
+def _csv_rejection(file: Path, exc: duckdb.Error) -> ExportRejected:
+    """The cause of a CSV parse error in one line (DuckDB's message, without the echoed row)."""
+    message = str(exc)
+    line_match = re.search(r"CSV Error on Line: (\d+)", message)
+    line = f" {line_match.group(1)}" if line_match else ""
+    columns = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
+    prefix = f"{file.name} could not be parsed: "
+    if columns:
+        return ExportRejected(
+            f"{prefix}wrong number of columns at line{line} ({columns.group(2)} values where the header has "
+            f"{columns.group(1)} columns)",
+            f"{prefix}a line has the wrong number of columns",
+        )
+    if "unterminated quote" in message.lower():
+        return ExportRejected(
+            f"{prefix}unterminated quote: a quoted value starting at line{line} is never closed",
+            f"{prefix}unterminated quote: a quoted value is never closed",
+        )
+    if "utf-8" in message.lower() or "unicode" in message.lower():
+        return _not_utf8(file)
+    first = _first_line(exc)
+    return ExportRejected(f"{prefix}{first}" + (f" (line{line})" if line else ""),
+                          f"{prefix}it is not a readable CSV file")
+
+
+def _parquet_rejection(file: Path, exc: duckdb.Error) -> ExportRejected:
+    message = _first_line(exc)
+    prefix = f"{file.name} could not be parsed: "
+    if "magic bytes" in message.lower():
+        return ExportRejected(f"{prefix}it is not a Parquet file (no Parquet footer)", f"{prefix}it is not a Parquet file")
+    # DuckDB names the file by its full path: keep only the file's name.
+    message = message.replace(str(file), file.name)
+    message = re.sub(r"'[^']*/([^'/]+)'", r"'\1'", message)
+    return ExportRejected(f"{prefix}it is not a readable Parquet file ({message})",
+                          f"{prefix}it is not a readable Parquet file")
 
 
 def _header_of(file: Path, con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -84,12 +208,15 @@ def _header_of(file: Path, con: duckdb.DuckDBPyConnection) -> list[str]:
         try:
             return [d[0] for d in con.execute("SELECT * FROM read_parquet(?) LIMIT 0", [str(file)]).description]
         except duckdb.Error as exc:
-            raise ExportRejected(f"{file.name} could not be parsed: {_first_line(exc)}") from exc
+            raise _parquet_rejection(file, exc) from exc
     try:
         with open(file, newline="", encoding="utf-8-sig") as fh:
             return next(csv.reader(fh), [])
     except UnicodeDecodeError as exc:
-        raise ExportRejected(f"{file.name} could not be parsed: it is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+        raise _not_utf8(file) from exc
+    except csv.Error as exc:  # e.g. a NUL byte: not a text file
+        raise ExportRejected(f"{file.name} could not be parsed: the header row is unreadable ({exc})",
+                             f"{file.name} could not be parsed: the header row is unreadable") from exc
 
 
 def _first_line(exc: Exception) -> str:
@@ -101,23 +228,43 @@ def _normalise(name: str) -> str:
     return name.strip().lower()
 
 
+def _check_header_names(file: Path, header: list[str]) -> None:
+    """Refuse a header whose names look like identifier values (typically: the header row is missing)."""
+    names = [name for name in header if _normalise(name) not in contract.FILE_COLUMNS["sessions"]
+             and _normalise(name) not in contract.FILE_COLUMNS["rom"]]
+    if not names:
+        return
+    with duckdb.connect() as con:
+        kinds = con.execute(
+            f"SELECT {contract.identifier_kind_sql('v', dates=True)} FROM unnest(CAST(? AS VARCHAR[])) AS t(v)",
+            [names],
+        ).fetchall()
+    found = next((k for (k,) in kinds if k), None)
+    if found:
+        text = (f"{file.name} has a column whose name looks like {found} (is the header row missing?); "
+                "identifiers must never be sent, so the whole export is refused")
+        raise ExportRejected(text)
+
+
 def _map_columns(kind: str, file: Path, header: list[str], result: ReadResult) -> dict[str, int]:
     """Contract column -> position in the file; rejects identifier and duplicate columns."""
+    _check_header_names(file, header)
     known = contract.FILE_COLUMNS[kind]
     positions: dict[str, int] = {}
     for pos, raw in enumerate(header):
         name = _normalise(raw)
+        word = contract.identifier_column_word(raw)
         if name in known:
             if name in positions:
                 raise ExportRejected(f"{file.name} has the column '{name}' twice")
             positions[name] = pos
-        elif contract.is_identifier_column(name):
+        elif word:
             raise ExportRejected(
-                f"{file.name} has a column '{name}' that looks like a direct identifier; "
+                f"{file.name} has a column '{raw.strip()}' that looks like a direct identifier ('{word}'); "
                 "remove it and send the export again"
             )
         elif name:
-            result.warnings.append(f"{file.name}: ignored unknown column '{name}'")
+            result.warnings.append(f"{file.name}: ignored unknown column '{raw.strip()}'")
         else:
             result.warnings.append(f"{file.name}: ignored a column with an empty name")
     missing = [c for c in contract.FILE_REQUIRED[kind] if c not in positions]
@@ -127,8 +274,8 @@ def _map_columns(kind: str, file: Path, header: list[str], result: ReadResult) -
 
 
 def _text_expr(source: str) -> str:
-    # Values are trimmed; an empty (or all-space) field is a missing value.
-    return f"NULLIF(trim(CAST({source} AS VARCHAR)), '')"
+    # Values are trimmed of white space (spaces, tabs, line breaks); an empty field is a missing value.
+    return f"NULLIF({contract.trim_sql(f'CAST({source} AS VARCHAR)')}, '')"
 
 
 def _load_file(con: duckdb.DuckDBPyConnection, export: str, kind: str, file: Path, result: ReadResult) -> None:
@@ -164,38 +311,55 @@ def _load_file(con: duckdb.DuckDBPyConnection, export: str, kind: str, file: Pat
                 [export, str(file)],
             )
     except duckdb.Error as exc:
-        raise ExportRejected(f"{file.name} could not be parsed: {_first_line(exc)}") from exc
+        raise (_parquet_rejection(file, exc) if file.suffix == ".parquet" else _csv_rejection(file, exc)) from exc
     result.rows[kind] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
-def _reject_identifier_values(con: duckdb.DuckDBPyConnection) -> None:
-    """Reject the export when a patient_id or therapist_id looks like an e-mail, phone, SSN or date.
+def _row_list(rows: list[int], total: int) -> str:
+    shown = ", ".join(str(r) for r in rows)
+    return f"row {shown}" if total == 1 else f"rows {shown}" + (", ..." if total > len(rows) else "")
 
-    The reason names the column, the kind and the first row number, never the value itself.
+
+def _reject_identifier_values(con: duckdb.DuckDBPyConnection, files: dict[str, Path]) -> None:
+    """Reject the export when an id column holds a value that looks like an identifier.
+
+    Every id column of both files is checked for e-mail addresses, phone numbers, SSNs and runs of
+    9 or more digits, and ``patient_id`` / ``therapist_id`` also for dates (contract 1.1), in one
+    scan per file. The reason names the file, the column and the kind, never the value; only the
+    full reason (load log, restricted report) gives the first row numbers.
     """
-    checks = [(column, pattern) for column in contract.IDENTIFIER_VALUE_COLUMNS
-              for pattern in contract.IDENTIFIER_VALUE_PATTERNS]
-    # One scan; each pattern is matched once per value (m0, m1, ...), the first failing check (in
-    # contract order) is reported.
-    matches = ", ".join(f"regexp_full_match({column}, ?) AS m{n}" for n, (column, _) in enumerate(checks))
-    aggregates = ", ".join(f"count_if(m{n}), min(row_number) FILTER (WHERE m{n})" for n in range(len(checks)))
-    row = con.execute(
-        f"SELECT {aggregates} FROM (SELECT row_number, {matches} FROM sessions_new)", [p.regex for _, p in checks]
-    ).fetchone()
-    for n, (column, pattern) in enumerate(checks):
-        count, first = row[2 * n], row[2 * n + 1]
-        if count:
-            raise ExportRejected(
-                f"sessions: {count} {column} value(s) look like a {pattern.kind} (first at row {first}); "
-                "identifiers must be pseudonymous tokens, so the whole export is refused"
-            )
+    full: list[str] = []
+    public: list[str] = []
+    for kind, columns in (("sessions", contract.IDENTIFIER_VALUE_COLUMNS), ("rom", contract.ROM_ID_COLUMNS)):
+        if kind not in files:
+            continue
+        checks = ", ".join(
+            f"{contract.identifier_kind_sql(c, dates=c in contract.DATE_CHECKED_COLUMNS)} AS k{i}"
+            for i, c in enumerate(columns)
+        )
+        aggregates = ", ".join(
+            f"count(k{i}), arg_min(k{i}, row_number), "
+            f"(list(row_number ORDER BY row_number) FILTER (WHERE k{i} IS NOT NULL))[1:3]"
+            for i in range(len(columns))
+        )
+        found = con.execute(f"SELECT {aggregates} FROM (SELECT row_number, {checks} FROM {kind}_new)").fetchone()
+        name = files[kind].name
+        for i, column in enumerate(columns):
+            count, label, rows = found[3 * i], found[3 * i + 1], found[3 * i + 2]
+            if count:
+                full.append(f"{name}: {column} has {count} value(s) that look like {label} ({_row_list(rows, count)})")
+                public.append(f"{name}: {column} holds values that look like {label}")
+    if full:
+        tail = "; identifiers must be pseudonymous tokens, so the whole export is refused"
+        raise ExportRejected("; ".join(full) + tail, "; ".join(public) + tail)
 
 
 def read_export(export: ExportFolder, con: duckdb.DuckDBPyConnection) -> ReadResult:
     """Read an export's files into ``sessions_new`` / ``rom_new`` text tables on a scratch connection.
 
     Raises :class:`ExportRejected` with a one-line reason for every whole-export rule of the
-    contract. Nothing is written anywhere but the given (scratch) connection.
+    contract. Nothing is written anywhere but the given (scratch) connection. A sessions file with
+    a header and no rows is read as 0 rows (contract 1.1: a month without visits).
     """
     conflicts = [k.split(":")[0] for k in export.files if k.endswith(":conflict")]
     if conflicts:
@@ -213,7 +377,13 @@ def read_export(export: ExportFolder, con: duckdb.DuckDBPyConnection) -> ReadRes
                 f"CAST(NULL AS VARCHAR) AS export, {cols} LIMIT 0"
             )
             result.rows[kind] = 0
+    _reject_identifier_values(con, export.files)
+    result.patients = con.execute(
+        "SELECT count(DISTINCT (clinic_id, patient_id)) FROM sessions_new WHERE clinic_id IS NOT NULL "
+        "AND patient_id IS NOT NULL"
+    ).fetchone()[0]
+    for name in export.other_files:
+        result.warnings.append(f"ignored the file '{name}': an export holds only sessions and rom files")
     if result.rows["sessions"] == 0:
-        raise ExportRejected("the sessions file has no data rows")
-    _reject_identifier_values(con)
+        result.warnings.append("the sessions file has a header and no rows (a period without visits)")
     return result

@@ -23,12 +23,12 @@ class IntegrityRule:
 
 
 def _identifier_sql() -> str:
-    patterns = " OR ".join(
-        f"regexp_full_match({col}, '{p.regex}')"
-        for col in contract.IDENTIFIER_VALUE_COLUMNS
-        for p in contract.IDENTIFIER_VALUE_PATTERNS
+    # The reader's own identifier rule (transforms.contract), applied to every id column of staging.
+    found = " OR ".join(
+        f"{contract.identifier_kind_sql(c, dates=c in contract.DATE_CHECKED_COLUMNS)} IS NOT NULL"
+        for c in contract.IDENTIFIER_VALUE_COLUMNS
     )
-    return f"SELECT count(*) FROM staging.sessions WHERE {patterns}"
+    return f"SELECT count(*) FROM staging.sessions WHERE {found}"
 
 
 INTEGRITY_RULES: tuple[IntegrityRule, ...] = (
@@ -45,7 +45,8 @@ INTEGRITY_RULES: tuple[IntegrityRule, ...] = (
     ),
     IntegrityRule(
         "no_identifier_values", "staging.sessions",
-        "No patient_id or therapist_id looks like an e-mail address, phone number, SSN or date.",
+        "No id column (clinic, patient, therapist, session, episode) holds an e-mail address, phone number, SSN "
+        "or run of 9+ digits, and no patient_id or therapist_id a date: the reader's rule, checked again.",
         _identifier_sql(),
     ),
     IntegrityRule(

@@ -7,6 +7,11 @@ Contract rules (export-format.md):
   the export and leaves every data table exactly as it was (only ``ops.load_log`` records it);
 - otherwise valid rows go to ``raw.*`` and each broken rule of a row to ``quarantine.rejected_rows``.
 
+Every load-log row has two reasons: ``reason``, in full for the data manager (row and line numbers,
+counts, the parser's cause), and ``public_reason`` for the published quality page (no count, row or
+line number, value, path or parser text). Inbox entries that are not export folders are logged as
+``ignored`` with the reason they were skipped.
+
 Exports of one run are validated together (one Great Expectations run per file kind over a scratch
 DuckDB file holding every new export's rows, told apart by an ``export`` column) because GX's fixed
 cost per run would otherwise dominate; every decision and every write is still per export, and the
@@ -15,7 +20,11 @@ warehouse is touched only by :func:`_commit`, one transaction per export, in fol
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import re
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -38,7 +47,10 @@ from expectations.validation import (
 from transforms import contract
 from transforms.conditions import normalise_code_sql
 from transforms.config import Settings
-from transforms.exports import ExportFolder, ExportRejected, read_export
+from transforms.exports import ExportFolder, ExportRejected, IgnoredEntry, read_export
+from transforms.restricted import private_dir
+from transforms.sqlmodels import query
+from transforms.warehouse import transaction
 
 log = logging.getLogger("outcomes")
 
@@ -66,11 +78,63 @@ class LoadOutcome:
     warnings: list[str] = field(default_factory=list)
     failed_rules: dict[str, int] = field(default_factory=dict)
     report: Path | None = None
+    public_reason: str = ""  # the reason as the published site may show it
+    patients: int | None = None  # distinct (clinic_id, patient_id) of the export's sessions file
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the warehouse schemas and the ops/quarantine/raw tables if they do not exist."""
+    """Create the warehouse schemas and the ops/quarantine/raw tables if they do not exist (and add new columns)."""
     con.execute(SCHEMA_SQL.read_text(encoding="utf-8"))
+
+
+# --- scratch files ------------------------------------------------------------------------------------
+
+SCRATCH_FOLDER = ".scratch"
+
+
+def scratch_folder(warehouse: Path) -> Path:
+    """The owner-only folder next to the warehouse where runs keep their scratch databases."""
+    return warehouse.parent / SCRATCH_FOLDER
+
+
+def _scratch_file(warehouse: Path, run_id: str) -> Path:
+    # The process id in the name tells a killed run's leftovers from a running one's.
+    return scratch_folder(warehouse) / f"{warehouse.name}.{run_id}.{os.getpid()}.duckdb"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_scratch(warehouse: Path) -> list[str]:
+    """Delete the scratch files (database, log, spill folder) of runs of ``warehouse`` that no longer run.
+
+    A run deletes its scratch file when it ends; one killed with ``kill -9`` cannot, so the next
+    start does. Returns the names removed.
+    """
+    folder = scratch_folder(warehouse)
+    if not folder.is_dir():
+        return []
+    ours = re.compile(rf"^{re.escape(warehouse.name)}\.[^/]+\.(?P<pid>[0-9]+)\.duckdb(\.wal|\.tmp)?$")
+    older = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{6}\.duckdb(\.wal|\.tmp)?$")  # names before the process id
+    removed = []
+    for path in sorted(folder.iterdir()):
+        match = ours.match(path.name)
+        stale = not _running(int(match["pid"])) if match else bool(older.match(path.name))
+        if not stale:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path.name)
+    return removed
 
 
 def new_run_id() -> str:
@@ -90,13 +154,13 @@ def _typed_sessions_sql() -> str:
            referral_source, payer_type, cpt_code,
            CAST(CAST(units AS DOUBLE) AS INTEGER) AS units,
            CAST(CAST(duration_min AS DOUBLE) AS INTEGER) AS duration_min,
-           NULLIF(array_to_string(list_filter(list_transform(string_split(techniques, ';'), lambda x: trim(x)),
-                  lambda x: x <> ''), ';'), '') AS techniques,
+           NULLIF(array_to_string(list_filter(list_transform(string_split(techniques, ';'),
+                  lambda x: {contract.trim_sql('x')}), lambda x: x <> ''), ';'), '') AS techniques,
            CAST(pain_pre AS DOUBLE) AS pain_pre, CAST(pain_post AS DOUBLE) AS pain_post,
            function_instrument, CAST(function_score AS DOUBLE) AS function_score,
            age_band, sex, CAST(symptom_weeks AS DOUBLE) AS symptom_weeks,
-           CASE WHEN goals_documented IN ({true_list}) THEN TRUE
-                WHEN goals_documented IN ({false_list}) THEN FALSE END AS goals_documented,
+           CASE WHEN lower(goals_documented) IN ({true_list}) THEN TRUE
+                WHEN lower(goals_documented) IN ({false_list}) THEN FALSE END AS goals_documented,
            CAST(CAST(authorized_visits AS DOUBLE) AS INTEGER) AS authorized_visits
     FROM sessions_in
     WHERE export IN (SELECT export FROM accepted)
@@ -126,34 +190,65 @@ class _Phases:
         self.last = now
 
 
-def _previous(con: duckdb.DuckDBPyConnection, export: str, checksum: str) -> tuple[str | None, str | None]:
-    """(status, reason) when this exact version was seen before, else (None, checksum of the loaded version)."""
-    loaded = con.execute("SELECT checksum, loaded_at FROM ops.exports WHERE export = ?", [export]).fetchall()
-    if loaded and loaded[0][0] == checksum:
-        return "loaded", f"unchanged since it was loaded at {loaded[0][1]:%Y-%m-%d %H:%M}"
+def _previous(con: duckdb.DuckDBPyConnection, outcome: LoadOutcome) -> bool | None:
+    """None when this exact version was seen before (the outcome is then set to ``unchanged``), else
+    whether another version of the export is loaded (the new one will replace it)."""
+    loaded = con.execute("SELECT checksum, loaded_at FROM ops.exports WHERE export = ?", [outcome.export]).fetchall()
+    if loaded and loaded[0][0] == outcome.checksum:
+        outcome.status = "unchanged"
+        outcome.reason = outcome.public_reason = f"unchanged since it was loaded at {loaded[0][1]:%Y-%m-%d %H:%M}"
+        return None
     rejected = con.execute(
-        "SELECT reason, loaded_at FROM ops.load_log WHERE export = ? AND checksum = ? AND status = 'rejected' "
-        "ORDER BY loaded_at DESC LIMIT 1",
-        [export, checksum],
+        "SELECT reason, coalesce(public_reason, 'see the load log'), loaded_at FROM ops.load_log "
+        "WHERE export = ? AND checksum = ? AND status = 'rejected' ORDER BY loaded_at DESC LIMIT 1",
+        [outcome.export, outcome.checksum],
     ).fetchall()
     if rejected:
-        return "rejected", f"unchanged since it was rejected at {rejected[0][1]:%Y-%m-%d %H:%M}: {rejected[0][0]}"
-    return None, loaded[0][0] if loaded else None
+        reason, public, when = rejected[0]
+        outcome.status = "unchanged"
+        outcome.reason = f"unchanged since it was rejected at {when:%Y-%m-%d %H:%M}: {reason}"
+        outcome.public_reason = f"unchanged since it was rejected at {when:%Y-%m-%d %H:%M}: {public}"
+        return None
+    return bool(loaded)
+
+
+_LOG_COLUMNS = (
+    "run_id", "export", "status", "reason", "rows_in", "rows_loaded", "rows_quarantined", "checksum", "loaded_at",
+    "warnings", "public_reason", "patients_in",
+)
 
 
 def _log(con: duckdb.DuckDBPyConnection, run_id: str, outcome: LoadOutcome) -> None:
     con.execute(
-        "INSERT INTO ops.load_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO ops.load_log ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' for _ in _LOG_COLUMNS)})",
         [
             run_id, outcome.export, outcome.status, outcome.reason, outcome.rows_in, outcome.rows_loaded,
             outcome.rows_quarantined, outcome.checksum, datetime.now(), "; ".join(outcome.warnings) or None,
+            outcome.public_reason or outcome.reason, outcome.patients,
         ],
     )
 
 
-def _summarise_rules(failed: dict[str, int], limit: int = 3) -> str:
+def record_ignored(con: duckdb.DuckDBPyConnection, run_id: str, entries: list[IgnoredEntry]) -> None:
+    """Log the inbox entries a run skipped (status ``ignored``, with the reason)."""
+    ensure_schema(con)
+    for entry in entries:
+        _log(con, run_id, LoadOutcome(export=entry.name, status="ignored", reason=entry.reason))
+
+
+def export_status(con: duckdb.DuckDBPyConnection):
+    """The warehouse's current state, one row per export ever seen (``transforms/sql/ops/export_status.sql``).
+
+    Returns DuckDB's result (``.df()``, ``.fetchall()``): whether the export's data is in the
+    warehouse now (``loaded``) or not (``rejected``), the counts of the version in force, and the
+    latest attempt when it was a rejected newer version.
+    """
+    return query(con, "ops/export_status")
+
+
+def _summarise_rules(failed: dict[str, int], limit: int = 3, counts: bool = True) -> str:
     top = sorted(failed.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    text = ", ".join(f"{name} ({n})" for name, n in top)
+    text = ", ".join(f"{name} ({n})" if counts else name for name, n in top)
     return text + (f" and {len(failed) - limit} more" if len(failed) > limit else "")
 
 
@@ -189,10 +284,38 @@ def _append_held(scon: duckdb.DuckDBPyConnection, held: list[int]) -> None:
             scon.execute(f"DROP TABLE {kind}_held_{i}")
 
 
-def _commit(con: duckdb.DuckDBPyConnection, run_id: str, outcome: LoadOutcome, replacing: bool) -> None:
-    """Replace the export's rows in the warehouse and log the outcome, all in one transaction."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+def _accepted_reasons(outcome: LoadOutcome, replacing: bool) -> None:
+    """Status and reasons of an export that loads (its counts were set by :func:`_decide`)."""
+    outcome.status = "replaced" if replacing else "loaded"
+    rows_in, loaded, bad = outcome.rows_in or 0, outcome.rows_loaded or 0, outcome.rows_quarantined or 0
+    verb = "replaced the earlier version with" if replacing else "loaded"
+    if rows_in == 0:
+        empty = "the sessions file has a header and no rows (a period without visits)"
+        outcome.reason = outcome.public_reason = f"{verb} 0 rows: {empty}"
+        return
+    outcome.reason = f"{verb} {loaded} of {rows_in} rows"
+    outcome.public_reason = "replaced the earlier version" if replacing else "loaded"
+    if bad:
+        outcome.reason += f"; {bad} quarantined: {_summarise_rules(outcome.failed_rules)}"
+        outcome.public_reason += f"; some rows quarantined, most often for {_summarise_rules(outcome.failed_rules, counts=False)}"
+
+
+def _commit(con: duckdb.DuckDBPyConnection, run_id: str, outcome: LoadOutcome) -> None:
+    """Replace the export's rows in the warehouse and log the outcome, all in one transaction.
+
+    Whether an earlier version is loaded is read again inside the transaction: a writer outside
+    ``outcomes run`` (another Dagster run) may have loaded this export since it was looked up.
+    """
+    with transaction(con):
+        current = con.execute("SELECT checksum FROM ops.exports WHERE export = ?", [outcome.export]).fetchall()
+        if current and current[0][0] == outcome.checksum:
+            outcome.status = "unchanged"
+            outcome.reason = outcome.public_reason = "unchanged: another run loaded this version meanwhile"
+            outcome.rows_in = outcome.rows_loaded = outcome.rows_quarantined = None
+            _log(con, run_id, outcome)
+            return
+        replacing = bool(current)
+        _accepted_reasons(outcome, replacing)
         if replacing:
             for table in ("raw.sessions", "raw.rom", "quarantine.rejected_rows"):
                 con.execute(f"DELETE FROM {table} WHERE export = ?", [outcome.export])
@@ -214,10 +337,6 @@ def _commit(con: duckdb.DuckDBPyConnection, run_id: str, outcome: LoadOutcome, r
                 [outcome.export, outcome.checksum, now, now],
             )
         _log(con, run_id, outcome)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
 
 
 def _decide(scon: duckdb.DuckDBPyConnection, outcome: LoadOutcome, settings: Settings, replacing: bool) -> list[tuple]:
@@ -233,6 +352,7 @@ def _decide(scon: duckdb.DuckDBPyConnection, outcome: LoadOutcome, settings: Set
     )
     outcome.rows_quarantined = bad_rows
     rows_in = outcome.rows_in or 0
+    # The share counts the quarantined rows of both files over all rows of both files (contract 1.1).
     share = Decimal(bad_rows) / Decimal(rows_in) if rows_in else Decimal(0)
     if share > settings.reject_share:
         outcome.status = "rejected"
@@ -240,13 +360,13 @@ def _decide(scon: duckdb.DuckDBPyConnection, outcome: LoadOutcome, settings: Set
             f"{bad_rows} of {rows_in} rows ({share:.1%}) break a row rule, more than the "
             f"{settings.reject_share:.0%} allowed; most often: {_summarise_rules(outcome.failed_rules)}"
         )
+        outcome.public_reason = (
+            f"more than {settings.reject_share:.0%} of its rows break a row rule; most often: "
+            f"{_summarise_rules(outcome.failed_rules, counts=False)}"
+        )
     else:
         outcome.rows_loaded = rows_in - bad_rows
-        outcome.status = "replaced" if replacing else "loaded"
-        verb = "replaced the earlier version with" if replacing else "loaded"
-        outcome.reason = f"{verb} {outcome.rows_loaded} of {rows_in} rows"
-        if bad_rows:
-            outcome.reason += f"; {bad_rows} quarantined: {_summarise_rules(outcome.failed_rules)}"
+        _accepted_reasons(outcome, replacing)
     return scon.execute(
         "SELECT file, row_number, session_id, rule, column_name, value FROM quarantine WHERE export = ? "
         "ORDER BY file DESC, row_number, rule LIMIT 500",
@@ -264,9 +384,9 @@ def load_exports(
 ) -> list[LoadOutcome]:
     """Load export folders into the warehouse; returns one outcome per export, in folder-name order.
 
-    ``connect`` opens the (locked) warehouse connection; it is held only for the quick look-up of
-    previous versions and for each export's commit, never while files are read or GX runs.
-    ``progress`` is called once per export as soon as its outcome is known.
+    ``connect`` opens the (locked) warehouse connection; here it is held only for the quick look-up
+    of previous versions and for each export's commit (``outcomes run`` holds the lock for the whole
+    run anyway). ``progress`` is called once per export as soon as its outcome is known.
     """
     today = today or date.today()
     exports = sorted(exports, key=lambda e: e.name)
@@ -288,23 +408,25 @@ def load_exports(
         announce(outcome)
 
     phases = _Phases()
+    removed = remove_stale_scratch(settings.warehouse)
+    if removed:
+        log.info(f"  removed the scratch files of an interrupted run: {', '.join(removed)}")
     with connect() as con:
         ensure_schema(con)
         for e in exports:
-            status, detail = _previous(con, e.name, outcomes[e.name].checksum)
-            if status is not None:
-                outcomes[e.name].status, outcomes[e.name].reason = "unchanged", detail or ""
+            earlier = _previous(con, outcomes[e.name])
+            if earlier is None:
                 finish(outcomes[e.name], con)
             else:
-                replacing[e.name] = detail is not None
+                replacing[e.name] = earlier
                 pending.append(e)
     if not pending:
         return [outcomes[e.name] for e in exports]
 
-    scratch_dir = settings.warehouse.parent / ".scratch"
-    scratch_dir.mkdir(parents=True, exist_ok=True)
-    scratch = scratch_dir / f"{run_id}.duckdb"
+    private_dir(scratch_folder(settings.warehouse))
+    scratch = _scratch_file(settings.warehouse, run_id)
     scratch.unlink(missing_ok=True)
+    reports = settings.restricted / "validation"
     try:
         readable: list[ExportFolder] = []
         rejected_on_read: list[LoadOutcome] = []
@@ -324,11 +446,12 @@ def load_exports(
                 try:
                     read = read_export(e, scon)
                 except ExportRejected as exc:
-                    outcome.status, outcome.reason = "rejected", str(exc)
+                    outcome.status, outcome.reason, outcome.public_reason = "rejected", str(exc), exc.public
                     rejected_on_read.append(outcome)
                     continue
                 outcome.warnings = read.warnings
                 outcome.rows_in = sum(read.rows.values())
+                outcome.patients = read.patients
                 for kind in contract.FILE_COLUMNS:
                     scon.execute(f"ALTER TABLE {kind}_new RENAME TO {kind}_held_{i}")
                 held.append(i)
@@ -342,6 +465,9 @@ def load_exports(
             prepare_scratch(scon)
             phases.mark("prepare scratch")
         if rejected_on_read:
+            for outcome in rejected_on_read:
+                outcome.report = write_report(outcome.export, reports / outcome.export, {}, [], [],
+                                              outcome=f"rejected: {outcome.reason}")
             with connect() as con:
                 for outcome in rejected_on_read:
                     finish(outcome, con)
@@ -350,14 +476,15 @@ def load_exports(
         log.info(f"  checking the rows of {len(readable)} export(s) with Great Expectations")
         validations = _validate(scratch, today)
         phases.mark("great expectations")
-        write_gx_results(validations, settings.restricted / "validation" / "_great_expectations" / run_id)
+        write_gx_results(validations, reports / "_great_expectations" / run_id)
         accepted: list[str] = []
         with duckdb.connect(str(scratch), config=scratch_config) as scon:
             for e in readable:
                 outcome = outcomes[e.name]
                 sample = _decide(scon, outcome, settings, replacing[e.name])
                 outcome.report = write_report(
-                    e.name, settings.restricted / "validation" / e.name, outcome.failed_rules, validations, sample
+                    e.name, reports / e.name, outcome.failed_rules, validations, sample,
+                    outcome=f"{outcome.status}: {outcome.reason}",
                 )
                 if outcome.status != "rejected":
                     accepted.append(e.name)
@@ -377,12 +504,14 @@ def load_exports(
                     if outcome.status == "rejected":
                         finish(outcome, con)
                     else:
-                        _commit(con, run_id, outcome, replacing[e.name])
+                        _commit(con, run_id, outcome)
                         announce(outcome)
             finally:
-                con.execute("DETACH scratch")
+                with contextlib.suppress(duckdb.Error):  # after a failed commit: keep that error
+                    con.execute("DETACH scratch")
         phases.mark("commit")
         return [outcomes[e.name] for e in exports]
     finally:
-        scratch.unlink(missing_ok=True)
-        Path(str(scratch) + ".wal").unlink(missing_ok=True)
+        for leftover in (scratch, Path(str(scratch) + ".wal")):
+            leftover.unlink(missing_ok=True)
+        shutil.rmtree(str(scratch) + ".tmp", ignore_errors=True)

@@ -7,6 +7,8 @@ same export (export-format.md). Staging is rebuilt from ``raw.*`` alone, in one 
 
 from __future__ import annotations
 
+import contextlib
+
 import duckdb
 
 from transforms.conditions import CONDITION_GROUP_SQL
@@ -52,7 +54,8 @@ def build_staging(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[st
             con.execute(f"DROP TABLE staging.{t}")
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.Error):  # a failed COMMIT (full disk) already ended it: keep that error
+            con.execute("ROLLBACK")
         raise
     finally:
         con.execute("SET preserve_insertion_order = true")

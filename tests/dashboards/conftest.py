@@ -147,18 +147,24 @@ def build_crafted_warehouse(path: Path, settings: Settings) -> None:
         _insert(con, "staging.rom", rom)
         build_marts(con, settings)
         t = datetime(2026, 10, 1, 8, 0)
+        names = ("sessions.csv has a column 'patient_name' that looks like a direct identifier ('name'); remove it "
+                 "and send the export again")
         con.executemany(
-            "INSERT INTO ops.load_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            "INSERT INTO ops.load_log (run_id, export, status, reason, rows_in, rows_loaded, rows_quarantined, "
+            "checksum, loaded_at, public_reason, patients_in) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 ("run-a", "clinic-c1-2026", "loaded", "loaded 300 of 302 rows; 2 quarantined: "
-                 "sessions.pain_pre.out_of_range (1), rom.value.out_of_range (1)", 302, 300, 2, "aa", t),
-                ("run-a", "clinic-c2-2026", "loaded", "loaded 150 of 150 rows", 150, 150, 0, "bb", t),
-                ("run-a", "clinic-c2-2026-05-names", "rejected", "sessions.csv has a column 'patient_name' that looks "
-                 "like a direct identifier; remove it and send the export again", None, None, None, "cc", t),
+                 "sessions.pain_pre.out_of_range (1), rom.value.out_of_range (1)", 302, 300, 2, "aa", t,
+                 "loaded; some rows quarantined, most often for sessions.pain_pre.out_of_range", 40),
+                ("run-a", "clinic-c2-2026", "loaded", "loaded 150 of 150 rows", 150, 150, 0, "bb", t, "loaded", 30),
+                ("run-a", "clinic-c2-2026-05-names", "rejected", names, None, None, None, "cc", t, names, None),
                 ("run-a", "clinic-c1-2026-07-broken", "rejected", 'sessions.csv could not be parsed: Invalid Input '
-                 'Error: value "PXQLEAK9" Original Line: SXVLEAK01,C1,PXQLEAK9', None, None, None, "dd", t),
+                 'Error: value "PXQLEAK9" Original Line: SXVLEAK01,C1,PXQLEAK9', None, None, None, "dd", t,
+                 "sessions.csv could not be parsed: it is not a readable CSV file", None),
             ],
         )
+        con.execute("INSERT INTO ops.exports VALUES ('clinic-c1-2026', 1, 'aa', ?, ?), ('clinic-c2-2026', 2, 'bb', ?, ?)",
+                    [t, t, t, t])
         con.executemany(
             "INSERT INTO quarantine.rejected_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
             [

@@ -11,9 +11,9 @@ RULES = {r.name: r for r in INTEGRITY_RULES}
 
 GOOD = {
     "session_key_unique": [
-        "CREATE TABLE staging.sessions AS SELECT * FROM (VALUES ('C1', 'S1', 'ep_1', 1, 'P1', 'T1', 'e'), "
-        "('C2', 'S1', 'ep_2', 1, 'P2', 'T1', 'e')) v(clinic_id, session_id, episode_key, session_number, patient_id, "
-        "therapist_id, export)",
+        "CREATE TABLE staging.sessions AS SELECT * FROM (VALUES ('C1', 'S1', 'ep_1', 1, 'P1', 'T1', 'e', NULL), "
+        "('C2', 'S1', 'ep_2', 1, 'P2', 'T1', 'e', 'case-4-1')) v(clinic_id, session_id, episode_key, session_number, "
+        "patient_id, therapist_id, export, episode_id)",
     ],
     "rom_rows_match_sessions": [
         "CREATE TABLE staging.sessions AS SELECT 'C1' AS clinic_id, 'S1' AS session_id, 'ep_1' AS episode_key, "
@@ -33,9 +33,9 @@ GOOD["session_numbers_contiguous"] = GOOD["session_key_unique"]
 GOOD["no_identifier_values"] = GOOD["session_key_unique"]
 
 BAD = {
-    "session_key_unique": "INSERT INTO staging.sessions VALUES ('C1', 'S1', 'ep_9', 1, 'P1', 'T1', 'e')",
-    "session_numbers_contiguous": "INSERT INTO staging.sessions VALUES ('C1', 'S2', 'ep_1', 3, 'P1', 'T1', 'e')",
-    "no_identifier_values": "INSERT INTO staging.sessions VALUES ('C1', 'S3', 'ep_3', 1, 'jo@example.org', 'T1', 'e')",
+    "session_key_unique": "INSERT INTO staging.sessions VALUES ('C1', 'S1', 'ep_9', 1, 'P1', 'T1', 'e', NULL)",
+    "session_numbers_contiguous": "INSERT INTO staging.sessions VALUES ('C1', 'S2', 'ep_1', 3, 'P1', 'T1', 'e', NULL)",
+    "no_identifier_values": "INSERT INTO staging.sessions VALUES ('C1', 'S3', 'ep_3', 1, 'jo@example.org', 'T1', 'e', NULL)",
     "rom_rows_match_sessions": "INSERT INTO staging.rom VALUES ('C1', 'S1', 'ep_1', 'other-export')",
     "episode_counts_add_up": "INSERT INTO marts.condition_outcomes VALUES ('whiplash', 2)",
     "responders_are_pain_evaluable": "INSERT INTO marts.episode_outcomes VALUES (false, true, NULL)",

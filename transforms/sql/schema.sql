@@ -22,15 +22,20 @@ CREATE TABLE IF NOT EXISTS ops.exports (
 CREATE TABLE IF NOT EXISTS ops.load_log (
     run_id VARCHAR NOT NULL,
     export VARCHAR NOT NULL,
-    status VARCHAR NOT NULL,           -- loaded | replaced | unchanged | rejected
+    status VARCHAR NOT NULL,           -- loaded | replaced | unchanged | rejected | ignored (not an export folder)
     reason VARCHAR NOT NULL,
     rows_in BIGINT,
     rows_loaded BIGINT,
     rows_quarantined BIGINT,
     checksum VARCHAR,
     loaded_at TIMESTAMP NOT NULL,
-    warnings VARCHAR
+    warnings VARCHAR,
+    public_reason VARCHAR,             -- the reason as the published site may show it (no counts, rows, values, paths)
+    patients_in BIGINT                 -- distinct (clinic_id, patient_id) of the export's sessions file, when read
 );
+-- Warehouses created before these columns existed get them (ignored, loaded, replaced, unchanged, rejected).
+ALTER TABLE ops.load_log ADD COLUMN IF NOT EXISTS public_reason VARCHAR;
+ALTER TABLE ops.load_log ADD COLUMN IF NOT EXISTS patients_in BIGINT;
 
 CREATE TABLE IF NOT EXISTS quarantine.rejected_rows (
     export VARCHAR NOT NULL,
