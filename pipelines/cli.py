@@ -154,6 +154,7 @@ def _summary(settings: Settings, run_id: str) -> list[str]:
 
 def run(settings: Settings, verbose: bool = False) -> list[str]:
     """Run the whole job; returns the summary lines. Raises :class:`RunFailed` when it cannot run."""
+    _prepare_folders(settings)  # before importing Dagster: a run that cannot start says so at once
     import dagster as dg
 
     from pipelines.assets import RAW_EXPORTS
@@ -161,7 +162,6 @@ def run(settings: Settings, verbose: bool = False) -> list[str]:
 
     log = logging.getLogger(PROGRESS_LOGGER)
     run_id = new_run_id()
-    _prepare_folders(settings)
     with _run_lock(settings, run_id), owner_only_umask() as user_umask:
         try:
             inbox = _open_inbox(settings)

@@ -88,7 +88,7 @@ class Settings:
     def validate(self, labels: Mapping[str, str] | None = None) -> Settings:
         """Check every setting against its valid range and the folders against each other; returns self.
 
-        ``labels`` names where a value came from (``OUTCOMES_X=...``) for the error message.
+        ``labels`` says how each given value was written (``OUTCOMES_X=...``), for the error message.
         """
         labels = labels or {}
         for name, rule in RULES.items():
@@ -170,8 +170,9 @@ _TYPE_WORDS = {Decimal: "a number", int: "a whole number", float: "a number", tu
 
 
 def _label(name: str, labels: Mapping[str, str], value: Any) -> str:
+    # ``labels`` holds "OUTCOMES_X=<value as given>" for the values that were given.
     shown = ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
-    return labels.get(name, name) + f"={shown}"
+    return labels.get(name) or f"{name}={shown}"
 
 
 def _coerce(settings: Settings, name: str, value: Any) -> Any:
@@ -205,7 +206,8 @@ def _build(base: Settings, values: Mapping[str, Any], labels: Mapping[str, str])
             rule = RULES.get(name)
             expected = rule.expected if rule else _TYPE_WORDS.get(type(getattr(base, name)), "another value")
             raise SettingsError(f"{labels.get(name, name)}={value} is not valid: expected {expected}") from None
-    return dataclasses.replace(base, **typed).validate(labels)
+    given = {name: f"{labels.get(name, name)}={value}" for name, value in values.items()}
+    return dataclasses.replace(base, **typed).validate(given)
 
 
 def _inside(inner: Path, outer: Path) -> bool:

@@ -220,7 +220,8 @@ SEPARATED_DATE_RE = (
     rf"|(?:{_DAY}[/.-]{_MONTH}|{_MONTH}[/.-]{_DAY})[/.-]{_YEAR4}"
     rf"|(?:{_DAY}[/.]{_MONTH}|{_MONTH}[/.]{_DAY})[/.][0-9]{{2}}){_NE}"
 )
-SEPARATED_DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y", "%m-%d-%Y", "%d-%m-%y", "%m-%d-%y")
+# Formats a candidate may be in, by its shape: year first, four-digit year last, two-digit year last.
+SEPARATED_DATE_FORMATS = (("%Y-%m-%d",), ("%d-%m-%Y", "%m-%d-%Y"), ("%d-%m-%y", "%m-%d-%y"))
 # Eight digits in a row are a date when they read as one, in a plausible year, in one of these orders.
 COMPACT_DATE_FORMATS = ("%Y%m%d", "%m%d%Y", "%d%m%Y")
 COMPACT_DATE_YEARS = (1900, 2099)
@@ -253,12 +254,17 @@ def _date_sql(expr: str) -> str:
         f"year(try_strptime(x, {_lit(f)})) BETWEEN {COMPACT_DATE_YEARS[0]} AND {COMPACT_DATE_YEARS[1]}"
         for f in COMPACT_DATE_FORMATS
     )
-    formats = "[" + ", ".join(_lit(f) for f in SEPARATED_DATE_FORMATS) + "]"
+    year_first, year_last, short_year = ("[" + ", ".join(_lit(f) for f in group) + "]" for group in SEPARATED_DATE_FORMATS)
+    dashed = "regexp_replace(x, '[/.]', '-', 'g')"
+    real_date = (
+        f"CASE WHEN regexp_matches(x, '^[0-9]{{4}}') THEN try_strptime({dashed}, {year_first}) "
+        f"WHEN regexp_matches(x, '[0-9]{{4}}$') THEN try_strptime({dashed}, {year_last}) "
+        f"ELSE try_strptime({dashed}, {short_year}) END IS NOT NULL"
+    )
     return (
         f"(regexp_matches({expr}, {_lit(NAMED_DATE_RE)}) "
         f"OR len(list_filter(regexp_extract_all({expr}, '[0-9]+'), lambda x: length(x) = 8 AND ({compact}))) > 0 "
-        f"OR len(list_filter(regexp_extract_all({expr}, {_lit(SEPARATED_DATE_RE)}, 1), "
-        f"lambda x: try_strptime(regexp_replace(x, '[/.]', '-', 'g'), {formats}) IS NOT NULL)) > 0)"
+        f"OR len(list_filter(regexp_extract_all({expr}, {_lit(SEPARATED_DATE_RE)}, 1), lambda x: {real_date})) > 0)"
     )
 
 

@@ -1,12 +1,25 @@
-"""Every row rule of the contract: a tiny export breaking it lands in quarantine with that rule."""
+"""Every row rule of the contract: a row breaking it lands in quarantine with that rule, and only that row.
+
+One inbox, loaded once (one Great Expectations run): an export that breaks every rule exactly once,
+each in its own row, and a few small exports for the cases that need their own (duplicates, a row
+breaking several rules, the ROM row of a quarantined session, values exactly at the edges).
+"""
 
 from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
 
 from expectations.rules import rom_rules, session_rules
-from tests.conftest import rom, sessions_series, write_export
+from tests.conftest import rom, session, sessions_series, write_export
+from transforms.config import load_settings
+from transforms.exports import discover_exports
+from transforms.loading import LoadOutcome, load_exports, new_run_id
+from transforms.staging import build_staging
+from transforms.warehouse import open_warehouse
 
 # (file, column, rule) -> (field overrides of one bad row, the offending value as stored)
 SESSION_CASES = {
@@ -77,99 +90,130 @@ def test_every_rule_has_a_case() -> None:
     assert {(r.column, r.rule) for r in rom_rules()} == set(ROM_CASES)
 
 
-def _quarantine(settings) -> list[tuple]:
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        return con.execute(
-            "SELECT file, row_number, rule, column_name, value FROM quarantine.rejected_rows ORDER BY ALL"
+N_GOOD = 5  # good sessions S1..S5 (and their ROM rows) come first in the every-rule export
+
+
+def _every_rule_export(inbox: Path) -> dict[tuple[str, str, str], int]:
+    """Write the export breaking each rule once; returns (file, column, rule) -> the row that breaks it."""
+    sessions = sessions_series(N_GOOD, clinic_id="CE")
+    rom_rows = [rom(session_id=f"S{i + 1}", clinic_id="CE") for i in range(N_GOOD)]
+    expected = {}
+    for k, ((column, rule), (overrides, _value)) in enumerate(SESSION_CASES.items()):
+        sessions.append(session(**{"session_id": f"B{k}", "clinic_id": "CE", **overrides}))
+        expected[("sessions", column, rule)] = len(sessions)
+    for (column, rule), (overrides, _value) in ROM_CASES.items():
+        rom_rows.append(rom(**{"clinic_id": "CE", **overrides}))
+        expected[("rom", column, rule)] = len(rom_rows)
+    write_export(inbox, "every-rule", sessions, rom_rows)
+    return expected
+
+
+@pytest.fixture(scope="module")
+def validated(tmp_path_factory: pytest.TempPathFactory):
+    """Load the whole inbox once; returns (outcomes by export, quarantine rows, warehouse, expected rows)."""
+    root = tmp_path_factory.mktemp("rules")
+    # The every-rule export breaks far more than 20% of its rows: let it load to see every rule's rows.
+    settings = load_settings(environ={}, inbox=root / "inbox", warehouse=root / "w.duckdb", site=root / "site",
+                             restricted=root / "restricted", reject_share=Decimal(1))
+    inbox = settings.inbox
+    expected = _every_rule_export(inbox)
+    write_export(inbox, "clean", sessions_series(10, clinic_id="CC"),
+                 [rom(session_id=f"S{i + 1}", clinic_id="CC") for i in range(10)])
+    duplicates = sessions_series(10, clinic_id="CD")
+    duplicates[7] = {**duplicates[7], "session_id": "S2"}
+    duplicates[8] = {**duplicates[8], "session_id": "S4", "clinic_id": "CD2"}  # another clinic: not a duplicate
+    write_export(inbox, "duplicates", duplicates)
+    several = sessions_series(10, clinic_id="CM")
+    several[0] = {**several[0], "pain_pre": "12", "sex": "female", "units": ""}
+    write_export(inbox, "several-rules", several, [rom(session_id="S1", clinic_id="CM"),
+                                                   rom(session_id="S2", clinic_id="CM")])
+    edges = sessions_series(10, clinic_id="CX")
+    edges[0] = {**edges[0], "pain_pre": "0", "pain_post": "10", "duration_min": "240", "units": "0",
+                "session_date": "2000-01-01", "condition_code": "m797", "symptom_weeks": "0", "authorized_visits": "1"}
+    edges[1] = {**edges[1], "duration_min": "1", "function_instrument": "HIT6", "function_score": "36",
+                "goals_documented": "yes", "condition_code": "G43", "authorized_visits": "12.0"}
+    edges[2] = {**edges[2], "units": "3.0", "goals_documented": "0", "condition_code": "M54.5", "techniques": ""}
+    write_export(inbox, "edges", edges, [rom(session_id="S1", clinic_id="CX", joint="tmj", movement="opening",
+                                             value="70")])
+    outcomes = load_exports(discover_exports(inbox), lambda: open_warehouse(settings.warehouse), settings,
+                            new_run_id())
+    with open_warehouse(settings.warehouse) as con:
+        build_staging(con, settings)
+        quarantine = con.execute(
+            "SELECT export, file, row_number, rule, column_name, value FROM quarantine.rejected_rows ORDER BY ALL"
         ).fetchall()
+    return {o.export: o for o in outcomes}, quarantine, settings.warehouse, expected
+
+
+def _rows(validated, export: str) -> list[tuple]:
+    return [row[1:] for row in validated[1] if row[0] == export]
 
 
 @pytest.mark.parametrize(("column", "rule"), list(SESSION_CASES))
-def test_session_rule_quarantines_the_row(settings, load, column: str, rule: str) -> None:
-    overrides, value = SESSION_CASES[(column, rule)]
-    rows = sessions_series(10)
-    rows[4] = {**rows[4], **overrides}
-    write_export(settings.inbox, "exp", rows)
-    (outcome,) = load()
-    assert outcome.status == "loaded", outcome.reason
-    assert _quarantine(settings) == [("sessions", 5, rule, column, value)]
-    assert outcome.rows_loaded == 9 and outcome.rows_quarantined == 1
+def test_session_rule_quarantines_exactly_its_row(validated, column: str, rule: str) -> None:
+    row = validated[3][("sessions", column, rule)]
+    broken = [r for r in _rows(validated, "every-rule") if r[0] == "sessions" and (r[3], r[2]) == (column, rule)]
+    assert broken == [("sessions", row, rule, column, SESSION_CASES[(column, rule)][1])]
 
 
 @pytest.mark.parametrize(("column", "rule"), list(ROM_CASES))
-def test_rom_rule_quarantines_the_row(settings, load, column: str, rule: str) -> None:
-    overrides, value = ROM_CASES[(column, rule)]
-    rom_rows = [rom(session_id=f"S{i + 1}") for i in range(10)]
-    rom_rows[2] = {**rom_rows[2], **overrides}
-    write_export(settings.inbox, "exp", sessions_series(10), rom_rows)
-    (outcome,) = load()
-    assert outcome.status == "loaded", outcome.reason
-    assert _quarantine(settings) == [("rom", 3, rule, column, value)]
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM staging.rom").fetchall()[0][0] == 9
+def test_rom_rule_quarantines_exactly_its_row(validated, column: str, rule: str) -> None:
+    row = validated[3][("rom", column, rule)]
+    broken = [r for r in _rows(validated, "every-rule") if r[0] == "rom" and (r[3], r[2]) == (column, rule)]
+    assert broken == [("rom", row, rule, column, ROM_CASES[(column, rule)][1])]
 
 
-def test_clean_export_loads_everything(settings, load) -> None:
-    write_export(settings.inbox, "exp", sessions_series(10), [rom(session_id=f"S{i + 1}") for i in range(10)])
-    (outcome,) = load()
+def test_each_designed_row_breaks_only_its_rule(validated) -> None:
+    outcome: LoadOutcome = validated[0]["every-rule"]
+    rows = _rows(validated, "every-rule")
+    assert len(rows) == len(SESSION_CASES) + len(ROM_CASES)
+    assert (outcome.rows_in, outcome.rows_quarantined) == (2 * N_GOOD + len(SESSION_CASES) + len(ROM_CASES),
+                                                            len(SESSION_CASES) + len(ROM_CASES))
+
+
+def test_clean_export_loads_everything(validated) -> None:
+    outcome = validated[0]["clean"]
     assert (outcome.status, outcome.rows_in, outcome.rows_loaded, outcome.rows_quarantined) == ("loaded", 20, 20, 0)
-    assert _quarantine(settings) == []
+    assert _rows(validated, "clean") == []
 
 
-def test_duplicate_session_id_quarantines_every_copy(settings, load) -> None:
-    rows = sessions_series(10)
-    rows[7] = {**rows[7], "session_id": "S2"}
-    write_export(settings.inbox, "exp", rows)
-    load()
-    assert _quarantine(settings) == [
+def test_duplicate_session_id_quarantines_every_copy_but_not_across_clinics(validated) -> None:
+    assert _rows(validated, "duplicates") == [
         ("sessions", 2, "duplicate_in_export", "session_id", "S2"),
         ("sessions", 8, "duplicate_in_export", "session_id", "S2"),
     ]
 
 
-def test_same_session_id_in_two_clinics_is_not_a_duplicate(settings, load) -> None:
-    rows = sessions_series(10)
-    rows[7] = {**rows[7], "session_id": "S2", "clinic_id": "C2"}
-    write_export(settings.inbox, "exp", rows)
-    load()
-    assert _quarantine(settings) == []
-
-
-def test_a_row_breaking_several_rules_is_listed_once_per_rule(settings, load) -> None:
-    rows = sessions_series(10)
-    rows[0] = {**rows[0], "pain_pre": "12", "sex": "female", "units": ""}
-    write_export(settings.inbox, "exp", rows)
-    (outcome,) = load()
-    assert outcome.rows_quarantined == 1
-    assert _quarantine(settings) == [
+def test_a_row_breaking_several_rules_is_listed_once_per_rule_and_its_rom_row_follows(validated) -> None:
+    assert validated[0]["several-rules"].rows_quarantined == 2
+    assert _rows(validated, "several-rules") == [
+        ("rom", 1, "session_not_in_export", "session_id", "S1"),
         ("sessions", 1, "missing_required_value", "units", None),
         ("sessions", 1, "not_in_vocabulary", "sex", "female"),
         ("sessions", 1, "out_of_range", "pain_pre", "12"),
     ]
 
 
-def test_rom_row_of_a_quarantined_session_is_quarantined(settings, load) -> None:
-    rows = sessions_series(10)
-    rows[0] = {**rows[0], "pain_pre": "12"}
-    write_export(settings.inbox, "exp", rows, [rom(session_id="S1"), rom(session_id="S2")])
-    load()
-    assert ("rom", 1, "session_not_in_export", "session_id", "S1") in _quarantine(settings)
-
-
-def test_boundaries_are_valid(settings, load) -> None:
+def test_boundaries_are_valid(validated) -> None:
     """Values exactly at the edges of the contract's ranges load."""
-    rows = sessions_series(10)
-    rows[0] = {**rows[0], "pain_pre": "0", "pain_post": "10", "duration_min": "240", "units": "0",
-               "session_date": "2000-01-01", "condition_code": "m797", "symptom_weeks": "0"}
-    rows[1] = {**rows[1], "duration_min": "1", "function_instrument": "HIT6", "function_score": "36",
-               "goals_documented": "yes", "condition_code": "G43"}
-    rows[2] = {**rows[2], "units": "3.0", "goals_documented": "0", "condition_code": "M54.5", "techniques": ""}
-    write_export(settings.inbox, "exp", rows, [rom(session_id="S1", joint="tmj", movement="opening", value="70")])
-    (outcome,) = load()
-    assert _quarantine(settings) == [], outcome.reason
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+    assert _rows(validated, "edges") == []
+    with duckdb.connect(str(validated[2]), read_only=True) as con:
         got = con.execute(
-            "SELECT session_id, condition_code, units, goals_documented FROM staging.sessions "
-            "WHERE session_id IN ('S1', 'S2', 'S3') ORDER BY session_id"
+            "SELECT session_id, condition_code, units, goals_documented, authorized_visits FROM staging.sessions "
+            "WHERE clinic_id = 'CX' AND session_id IN ('S1', 'S2', 'S3') ORDER BY session_id"
         ).fetchall()
-    assert got == [("S1", "M79.7", 0, True), ("S2", "G43", 2, True), ("S3", "M54.5", 3, False)]
+    assert got == [("S1", "M79.7", 0, True, 1), ("S2", "G43", 2, True, 12), ("S3", "M54.5", 3, False, None)]
+
+
+def test_identifier_looking_values_are_withheld_from_the_quarantine(settings, load) -> None:
+    """A phone number typed into a non-id column is quarantined as what it looks like, never as itself."""
+    rows = sessions_series(10)
+    rows[3] = {**rows[3], "sex": "555-867-5309", "pain_pre": "jane@example.org"}
+    write_export(settings.inbox, "exp", rows)
+    load()
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        got = con.execute("SELECT column_name, value FROM quarantine.rejected_rows ORDER BY 1").fetchall()
+    assert got == [("pain_pre", "(withheld: looks like an e-mail address)"),
+                   ("sex", "(withheld: looks like a phone number)")]
+    gx = "".join(p.read_text() for p in (settings.restricted / "validation").rglob("*") if p.is_file())
+    assert "555-867-5309" not in gx and "jane@example.org" not in gx

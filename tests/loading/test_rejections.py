@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import duckdb
 import pytest
 
@@ -13,13 +16,32 @@ from tests.conftest import (
     warehouse_contains,
     write_export,
 )
+from transforms.config import load_settings
+from transforms.exports import discover_exports
+from transforms.loading import load_exports, new_run_id
+from transforms.staging import build_staging
+from transforms.warehouse import open_warehouse
+
+
+@pytest.fixture(scope="module")
+def good_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse with one good export loaded, built once per module (one Great Expectations run)."""
+    root = tmp_path_factory.mktemp("good")
+    settings = load_settings(environ={}, inbox=root / "inbox", warehouse=root / "w.duckdb", site=root / "site",
+                             restricted=root / "restricted")
+    write_export(settings.inbox, "a-good", sessions_series(10), [rom()])
+    load_exports(discover_exports(settings.inbox), lambda: open_warehouse(settings.warehouse), settings, new_run_id())
+    with open_warehouse(settings.warehouse) as con:
+        build_staging(con, settings)
+    return root
 
 
 @pytest.fixture
-def loaded(settings, load):
-    """A warehouse with one good export already loaded."""
-    write_export(settings.inbox, "a-good", sessions_series(10), [rom()])
-    load()
+def loaded(settings, good_warehouse: Path):
+    """A copy of the warehouse with one good export already loaded (and that export in the inbox)."""
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(good_warehouse / "w.duckdb", settings.warehouse)
+    shutil.copytree(good_warehouse / "inbox", settings.inbox)
     return table_snapshot(settings.warehouse)
 
 
@@ -28,6 +50,13 @@ def _status(settings, export: str) -> tuple[str, str]:
         return con.execute(
             "SELECT status, reason FROM ops.load_log WHERE export = ? ORDER BY loaded_at DESC LIMIT 1", [export]
         ).fetchall()[0]
+
+
+def _public(settings, export: str) -> str:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return con.execute(
+            "SELECT public_reason FROM ops.load_log WHERE export = ? ORDER BY loaded_at DESC LIMIT 1", [export]
+        ).fetchall()[0][0]
 
 
 def test_unparseable_file(settings, load, loaded) -> None:
@@ -118,6 +147,8 @@ def test_identifier_looking_value(settings, load, loaded, column, value, kind) -
     status, reason = _status(settings, "b-bad")
     assert status == "rejected" and kind in reason and "row 7" in reason
     assert value not in reason
+    public = _public(settings, "b-bad")
+    assert kind in public and "row" not in public and value not in public
     assert table_snapshot(settings.warehouse) == loaded
     assert warehouse_contains(settings.warehouse, value) == []
 

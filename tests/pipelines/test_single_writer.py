@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from transforms.warehouse import WarehouseLocked, open_warehouse, warehouse_lock
+from transforms.warehouse import WarehouseLocked, holds_lock, open_warehouse, warehouse_lock
 
 
 def _hold(path: str, seconds: float, ready) -> None:
@@ -55,3 +57,25 @@ def test_concurrent_writers_are_serialised(tmp_path) -> None:
         assert w.exitcode == 0
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT v FROM counter").fetchall() == [(45,)]
+
+
+def test_the_lock_is_reentrant_within_a_process_and_exclusive_across_processes(tmp_path) -> None:
+    """`outcomes run` holds the lock for the whole run; its steps reuse it instead of waiting on themselves."""
+    warehouse = tmp_path / "w.duckdb"
+    probe = ("import sys; from pathlib import Path; from transforms.warehouse import open_warehouse\n"
+             "try:\n    open_warehouse(Path(sys.argv[1]), timeout=0.3).__enter__()\nexcept Exception as e:\n"
+             "    print(e)")
+    with warehouse_lock(warehouse, timeout=0.1, holder="outcomes run RUN-1"):
+        assert holds_lock(warehouse)
+        started = time.monotonic()
+        with open_warehouse(warehouse, timeout=0.1) as con, warehouse_lock(warehouse, timeout=0.1):
+            con.execute("CREATE TABLE t AS SELECT 1 AS x")
+        assert time.monotonic() - started < 5
+        assert holds_lock(warehouse)  # the inner holders gave it back to the run, not to the kernel
+        other = subprocess.run([sys.executable, "-c", probe, str(warehouse)], capture_output=True, text=True,
+                               timeout=60, cwd=Path(__file__).resolve().parents[2])
+        assert "being written by another run (outcomes run RUN-1, pid " in other.stdout, other.stderr
+    assert not holds_lock(warehouse)
+    other = subprocess.run([sys.executable, "-c", probe, str(warehouse)], capture_output=True, text=True,
+                           timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert other.stdout == "" and other.returncode == 0, other.stderr

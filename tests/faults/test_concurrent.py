@@ -1,0 +1,40 @@
+"""Three real `outcomes run` processes on one warehouse: the lock covers each whole run.
+
+While the first runs, a second with a short lock timeout stops with one line naming the first,
+and a third waits, then runs. Neither reads or logs anything while it waits: no duplicate key, no
+spurious load-log row.
+"""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+
+from tests.faults.harness import Run
+
+
+def test_a_second_run_stops_after_the_timeout_and_a_third_waits_its_turn(tmp_path, clean_build) -> None:
+    layout = clean_build.copy(tmp_path)
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        rows_before = con.execute("SELECT count(*) FROM ops.load_log").fetchall()[0][0]
+    first = Run(layout, pause_at="staging")
+    first.wait_for("outcomes: paused at staging")
+    second = Run(layout, OUTCOMES_LOCK_TIMEOUT_S="1")
+    third = Run(layout, OUTCOMES_LOCK_TIMEOUT_S="300")
+    assert second.finish(timeout=120) == 2
+    assert second.out == []
+    (line,) = second.err
+    assert line.startswith(f"outcomes: the warehouse {layout.warehouse} is being written by another run "
+                           "(outcomes run ")
+    assert f", pid {first.proc.pid}, since " in line and line.endswith("waited 1 s: try again when it has finished")
+    time.sleep(1)
+    assert third.proc.poll() is None and third.out == []  # waiting, having read nothing
+    first.resume()
+    assert first.finish() == 0, first.output
+    assert third.finish() == 0, third.output
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        added = con.execute("SELECT status, count(*) FROM ops.load_log GROUP BY 1").fetchall()
+        total = con.execute("SELECT count(*) FROM ops.load_log").fetchall()[0][0]
+    assert total == rows_before + 8  # the first and the third run: four unchanged exports each
+    assert dict(added)["unchanged"] == 8 and "rejected" not in dict(added)

@@ -1,0 +1,226 @@
+"""The identifier guard of contract 1.1: every id column, every form, and the pseudonyms that must still load.
+
+Most cases read a tiny export on a scratch connection (the reader rejects before Great Expectations
+runs); one real `outcomes run` checks that no rejected value reaches the warehouse, the site or the
+restricted folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.cli import main
+from tests.conftest import ROM_COLUMNS, SESSION_COLUMNS, rom, sessions_series, write_export
+from transforms import contract
+from transforms.exports import ExportRejected, discover_exports, read_export
+from transforms.integrity import INTEGRITY_RULES, count_violations
+
+# value -> the kind the reason must name (contract 1.1's examples and the common variants)
+EVERY_COLUMN = {
+    "jane.roe@example.org": "an e-mail address",
+    "pt-jo@mail.example.com": "an e-mail address",
+    "(555) 867-5309": "a phone number",
+    "+1 555 867 5309": "a phone number",
+    "5558675309": "a phone number",
+    "555-867-5309": "a phone number",
+    "555.867.5309": "a phone number",
+    "+44 20 7946 0958": "a phone number",
+    "078-05-1120": "an SSN",
+    "SSN078-05-1120": "an SSN",
+    "SSN078051120": "an SSN",
+    "ssn 078 05 1120": "an SSN",
+    "078051120": "a number of 9 or more digits",
+    "P123456789012": "a number of 9 or more digits",
+}
+DATES = [
+    "1957-03-14", "1957/03/14", "03/14/1957", "14.03.1957", "14-03-1957", "19570314", "03141957", "14031957",
+    "March 14 1957", "Mar 14, 1957", "14 March 1957", "14-Mar-57", "3/14/57", "pt-03-14-1957", "P19570314",
+]
+# Realistic pseudonymous ids that must keep loading, in any id column.
+PSEUDONYMS = [
+    "pt_north_00004", "P-000123", "case-4-1", "th-3", "N4-1-1", "PB4EBF8C", "T002", "V0000001", "EP000001",
+    "north", "12345678", "19571314", "P-000123-45", "ep-2026-0001",
+]
+ID_COLUMNS = contract.IDENTIFIER_VALUE_COLUMNS
+
+
+def _read(tmp_path: Path, rows: list[dict], rom_rows: list[dict] | None = None, **kwargs) -> None:
+    write_export(tmp_path / "inbox", "exp", rows, rom_rows, **kwargs)
+    (export,) = discover_exports(tmp_path / "inbox")
+    with duckdb.connect() as con:
+        read_export(export, con)
+
+
+def _rejection(tmp_path: Path, rows: list[dict], rom_rows: list[dict] | None = None, **kwargs) -> ExportRejected:
+    with pytest.raises(ExportRejected) as info:
+        _read(tmp_path, rows, rom_rows, **kwargs)
+    return info.value
+
+
+@pytest.mark.parametrize("column", ID_COLUMNS)
+@pytest.mark.parametrize("value", list(EVERY_COLUMN))
+def test_every_id_column_refuses_contact_numbers_and_ssns(tmp_path, column, value) -> None:
+    rows = sessions_series(6)
+    rows[3] = {**rows[3], column: value}
+    exc = _rejection(tmp_path, rows)
+    full, public = str(exc), exc.public
+    assert f"sessions.csv: {column} has 1 value(s) that look like {EVERY_COLUMN[value]} (row 4)" in full
+    assert f"sessions.csv: {column} holds values that look like {EVERY_COLUMN[value]}" in public
+    assert value not in full and value not in public
+    assert "row" not in public
+
+
+@pytest.mark.parametrize("column", ["patient_id", "therapist_id"])
+@pytest.mark.parametrize("value", DATES)
+def test_patient_and_therapist_ids_refuse_dates(tmp_path, column, value) -> None:
+    rows = sessions_series(3)
+    rows[0] = {**rows[0], column: value}
+    exc = _rejection(tmp_path, rows, fmt="parquet")
+    assert f"{column} holds values that look like a date" in exc.public
+    assert value not in str(exc)
+
+
+@pytest.mark.parametrize("column", ["clinic_id", "session_id", "episode_id"])
+def test_dates_are_fine_in_the_other_id_columns(tmp_path, column) -> None:
+    rows = sessions_series(2)
+    rows[0] = {**rows[0], column: "2026-03-S17" if column == "session_id" else "2026-03-01"}
+    _read(tmp_path, rows)
+
+
+@pytest.mark.parametrize("column", ID_COLUMNS)
+def test_realistic_pseudonyms_load_in_every_id_column(tmp_path, column) -> None:
+    rows = [{**r, column: value, "session_id": f"{value}-{i}" if column != "session_id" else value}
+            for i, (r, value) in enumerate(zip(sessions_series(len(PSEUDONYMS)), PSEUDONYMS, strict=True))]
+    _read(tmp_path, rows)
+
+
+def test_the_rom_file_id_columns_are_checked(tmp_path) -> None:
+    exc = _rejection(tmp_path, sessions_series(3), [rom(session_id="jo@example.org")])
+    assert exc.public.startswith("rom.csv: session_id holds values that look like an e-mail address")
+
+
+def test_every_offending_column_is_named_once(tmp_path) -> None:
+    rows = sessions_series(6)
+    rows[1] = {**rows[1], "clinic_id": "078-05-1120"}
+    rows[2] = {**rows[2], "patient_id": "(555) 867-5309"}
+    rows[4] = {**rows[4], "patient_id": "(555) 867-5310"}
+    exc = _rejection(tmp_path, rows)
+    assert str(exc).startswith(
+        "sessions.csv: clinic_id has 1 value(s) that look like an SSN (row 2); "
+        "sessions.csv: patient_id has 2 value(s) that look like a phone number (rows 3, 5)"
+    )
+
+
+@pytest.mark.parametrize("value", ["2026-02-30x", "12345678", "Omar 12 1999", "Mayo-3", "31/02/19"])
+def test_near_misses_are_not_dates(value) -> None:
+    assert contract.identifier_kind(value) is None
+
+
+def test_an_eight_digit_run_is_a_date_only_when_it_reads_as_one() -> None:
+    assert contract.identifier_kind("19570314") == contract.DATE_KIND
+    assert contract.identifier_kind("19570231") is None  # no 31 February, in any order
+    assert contract.identifier_kind("18991231") is None  # outside 1900-2099
+    assert contract.identifier_kind("19570314", dates=False) is None
+
+
+# --- identifier column names --------------------------------------------------------------------------
+
+REFUSED_NAMES = [
+    "patient_tel", "Mobile Number", "mobile_number", "birthDate", "Geburtsdatum", "tel", "contact", "member_id",
+    "MemberID", "e-mail", "EmailAddress", "home_phone", "SSN", "policy_number", "insurance_id", "account",
+    "license", "url", "IP address", "photo", "notes", "clinician_notes", "zip5", "Date Of Birth", "Prénom",
+    "Straße", "patient_name", "first_name", "MRN", "fax", "cell", "street", "postcode", "dob",
+]
+
+
+@pytest.mark.parametrize("name", REFUSED_NAMES)
+def test_identifier_column_names_are_refused(tmp_path, name) -> None:
+    rows = [{**r, name: "x"} for r in sessions_series(2)]
+    exc = _rejection(tmp_path, rows, columns=[*SESSION_COLUMNS, name])
+    assert "looks like a direct identifier" in str(exc)
+
+
+@pytest.mark.parametrize("name", ["telehealth", "room", "insurance_type", "cellular_therapy_flag", "notation"])
+def test_other_unknown_columns_are_ignored_with_a_warning(tmp_path, name) -> None:
+    write_export(tmp_path / "inbox", "exp", sessions_series(2), columns=[*SESSION_COLUMNS, name])
+    (export,) = discover_exports(tmp_path / "inbox")
+    with duckdb.connect() as con:
+        result = read_export(export, con)
+    assert result.warnings == [f"sessions.csv: ignored unknown column '{name}'"]
+
+
+def test_the_rule_applies_to_rom_columns(tmp_path) -> None:
+    exc = _rejection(tmp_path, sessions_series(2), [{**rom(), "patientTel": "x"}],
+                     rom_columns=[*ROM_COLUMNS, "patientTel"])
+    assert str(exc).startswith("rom.csv has a column 'patientTel' that looks like a direct identifier")
+
+
+def test_a_header_of_values_is_refused_without_repeating_them(tmp_path) -> None:
+    folder = tmp_path / "inbox" / "exp"
+    folder.mkdir(parents=True)
+    (folder / "sessions.csv").write_text("S1,C1,jane.roe@example.org,2026-03-02\n", encoding="utf-8")
+    exc = _rejection_of_folder(tmp_path)
+    assert "name looks like an e-mail address (is the header row missing?)" in str(exc)
+    assert "jane" not in str(exc) and "jane" not in exc.public
+
+
+def _rejection_of_folder(tmp_path: Path) -> ExportRejected:
+    (export,) = discover_exports(tmp_path / "inbox")
+    with duckdb.connect() as con, pytest.raises(ExportRejected) as info:
+        read_export(export, con)
+    return info.value
+
+
+# --- the staging integrity check uses the same rule ------------------------------------------------------
+
+
+@pytest.mark.parametrize("column", ID_COLUMNS)
+def test_staging_integrity_check_catches_every_id_column(column) -> None:
+    rule = next(r for r in INTEGRITY_RULES if r.name == "no_identifier_values")
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA staging")
+    columns = ", ".join(f"CAST(? AS VARCHAR) AS {c}" for c in ID_COLUMNS)
+    clean = ["C1", "pt_north_00004", "th-3", "2026-03-S17", "case-4-1"]
+    con.execute(f"CREATE TABLE staging.sessions AS SELECT {columns}", clean)
+    assert count_violations(con, rule) == 0
+    for value, counted in (("SSN078051120", 1), ("1957-03-14", int(column in contract.DATE_CHECKED_COLUMNS))):
+        bad = [value if c == column else v for c, v in zip(ID_COLUMNS, clean, strict=True)]
+        con.execute(f"INSERT INTO staging.sessions SELECT {columns}", bad)
+        assert count_violations(con, rule) == counted
+        con.execute(f"DELETE FROM staging.sessions WHERE {column} = ?", [value])
+
+
+# --- end to end: no trace anywhere -------------------------------------------------------------------------
+
+
+def test_a_real_run_leaves_no_trace_of_any_identifier(settings, capsys) -> None:
+    """Every form in its own export, next to a good one: all refused, none stored, published or reported."""
+    write_export(settings.inbox, "a-good", sessions_series(4), [rom(session_id="S2")])
+    values = {**{v: "patient_id" for v in EVERY_COLUMN}, **{d: "therapist_id" for d in DATES}}
+    cases = {f"b-{i:02d}": (value, column) for i, (value, column) in enumerate(values.items())}
+    cases["c-clinic"] = ("078-05-1120", "clinic_id")
+    cases["c-session"] = ("jo@example.org", "session_id")
+    cases["c-episode"] = ("(555) 867-5309", "episode_id")
+    for name, (value, column) in cases.items():
+        rows = sessions_series(3)
+        rows[1] = {**rows[1], column: value}
+        write_export(settings.inbox, name, rows, [rom(session_id="S1")])
+    args = ["run", "--inbox", str(settings.inbox), "--warehouse", str(settings.warehouse), "--site",
+            str(settings.site), "--restricted", str(settings.restricted)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"exports in the warehouse: 1 loaded, {len(cases)} rejected" in out
+    texts = [p.read_bytes().decode("utf-8", "replace") for folder in (settings.site, settings.restricted)
+             for p in folder.rglob("*") if p.is_file() and p.suffix != ".js"]  # not the shipped Plotly library
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        tables = con.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('information_schema', 'pg_catalog')"
+        ).fetchall()
+        texts += [repr(con.execute(f"SELECT * FROM {t}").fetchall()) for (t,) in tables]
+    texts.append(out)
+    for value, _column in cases.values():
+        assert not any(value in text for text in texts), value
