@@ -33,7 +33,7 @@ from transforms.config import Settings
 
 _QUOTED = re.compile(r"\"[^\"]*\"|'/[^']*'")
 _PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?(?:/[^\s/'\"]+){2,}")
-_ROW = re.compile(r"(?i)\b(rows?|lines?|bytes?) [0-9][0-9, ]*")
+_ROW = re.compile(r"(?i)\b(rows?|lines?|bytes?) [0-9]+(?:, ?[0-9]+)*")
 
 
 def public_reason(reason: object, limit: int = 400) -> str:
@@ -186,7 +186,10 @@ def _history_cells(history: pd.DataFrame, cells: ExportCells) -> list[list[str]]
         if r.status in ("ignored", "unchanged") or all(is_missing(v) for v in counts):
             shown = ["", "", ""]
         elif hidden:
-            label = "not published" if n is None else f"fewer than {cells.threshold} patients"
+            if bool(r.current_version) and not cells.shown(r.export):
+                label = cells.label(r.export)
+            else:
+                label = "not published" if n is None else f"fewer than {cells.threshold} patients"
             shown = [label if not is_missing(v) else "" for v in counts]
         else:
             shown = [_count(v) for v in counts]
