@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from pathlib import Path
 
 import dagster as dg
 import duckdb
 
 from pipelines.fault_hooks import pausing
 from transforms.config import ENV_PREFIX, Settings, load_settings
-from transforms.restricted import make_private
+from transforms.restricted import make_private, private_dir
 from transforms.warehouse import open_warehouse
 
 
@@ -63,16 +62,18 @@ class OutcomesSettings(dg.ConfigurableResource):
     restricted: str = _env_path("restricted")
 
     def settings(self, warehouse: WarehouseResource) -> Settings:
-        """The typed, validated settings of this run (environment thresholds plus these folders)."""
-        return load_settings(
+        """The typed, validated settings of this run (environment thresholds plus these folders).
+
+        Every step asks for them first, so this is also where the restricted folder is made
+        owner-only (0700, its files 0600) for steps that run outside ``outcomes run`` (``dagster
+        dev``): a file an earlier step left there with wider modes is tightened before the next step.
+        """
+        settings = load_settings(
             inbox=self.inbox or None, site=self.site or None, restricted=self.restricted or None,
             warehouse=warehouse.path or None, lock_timeout_s=warehouse.lock_timeout_s,
             duckdb_memory_limit=warehouse.memory_limit or None,
         )
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        """After the steps that used it: everything in the restricted folder is owner-only (0700 / 0600)."""
-        del context
-        restricted = Path(self.restricted or _env_path("restricted"))
-        with suppress(OSError):  # tidying must not replace the run's own error
-            make_private(restricted)
+        with suppress(OSError):  # a folder that cannot be created fails the step that writes it, clearly
+            private_dir(settings.restricted)
+            make_private(settings.restricted)
+        return settings

@@ -208,9 +208,11 @@ PHONE_RE = (
 )
 LONG_NUMBER_RE = r"[0-9]{9,}"
 # A date written with a month name: 'March 14 1957', 'Mar 14, 1957', '14 March 1957', '14-Mar-57'.
+# A two-digit year needs separators around the month: 'P1DEC57A' is a hexadecimal token, not a date.
 NAMED_DATE_RE = (
     rf"(?i:(?:^|[^a-z]){_MONTH_NAME}{_GAP}{_DAY}{_ORDINAL}{_GAP}{_YEAR4}{_NE}"
-    rf"|{_NB}{_DAY}{_ORDINAL}{_GAP}{_MONTH_NAME}{_GAP}(?:{_YEAR4}|[0-9]{{2}}){_NE})"
+    rf"|{_NB}{_DAY}{_ORDINAL}{_GAP}{_MONTH_NAME}{_GAP}{_YEAR4}{_NE}"
+    rf"|{_NB}{_DAY}{_ORDINAL}[\s./-]+{_MONTH_NAME}[\s./-]+[0-9]{{2}}{_NE})"
 )
 # A numeric date with separators: '1957-03-14', '1957/03/14', '03/14/1957', '14.03.1957', '14-03-1957',
 # and with a two-digit year only when written with '/' or '.' ('3/14/57', '14.03.57'). The capture
