@@ -27,7 +27,7 @@ import duckdb
 
 from transforms.config import Settings, SettingsError, load_settings
 from transforms.exports import ExportFolder, IgnoredEntry, discover_exports, ignored_entries
-from transforms.loading import export_status, new_run_id, record_ignored, remove_stale_scratch
+from transforms.loading import ensure_schema, export_status, new_run_id, record_ignored, remove_stale_scratch
 from transforms.restricted import apply_umask, make_private, owner_only_umask, private_dir
 from transforms.warehouse import (
     WarehouseLocked,
@@ -36,6 +36,7 @@ from transforms.warehouse import (
     describe_storage_error,
     make_owner_only,
     open_warehouse,
+    storage_problem,
     warehouse_lock,
 )
 
@@ -84,14 +85,14 @@ def _prepare_folders(settings: Settings) -> None:
         raise RunFailed(f"inbox {settings.inbox} does not exist or is not a folder")
     try:
         check_writable_folder(settings.warehouse.parent)
+        check_writable_folder(settings.site, "the site folder")
+        check_writable_folder(settings.restricted, "the restricted folder")
+        private_dir(settings.restricted)
     except WarehouseUnavailable as exc:
         raise RunFailed(str(exc)) from exc
-    for folder, private in ((settings.site, False), (settings.restricted, True)):
-        try:
-            private_dir(folder) if private else folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunFailed(f"cannot create the folder {folder}: "
-                            f"{describe_storage_error(exc) or exc.strerror or exc}") from exc
+    except OSError as exc:
+        raise RunFailed(f"cannot create the folder {settings.restricted}: "
+                        f"{storage_problem(exc) or exc.strerror or exc}") from exc
 
 
 @contextmanager
@@ -105,10 +106,10 @@ def _run_lock(settings: Settings, run_id: str) -> Iterator[None]:
 
 
 def _open_inbox(settings: Settings) -> _Inbox:
-    """Check the warehouse opens, tidy up after killed runs, and list the inbox (under the run's lock)."""
+    """Check the warehouse opens (creating its tables), tidy up after killed runs, and list the inbox."""
     try:
-        with open_warehouse(settings.warehouse, timeout=settings.lock_timeout_s):
-            pass
+        with open_warehouse(settings.warehouse, timeout=settings.lock_timeout_s) as con:
+            ensure_schema(con)
     except (WarehouseLocked, WarehouseUnavailable) as exc:
         raise RunFailed(str(exc)) from exc
     log = logging.getLogger(PROGRESS_LOGGER)

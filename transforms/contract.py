@@ -1,8 +1,8 @@
 """The session export contract (export-format.md, version 1.1) as data.
 
 Column lists, vocabularies and identifier patterns are defined once here and used by the
-reader (:mod:`transforms.exports`), the quality suites (``expectations/``) and the sample
-data generator.
+reader (:mod:`transforms.exports`), the quality suites (``expectations/``), the staging
+integrity check (:mod:`transforms.integrity`) and the sample data generator.
 """
 
 from __future__ import annotations
@@ -169,10 +169,6 @@ def identifier_column_word(name: str) -> str | None:
                 return " ".join(phrase)
     return None
 
-
-def is_identifier_column(name: str) -> bool:
-    """True when a column name suggests a direct identifier (see :func:`identifier_column_word`)."""
-    return identifier_column_word(name) is not None
 
 
 # --- identifier-looking values (contract 1.1, "What the pipeline must do with bad input") -----------

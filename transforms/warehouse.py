@@ -59,6 +59,20 @@ _HELD: dict[str, _Held] = {}
 _GUARD = threading.Lock()
 
 
+def _forget_locks_in_child() -> None:
+    # A forked child (Great Expectations runs in one) must not keep the parent's lock alive: if the
+    # parent is killed, the lock must go with it, not wait for the child to finish.
+    global _GUARD
+    for held in _HELD.values():
+        with suppress(OSError):
+            os.close(held.fd)
+    _HELD.clear()
+    _GUARD = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_locks_in_child)
+
+
 def _key(warehouse: Path) -> str:
     return os.path.realpath(lock_path(warehouse))
 
@@ -108,11 +122,11 @@ def describe_storage_error(error: BaseException | str, fallback_path: Path | str
     return f"{problem}: cannot write {path}" if path else problem
 
 
-def check_writable_folder(folder: Path) -> None:
+def check_writable_folder(folder: Path, what: str = "the warehouse folder") -> None:
     """Create ``folder`` if needed and prove it can be written (a probe file), or raise :class:`WarehouseUnavailable`.
 
     Permission bits do not stop root, and a read-only mount stops everyone: writing a file is the
-    only reliable test.
+    only reliable test. ``what`` names the folder in the message.
     """
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -120,7 +134,7 @@ def check_writable_folder(folder: Path) -> None:
             pass
     except OSError as exc:
         problem = storage_problem(exc) or (exc.strerror or str(exc)).lower()
-        raise WarehouseUnavailable(f"cannot write the warehouse folder {folder}: {problem}") from exc
+        raise WarehouseUnavailable(f"cannot write {what} {folder}: {problem}") from exc
 
 
 # --- the lock -----------------------------------------------------------------------------------------

@@ -85,3 +85,27 @@ def test_replaced_export_keeps_its_place_in_the_order(settings, load) -> None:
     load()
     # 'b' was first loaded after 'a', so it still holds the sessions both exports share.
     assert _query(settings, "SELECT DISTINCT pain_pre, export FROM staging.sessions") == [(2.0, "b")]
+
+
+def test_an_export_loaded_by_another_run_meanwhile_is_not_inserted_twice(settings) -> None:
+    """Two loads of the same new export interleave (possible between Dagster runs outside `outcomes run`):
+    the one that commits second finds the version already loaded and records `unchanged`."""
+    from transforms.exports import discover_exports
+    from transforms.loading import load_exports, new_run_id
+    from transforms.warehouse import open_warehouse
+
+    write_export(settings.inbox, "a", sessions_series(6), [rom(session_id="S2")])
+    calls = []
+
+    def connect():
+        calls.append(1)
+        if len(calls) == 2:  # the first run is about to commit: the other run loads the export first
+            other = load_exports(discover_exports(settings.inbox), lambda: open_warehouse(settings.warehouse),
+                                 settings, new_run_id())
+            assert [o.status for o in other] == ["loaded"]
+        return open_warehouse(settings.warehouse)
+
+    (outcome,) = load_exports(discover_exports(settings.inbox), connect, settings, new_run_id())
+    assert (outcome.status, outcome.reason) == ("unchanged", "unchanged: another run loaded this version meanwhile")
+    assert _query(settings, "SELECT count(*) FROM raw.sessions") == [(6,)]
+    assert _query(settings, "SELECT status FROM ops.load_log ORDER BY loaded_at") == [("loaded",), ("unchanged",)]

@@ -205,3 +205,21 @@ def test_episode_gap_from_the_environment(settings, monkeypatch) -> None:
     assert main(_args(settings)) == 0
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT count(DISTINCT episode_key) FROM staging.sessions").fetchall() == [(3,)]
+
+
+@pytest.mark.parametrize("which", ["site", "restricted"])
+def test_an_unwritable_site_or_restricted_folder_stops_before_anything_is_read(settings, capsys, tmp_path, which) -> None:
+    write_export(settings.inbox, "a", sessions_series(2))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(_args(settings, **{which: blocker / which})) == 2
+    assert _one_line(capsys).startswith(f"outcomes: cannot write the {which} folder {blocker / which}: ")
+    assert not settings.warehouse.exists()
+
+
+def test_an_empty_inbox_builds_empty_tables_and_a_site(settings, capsys) -> None:
+    settings.inbox.mkdir(parents=True)
+    assert main(_args(settings)) == 0
+    out = capsys.readouterr().out
+    assert "exports in the warehouse: 0 loaded, 0 rejected; rows loaded: 0, quarantined: 0" in out
+    assert (settings.site / "index.html").exists()

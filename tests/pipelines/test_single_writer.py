@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.synchronize
 import subprocess
 import sys
 import time
@@ -79,3 +80,25 @@ def test_the_lock_is_reentrant_within_a_process_and_exclusive_across_processes(t
     other = subprocess.run([sys.executable, "-c", probe, str(warehouse)], capture_output=True, text=True,
                            timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert other.stdout == "" and other.returncode == 0, other.stderr
+
+
+def test_a_forked_child_does_not_keep_the_lock(tmp_path) -> None:
+    """Great Expectations runs in a forked child: killing the parent must free the lock at once."""
+    warehouse = tmp_path / "w.duckdb"
+    with warehouse_lock(warehouse, timeout=1):
+        ctx = multiprocessing.get_context("fork")
+        ready = ctx.Event()
+        child = ctx.Process(target=_sleep_after, args=(ready,))
+        child.start()
+        assert ready.wait(20)
+    try:
+        with open_warehouse(warehouse, timeout=1) as con:  # the child's copy of the descriptor is closed
+            con.execute("SELECT 1").fetchall()
+    finally:
+        child.kill()
+        child.join()
+
+
+def _sleep_after(ready: multiprocessing.synchronize.Event) -> None:
+    ready.set()
+    time.sleep(30)
