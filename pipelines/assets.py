@@ -17,7 +17,15 @@ from pipelines.partitions import WAREHOUSE_POOL, exports_partitions
 from pipelines.resources import OutcomesSettings, WarehouseResource
 from transforms.exports import discover_exports
 from transforms.loading import LoadOutcome, load_exports, new_run_id
-from transforms.marts import MART_TABLES, build_marts, write_audit_worklists
+from transforms.marts import (
+    MART_TABLES,
+    MODELS,
+    MartModel,
+    build_model,
+    prepare_connection,
+    release_connection,
+    write_audit_worklists,
+)
 from transforms.staging import build_staging
 
 log = logging.getLogger("outcomes")
@@ -131,21 +139,35 @@ def _mart_key(table: str) -> dg.AssetKey:
     return dg.AssetKey([schema, name])
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(_mart_key(table), deps=[STAGING_SESSIONS, STAGING_ROM], group_name="marts", kinds={"duckdb"})
-        for table in MART_TABLES
-    ],
-    pool=WAREHOUSE_POOL,
-)
-def mart_tables(warehouse: WarehouseResource, outcomes_settings: OutcomesSettings):
-    """Rebuild every outcome and audit mart from staging alone, in one transaction (metrics.md sections 3-8)."""
-    settings = outcomes_settings.settings(warehouse)
-    log.info("building marts (outcomes, relief curves, ROM, function, audit, risk adjustment)")
-    with warehouse.connect() as con:
-        counts = build_marts(con, settings)
-    for table in MART_TABLES:
-        yield dg.MaterializeResult(asset_key=_mart_key(table), metadata={"rows": counts[table]})
+def _mart_asset(model: MartModel) -> dg.AssetsDefinition:
+    """One asset per mart model: its tables as asset keys, its inputs as real dependencies."""
+
+    @dg.multi_asset(
+        name=f"marts_{model.name}",
+        specs=[
+            dg.AssetSpec(_mart_key(table), deps=[_mart_key(t) for t in model.reads], group_name="marts",
+                         kinds={"duckdb"}, description=model.description)
+            for table in model.tables
+        ],
+        pool=WAREHOUSE_POOL,
+    )
+    def _build(warehouse: WarehouseResource, outcomes_settings: OutcomesSettings):
+        settings = outcomes_settings.settings(warehouse)
+        log.info(f"building {model.name}")
+        with warehouse.connect() as con:
+            prepare_connection(con, settings)
+            try:
+                counts = build_model(con, settings, model)
+            finally:
+                release_connection(con)
+        for table in model.tables:
+            yield dg.MaterializeResult(asset_key=_mart_key(table), metadata={"rows": counts[table]})
+
+    _build.__doc__ = model.description
+    return _build
+
+
+mart_assets = [_mart_asset(model) for model in MODELS]
 
 
 AUDIT_WORKLISTS = dg.AssetKey(["restricted", "audit_worklists"])

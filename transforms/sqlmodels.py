@@ -32,8 +32,11 @@ MACROS_FILE = SQL_DIR / "macros.sql"
 # Relations a placeholder may stand for. Scoped sources (``_scope_*``) are temporary tables that hold
 # the rows of the episodes an incremental run rebuilds.
 RELATIONS = frozenset({
+    "raw.sessions", "raw.rom", "staging._latest", "staging._groups", "_codes",
     "staging.sessions", "staging.rom", "_scope_sessions", "_scope_rom",
     "marts.episode_outcomes", "_scope_episodes",
+    "_outcome_units", "_condition_agg", "_relief_km", "_relief_summary",
+    "intermediate.rom_series", "intermediate.function_series",
 })
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")

@@ -3,11 +3,13 @@
 --             staging is rebuilt from; an export's rows are replaced as a whole.
 -- staging.* : the latest version of each session (later exports supersede earlier ones), with
 --             condition groups, episodes and session numbers (metrics.md sections 1-2).
+-- intermediate.* : episode-level series that aggregate marts are computed from (rebuilt per episode).
 -- marts.*   : outcome and audit tables, rebuilt from staging alone.
 CREATE SCHEMA IF NOT EXISTS ops;
 CREATE SCHEMA IF NOT EXISTS quarantine;
 CREATE SCHEMA IF NOT EXISTS raw;
 CREATE SCHEMA IF NOT EXISTS staging;
+CREATE SCHEMA IF NOT EXISTS intermediate;
 CREATE SCHEMA IF NOT EXISTS marts;
 CREATE SCHEMA IF NOT EXISTS ref;
 
