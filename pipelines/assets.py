@@ -7,7 +7,6 @@ Asset keys mirror warehouse tables: ``raw/exports`` (partitioned by export), ``s
 
 import logging
 import warnings
-from datetime import datetime
 
 import dagster as dg
 
@@ -16,7 +15,7 @@ from dashboards.site import PAGE_BUILDERS, PageBuilder, build_definitions_page, 
 from pipelines.partitions import WAREHOUSE_POOL, exports_partitions
 from pipelines.resources import OutcomesSettings, WarehouseResource
 from transforms.exports import discover_exports
-from transforms.loading import LoadOutcome, load_exports, new_run_id
+from transforms.loading import LoadOutcome, ensure_schema, load_exports, new_run_id
 from transforms.marts import (
     MART_TABLES,
     MODELS,
@@ -26,9 +25,18 @@ from transforms.marts import (
     release_connection,
     write_audit_worklists,
 )
+from transforms.runs import begin_run, finish_run, read_run
 from transforms.staging import build_staging
 
 log = logging.getLogger("outcomes")
+
+# `outcomes run` materializes in more than one Dagster run; this tag gives them one pipeline run id.
+RUN_TAG = "outcomes/run_id"
+
+
+def pipeline_run_id(context: dg.AssetExecutionContext) -> str:
+    """The pipeline run this step belongs to (``ops.runs``): the CLI's run id, else the Dagster run id."""
+    return context.run.tags.get(RUN_TAG) or context.run_id
 
 RAW_EXPORTS = dg.AssetKey(["raw", "exports"])
 STAGING_SESSIONS = dg.AssetKey(["staging", "sessions"])
@@ -80,6 +88,9 @@ def raw_exports(
     transaction, so a rejected export leaves every table as it was.
     """
     settings = outcomes_settings.settings(warehouse)
+    with warehouse.connect() as con:
+        ensure_schema(con)
+        begin_run(con, pipeline_run_id(context), settings)
     wanted = set(context.partition_keys)
     folders = [e for e in discover_exports(settings.inbox) if e.name in wanted]
     missing = sorted(wanted - {e.name for e in folders})
@@ -124,11 +135,15 @@ def raw_exports(
     ],
     pool=WAREHOUSE_POOL,
 )
-def staging_tables(warehouse: WarehouseResource, outcomes_settings: OutcomesSettings):
+def staging_tables(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, outcomes_settings: OutcomesSettings
+):
     """Rebuild ``staging.sessions`` and ``staging.rom`` from ``raw.*`` (metrics.md sections 1-2)."""
     settings = outcomes_settings.settings(warehouse)
     log.info("building staging (episodes, condition groups, session numbers)")
     with warehouse.connect() as con:
+        ensure_schema(con)
+        begin_run(con, pipeline_run_id(context), settings)
         counts = build_staging(con, settings)
     yield dg.MaterializeResult(asset_key=STAGING_SESSIONS, metadata={"rows": counts["staging.sessions"]})
     yield dg.MaterializeResult(asset_key=STAGING_ROM, metadata={"rows": counts["staging.rom"]})
@@ -192,12 +207,14 @@ def _page_asset(page: str, builder: PageBuilder) -> dg.AssetsDefinition:
         kinds={"plotly", "html"},
         description=f"The published {page} page (aggregates only, small cells suppressed).",
     )
-    def _page(warehouse: WarehouseResource, outcomes_settings: OutcomesSettings) -> dg.MaterializeResult:
+    def _page(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, outcomes_settings: OutcomesSettings
+    ) -> dg.MaterializeResult:
         settings = outcomes_settings.settings(warehouse)
         settings.site.mkdir(parents=True, exist_ok=True)
         install_assets(settings.site)
         with warehouse.connect() as con:
-            path = builder(con, settings.site, settings)
+            path = builder(con, settings.site, settings, read_run(con, pipeline_run_id(context)))
         return dg.MaterializeResult(metadata={"path": str(path), "bytes": path.stat().st_size})
 
     return _page
@@ -213,12 +230,22 @@ site_pages = [_page_asset(page, builder) for page, builder in PAGE_BUILDERS.item
     pool=WAREHOUSE_POOL,
     kinds={"html"},
 )
-def site_index(warehouse: WarehouseResource, outcomes_settings: OutcomesSettings) -> dg.MaterializeResult:
-    """The site's ``index.html`` (data period, last run, load status, links) and the definitions page."""
+def site_index(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, outcomes_settings: OutcomesSettings
+) -> dg.MaterializeResult:
+    """The site's ``index.html`` (data period, load status, links, and the run that made the site: its
+    exports with checksums, settings and pipeline version) and the definitions page (settings in force).
+
+    Completes the run's row of ``ops.runs``.
+    """
     settings = outcomes_settings.settings(warehouse)
     log.info(f"publishing the dashboards to {settings.site}")
     install_assets(settings.site)
-    build_definitions_page(settings.site)
+    run_id = pipeline_run_id(context)
     with warehouse.connect() as con:
-        path = build_index_page(con, settings.site, datetime.now())
+        begin_run(con, run_id, settings)
+        finish_run(con, run_id)
+        run = read_run(con, run_id)
+        build_definitions_page(settings.site, settings, run)
+        path = build_index_page(con, settings.site, settings, run)
     return dg.MaterializeResult(metadata={"path": str(path)})

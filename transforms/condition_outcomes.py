@@ -1,4 +1,4 @@
-"""Outcomes per condition group and ``all``, overall and by clinic, therapist and month (metrics.md sections 3-4, 7).
+"""Outcomes per condition group and ``all``, overall and by clinic, therapist, month and clinic-month (sections 3-4, 7).
 
 Clinical rules, per group of episodes (an episode belongs to the group of its first session):
 
@@ -37,6 +37,8 @@ BREAKDOWNS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "therapist": ("marts.condition_outcomes_by_therapist",
                   (("clinic_id", "unit_clinic_id"), ("therapist_id", "unit_therapist_id"))),
     "month": ("marts.condition_outcomes_by_month", (("month", "unit_month"),)),
+    "clinic_month": ("marts.condition_outcomes_by_clinic_month",
+                     (("clinic_id", "unit_clinic_id"), ("month", "unit_month"))),
 }
 
 _LEADING = (
@@ -46,7 +48,7 @@ _LEADING = (
     "median_sessions_to_relief", "median_ci_low", "median_ci_high",
 )
 _TRAILING = (
-    "n_with_final_pain", "sd_pain_change", "n_responders", "n_substantial", "substantial_ci_low",
+    "n_with_final_pain", "final_pain_ci_low", "final_pain_ci_high", "sd_pain_change", "n_responders", "n_substantial", "substantial_ci_low",
     "substantial_ci_high", "n_immediate", "n_relieved", "n_censored",
 )
 LONG_TABLE = "_condition_long"

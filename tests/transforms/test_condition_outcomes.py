@@ -97,6 +97,21 @@ def test_by_therapist_and_month(wh) -> None:
     assert months == {
         (date(2026, 1, 1), "low_back_pain"): 2, (date(2026, 1, 1), "neck_pain"): 2, (date(2026, 1, 1), "all"): 4,
         (date(2026, 2, 1), "low_back_pain"): 1, (date(2026, 2, 1), "all"): 1}
+    clinic_months = {(r["clinic_id"], r["month"], r["condition_group"]): r["n_episodes"]
+                     for r in wh.table("marts.condition_outcomes_by_clinic_month")}
+    assert clinic_months == {
+        ("C1", date(2026, 1, 1), "low_back_pain"): 1, ("C1", date(2026, 1, 1), "neck_pain"): 1,
+        ("C1", date(2026, 1, 1), "all"): 2, ("C1", date(2026, 2, 1), "low_back_pain"): 1,
+        ("C1", date(2026, 2, 1), "all"): 1, ("C2", date(2026, 1, 1), "low_back_pain"): 1,
+        ("C2", date(2026, 1, 1), "neck_pain"): 1, ("C2", date(2026, 1, 1), "all"): 2}
+
+
+def test_share_with_a_final_pain_score_has_a_wilson_interval(wh) -> None:
+    row = wh.by_key("marts.condition_outcomes", "condition_group")["all"]
+    low, high = proportion_confint(4, 5, method="wilson")
+    assert (row["n_with_final_pain"], row["n_episodes"]) == (4, 5)
+    assert (row["final_pain_ci_low"], row["final_pain_ci_high"]) == (
+        pytest.approx(low, rel=1e-12), pytest.approx(high, rel=1e-12))
 
 
 def test_breakdowns_have_the_same_columns(wh) -> None:

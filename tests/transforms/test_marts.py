@@ -13,7 +13,8 @@ from transforms.marts import MART_TABLES, build_marts
 REQUIRED = {
     "intermediate.rom_series", "intermediate.function_series", "marts.episode_outcomes", "marts.condition_outcomes", "marts.relief_curve", "marts.rom_gains",
     "marts.function_outcomes", "marts.audit_flags", "marts.audit_summary", "marts.condition_outcomes_by_clinic",
-    "marts.condition_outcomes_by_therapist", "marts.condition_outcomes_by_month", "marts.risk_adjusted",
+    "marts.condition_outcomes_by_therapist", "marts.condition_outcomes_by_month",
+    "marts.condition_outcomes_by_clinic_month", "marts.risk_adjusted",
     "marts.model_coefficients",
 }
 
@@ -156,7 +157,7 @@ def test_invariants(warehouse_factory, rows, episodes) -> None:
         assert sum(r[column] for r in groups) == outcomes["all"][column]
     sums = ", ".join(f"sum({c}) AS {c}" for c in columns)
     for table in ("marts.condition_outcomes_by_clinic", "marts.condition_outcomes_by_therapist",
-                  "marts.condition_outcomes_by_month"):
+                  "marts.condition_outcomes_by_month", "marts.condition_outcomes_by_clinic_month"):
         totals = {r["condition_group"]: r for r in wh.rows(f"SELECT condition_group, {sums} FROM {table} GROUP BY 1")}
         assert set(totals) == set(outcomes)
         for group, row in outcomes.items():

@@ -83,3 +83,21 @@ CREATE TABLE IF NOT EXISTS raw.rom (
     timing VARCHAR NOT NULL,
     value DOUBLE NOT NULL
 );
+
+-- One row per pipeline run (`outcomes run`, or a Dagster run that builds tables): what produced the
+-- published numbers. Settings, exports with checksums, reference-table checksums and the data period
+-- per clinic are JSON text.
+CREATE TABLE IF NOT EXISTS ops.runs (
+    run_id VARCHAR PRIMARY KEY,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    status VARCHAR NOT NULL,           -- running | succeeded | failed
+    pipeline_version VARCHAR NOT NULL, -- package version
+    git_commit VARCHAR,                -- commit of the pipeline's code, when run from a git checkout
+    settings_json VARCHAR NOT NULL,    -- every setting that shapes a number, as in force
+    reference_json VARCHAR,            -- sha256 of each reference table in force
+    exports_json VARCHAR,              -- the exports in the warehouse: name, checksum, load order
+    data_period_json VARCHAR,          -- per clinic: first and last session date in staging
+    rows_loaded BIGINT,                -- rows of the current export versions in raw.* (sessions + rom)
+    rows_quarantined BIGINT            -- rows of the current export versions held in quarantine
+);

@@ -2,8 +2,8 @@
 -- mean sustained change with a 95% t-interval, SRM, responder and substantial-responder rates with
 -- 95% Wilson intervals (over pain-evaluable episodes), mean immediate change (over sessions with
 -- both scores), and the relief summary (median sessions to relief with its CI, cumulative relief
--- at the report times, over relief-evaluable episodes). An interval, SD or SRM on fewer than 2
--- values is null, never 0.
+-- at the report times, over relief-evaluable episodes), and the share of episodes with a final
+-- pain score with its Wilson interval. An interval, SD or SRM on fewer than 2 values is null, never 0.
 SELECT a.breakdown, a.unit, a.unit_clinic_id, a.unit_therapist_id, a.unit_month,
        a.condition_group, a.n_patients, a.n_episodes, a.n_sessions, a.n_pain_evaluable,
        a.mean_baseline_pain, a.mean_pain_change,
@@ -19,6 +19,8 @@ SELECT a.breakdown, a.unit, a.unit_clinic_id, a.unit_therapist_id, a.unit_month,
        s.median_sessions_to_relief, s.median_ci_low, s.median_ci_high,
        s.relief_by,
        a.n_with_final_pain,
+       wilson_low(a.n_with_final_pain, a.n_episodes, th.z) AS final_pain_ci_low,
+       wilson_high(a.n_with_final_pain, a.n_episodes, th.z) AS final_pain_ci_high,
        CASE WHEN a.n_pain_evaluable >= 2 THEN a.sd_pain_change END AS sd_pain_change,
        a.n_responders, a.n_substantial,
        wilson_low(a.n_substantial, a.n_pain_evaluable, th.z) AS substantial_ci_low,
