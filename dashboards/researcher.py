@@ -109,13 +109,12 @@ def rom_figure(rom: pd.DataFrame) -> go.Figure | None:
     shown["baseline_share"] = shown["mean_baseline"].astype(float) / shown["normal"].astype(float)
     shown["final_share"] = shown["mean_final"].astype(float) / shown["normal"].astype(float)
     groups = condition_order(shown["condition_group"].astype(str).unique().tolist())
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.6, 0.4], horizontal_spacing=0.03,
-                        subplot_titles=("First and last measurement, share of normal", "Mean gain (95% CI)"))
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.6, 0.4], horizontal_spacing=0.04)
     owners: list[str] = []
     heights: dict[str, int] = {}
     for group in groups:
         part = shown[shown["condition_group"] == group].sort_values(["joint", "movement"], ascending=False)
-        heights[group] = max(320, 44 * len(part) + 210)
+        heights[group] = max(420, 44 * len(part) + 240)
         labels = [f"{j.capitalize()} {m.replace('_', ' ')} (n = {int(n):,})"
                   for j, m, n in zip(part["joint"], part["movement"], part["n_episodes"], strict=True)]
         xs: list[float | None] = []
@@ -167,13 +166,13 @@ def rom_figure(rom: pd.DataFrame) -> go.Figure | None:
     fig = base_layout(fig, "Range of motion against normal values, and the gain", height=heights[first],
                       subtitle="open circle: mean first measurement; filled: mean last later one (100% = normal); "
                                "square: mean gain in degrees (mm for mouth opening) with its 95% interval")
-    fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.0,
+    fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.06,
                                     "yanchor": "bottom", "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
-                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.16, "yanchor": "top"},
-                      margin={"t": 110, "b": 120, "l": 220})
-    fig.update_xaxes(title_text="share of the normal value", tickformat=".0%", rangemode="tozero", row=1, col=1)
-    fig.update_xaxes(title_text="gain (last − first)", zeroline=False, row=1, col=2)
-    fig.update_annotations(font={"size": 12.5})
+                      legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 0.5, "yanchor": "middle"},
+                      margin={"t": 120, "b": 70, "l": 220, "r": 190})
+    fig.update_xaxes(title_text="first and last measurement, share of normal", tickformat=".0%", rangemode="tozero",
+                     row=1, col=1)
+    fig.update_xaxes(title_text="mean gain, last − first (95% CI)", zeroline=False, row=1, col=2)
     return fig
 
 

@@ -68,8 +68,8 @@ def run_section(run: RunRecord | None, settings: Settings) -> str:
     defaults = default_settings()
     changed = [k for k, v in in_force.items() if defaults.get(k) != v]
     facts = html.cards([
-        html.card("Run", run.run_id, f"started {run.started_at:%Y-%m-%d %H:%M}"
-                  + (f", finished {run.finished_at:%H:%M}" if run.finished_at else ", still running")),
+        html.card("Run", f"{run.started_at:%Y-%m-%d %H:%M}", f"run id {run.run_id}; "
+                  + (f"finished {run.finished_at:%H:%M}" if run.finished_at else "still running")),
         html.card("Pipeline version", run.pipeline_version, f"commit {run.git_commit}" if run.git_commit else ""),
         html.card("Exports in the warehouse", f"{len(run.exports):,}", "current version of each; checksums below"),
         html.card("Settings", "defaults" if not changed else f"{len(changed)} changed",
@@ -109,8 +109,8 @@ def build_index_page(
     facts = html.cards([
         html.card("Data period", f"{period[0]} – {period[1]}" if period else "no data yet",
                   "months of care in the warehouse"),
-        html.card("Built by run", run.run_id if run else "none recorded",
-                  f"{run.started_at:%Y-%m-%d %H:%M}" if run else ""),
+        html.card("Last run", f"{run.started_at:%Y-%m-%d %H:%M}" if run else "none recorded",
+                  "details under “How this site was made”" if run else ""),
         html.card("Exports (latest status)", f"{len(status):,}", summary),
     ])
     warn = ""
