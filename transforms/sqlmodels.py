@@ -37,6 +37,8 @@ RELATIONS = frozenset({
     "marts.episode_outcomes", "_scope_episodes",
     "_outcome_units", "_condition_agg", "_relief_km", "_relief_summary",
     "intermediate.rom_series", "intermediate.function_series",
+    "_changed_exports", "_affected_patients", "_scope_raw_sessions", "_scope_latest", "_scope_groups",
+    "_scope_staged",
 })
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")

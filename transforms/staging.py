@@ -17,7 +17,7 @@ import duckdb
 
 from transforms.config import Settings
 from transforms.reference import install_reference_tables
-from transforms.sqlmodels import create_table, install_macros, query
+from transforms.sqlmodels import create_table, insert_into, install_macros, model_sql, query
 from transforms.thresholds import install_thresholds, remove_thresholds
 
 
@@ -49,6 +49,67 @@ def build_staging(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[st
         con.execute("SET preserve_insertion_order = true")
         remove_thresholds(con)
     return {"staging.sessions": sessions, "staging.rom": rom}
+
+
+def _close_over_given_episodes(con: duckdb.DuckDBPyConnection, patients: str) -> None:
+    """Add to ``patients`` everyone who shares a clinic-given episode with them, until nothing changes."""
+    while True:
+        added = con.execute(
+            f"INSERT INTO {patients} SELECT * FROM ({model_sql('staging/episode_closure', patients=patients)}) "
+            f"EXCEPT SELECT clinic_id, patient_id FROM {patients}"
+        ).fetchall()[0][0]
+        if not added:
+            return
+
+
+def rebuild_staging_for(
+    con: duckdb.DuckDBPyConnection, settings: Settings, patients: str = "_affected_patients"
+) -> tuple[int, int]:
+    """Rebuild the staging rows of the patients in the temporary table ``patients`` (clinic_id, patient_id).
+
+    The same models as :func:`build_staging`, run over every raw version of those patients' session
+    keys (closed over clinic-given episodes shared with other patients), replace their rows of
+    ``staging.sessions`` and ``staging.rom`` in one transaction; the result equals a full rebuild.
+    Leaves ``_scope_episodes`` (episode_key): the patients' episode keys before and after, for the
+    marts to rebuild. Returns (patients, sessions staged for them).
+    """
+    install_reference_tables(con)
+    install_macros(con)
+    install_thresholds(con, settings)
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _close_over_given_episodes(con, patients)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _scope_episodes AS SELECT DISTINCT s.episode_key FROM staging.sessions s "
+            f"JOIN {patients} p USING (clinic_id, patient_id)"
+        )
+        create_table(con, "_scope_raw_sessions", "staging/scoped_raw_sessions", patients=patients)
+        create_table(con, "_scope_latest", "staging/latest_sessions", raw_sessions="_scope_raw_sessions")
+        # a key whose latest version belongs to an unaffected patient keeps its staged row
+        con.execute(f"DELETE FROM _scope_latest WHERE (clinic_id, patient_id) NOT IN "
+                    f"(SELECT (clinic_id, patient_id) FROM {patients})")
+        create_table(con, "_scope_groups", "staging/condition_groups", sessions="_scope_latest")
+        sessions = create_table(con, "_scope_staged", "staging/sessions", latest="_scope_latest",
+                                groups="_scope_groups")
+        con.execute("DELETE FROM staging.rom WHERE episode_key IN (SELECT episode_key FROM _scope_episodes)")
+        con.execute(f"DELETE FROM staging.sessions WHERE (clinic_id, patient_id) IN "
+                    f"(SELECT (clinic_id, patient_id) FROM {patients})")
+        con.execute("INSERT INTO staging.sessions BY NAME SELECT * FROM _scope_staged")
+        insert_into(con, "staging.rom", "staging/rom", raw_rom="raw.rom", sessions="_scope_staged")
+        con.execute("INSERT INTO _scope_episodes SELECT DISTINCT episode_key FROM _scope_staged "
+                    "EXCEPT SELECT episode_key FROM _scope_episodes")
+        n_patients = con.execute(f"SELECT count(*) FROM {patients}").fetchall()[0][0]
+        for t in ("_scope_raw_sessions", "_scope_latest", "_scope_groups", "_scope_staged"):
+            con.execute(f"DROP TABLE {t}")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute("SET preserve_insertion_order = true")
+        remove_thresholds(con)
+    return n_patients, sessions
 
 
 def condition_groups_of(codes: list[str]) -> dict[str, str]:
