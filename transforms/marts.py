@@ -1,4 +1,4 @@
-"""Build every mart from ``staging.sessions`` and ``staging.rom`` inside DuckDB (metrics.md sections 3-8, 10).
+"""Build every mart from ``staging.sessions`` and ``staging.rom`` inside DuckDB (metrics.md sections 3-8, 10, 12-14).
 
 Order (each step reads only staging, reference tables and the marts before it):
 
@@ -8,7 +8,12 @@ Order (each step reads only staging, reference tables and the marts before it):
 4. ``marts.rom_gains``              (section 5)
 5. ``marts.function_outcomes``      (section 6)
 6. ``marts.audit_flags``, ``marts.audit_summary`` (section 8)
-7. ``marts.model_coefficients``, ``marts.risk_adjusted`` (risk adjustment)
+7. ``marts.episode_case_mix``, ``marts.model_coefficients``, ``marts.risk_adjusted``,
+   ``marts.risk_adjusted_responders``, ``marts.risk_calibration`` (case-mix models, risk adjustment)
+8. ``marts.follow_up``              follow-up status per condition group and clinic (section 12)
+9. ``marts.episode_ipw``, ``marts.responder_sensitivity`` (section 13; adds its model's coefficients)
+10. ``marts.episode_techniques``, ``marts.technique_outcomes`` (section 14; reads the case-mix table)
+11. ``marts.episode_flares``, ``marts.flares`` (section 14)
 
 Everything runs in one transaction, so readers see either the previous marts or the new ones.
 Intermediate tables with one row per session or episode are ordinary (disk-backed, spillable)
@@ -27,15 +32,33 @@ from transforms.condition_outcomes import BREAKDOWNS, build_condition_outcomes
 from transforms.config import Settings
 from transforms.episode_outcomes import TABLE as EPISODES
 from transforms.episode_outcomes import build_episode_outcomes
+from transforms.flares import EPISODE_TABLE as EPISODE_FLARES
+from transforms.flares import TABLE as FLARES
+from transforms.flares import build_episode_flares, build_flares
+from transforms.follow_up import TABLE as FOLLOW_UP
+from transforms.follow_up import build_follow_up
 from transforms.function import TABLE as FUNCTION
 from transforms.function import build_function_outcomes
 from transforms.intervals import install_interval_sql, remove_interval_sql
 from transforms.reference import install_reference_tables
 from transforms.relief import CURVE_TABLE, build_relief_curve
-from transforms.risk_adjustment import COEFFICIENTS_TABLE, RISK_TABLE, build_risk_adjustment
+from transforms.risk_adjustment import (
+    CALIBRATION_TABLE,
+    CASE_MIX_TABLE,
+    COEFFICIENTS_TABLE,
+    RESPONDER_TABLE,
+    RISK_TABLE,
+    build_risk_adjustment,
+)
 from transforms.rom import TABLE as ROM
 from transforms.rom import build_rom_gains
+from transforms.sensitivity import EPISODE_TABLE as EPISODE_IPW
+from transforms.sensitivity import TABLE as SENSITIVITY
+from transforms.sensitivity import build_responder_sensitivity
 from transforms.sqlmodels import install_macros, remove_macros
+from transforms.techniques import EPISODE_TABLE as EPISODE_TECHNIQUES
+from transforms.techniques import TABLE as TECHNIQUES
+from transforms.techniques import build_episode_techniques, build_technique_outcomes
 from transforms.thresholds import install_thresholds, remove_thresholds
 
 MART_TABLES: tuple[str, ...] = (
@@ -46,8 +69,18 @@ MART_TABLES: tuple[str, ...] = (
     FUNCTION,
     audit.FLAGS_TABLE,
     audit.SUMMARY_TABLE,
+    CASE_MIX_TABLE,
     COEFFICIENTS_TABLE,
     RISK_TABLE,
+    RESPONDER_TABLE,
+    CALIBRATION_TABLE,
+    FOLLOW_UP,
+    EPISODE_IPW,
+    SENSITIVITY,
+    EPISODE_TECHNIQUES,
+    TECHNIQUES,
+    EPISODE_FLARES,
+    FLARES,
 )
 
 
@@ -62,11 +95,17 @@ def _build(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]
     counts[audit.FLAGS_TABLE] = build_audit_flags(con, settings.plateau_window)
     counts[audit.SUMMARY_TABLE] = build_audit_summary(con)
     counts.update(build_risk_adjustment(con))
+    counts[FOLLOW_UP] = build_follow_up(con)
+    counts.update(build_responder_sensitivity(con))
+    counts[EPISODE_TECHNIQUES] = build_episode_techniques(con)
+    counts[TECHNIQUES] = build_technique_outcomes(con)
+    counts[EPISODE_FLARES] = build_episode_flares(con)
+    counts[FLARES] = build_flares(con)
     return {table: counts[table] for table in MART_TABLES}
 
 
 def build_marts(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    """Sections 3-8: rebuild every mart from staging in dependency order; returns table -> row count.
+    """Sections 3-8, 12-14: rebuild every mart from staging in dependency order; returns table -> row count.
 
     Needs ``staging.sessions`` and ``staging.rom``; (re)installs the ``ref.*`` tables. Runs in one
     transaction and leaves no temporary table behind.

@@ -34,6 +34,7 @@ MACROS_FILE = SQL_DIR / "macros.sql"
 RELATIONS = frozenset({
     "staging.sessions", "staging.rom", "_scope_sessions", "_scope_rom",
     "marts.episode_outcomes", "_scope_episodes",
+    "marts.episode_case_mix", "marts.episode_ipw", "marts.episode_techniques", "marts.episode_flares",
 })
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")

@@ -14,7 +14,9 @@ REQUIRED = {
     "marts.episode_outcomes", "marts.condition_outcomes", "marts.relief_curve", "marts.rom_gains",
     "marts.function_outcomes", "marts.audit_flags", "marts.audit_summary", "marts.condition_outcomes_by_clinic",
     "marts.condition_outcomes_by_therapist", "marts.condition_outcomes_by_month", "marts.risk_adjusted",
-    "marts.model_coefficients",
+    "marts.model_coefficients", "marts.episode_case_mix", "marts.risk_adjusted_responders", "marts.risk_calibration",
+    "marts.follow_up", "marts.episode_ipw", "marts.responder_sensitivity", "marts.episode_techniques",
+    "marts.technique_outcomes", "marts.episode_flares", "marts.flares",
 }
 
 
