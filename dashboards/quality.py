@@ -24,6 +24,7 @@ from dashboards import html
 from dashboards.queries import load_history, load_status, quarantine_counts
 from dashboards.theme import base_layout, fmt, is_missing
 from transforms.config import Settings
+from transforms.runs import RunRecord
 
 STATUSES = ("loaded", "replaced", "unchanged", "rejected")
 _QUOTED = re.compile(r"\"[^\"]*\"")
@@ -92,7 +93,9 @@ def quarantine_figure(counts: pd.DataFrame) -> go.Figure | None:
     return fig
 
 
-def build_quality_page(con: duckdb.DuckDBPyConnection, site: Path, settings: Settings) -> Path:
+def build_quality_page(
+    con: duckdb.DuckDBPyConnection, site: Path, settings: Settings, run: RunRecord | None = None
+) -> Path:
     """Write ``quality.html`` from ``ops.load_log`` and ``quarantine.rejected_rows`` (counts only)."""
     status = load_status(con)
     rejected = status[status["status"] == "rejected"]
@@ -144,6 +147,6 @@ def build_quality_page(con: duckdb.DuckDBPyConnection, site: Path, settings: Set
     ]
     return html.write_page(site, "quality.html", html.page(
         "quality.html", "Data quality", "What arrived from each clinic, what was loaded, what was held back and why.",
-        "".join(body),
+        "".join(body), run=run,
     ))
 

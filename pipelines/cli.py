@@ -89,8 +89,9 @@ def _summary(settings: Settings, run_id: str) -> list[str]:
 
 def run(settings: Settings, verbose: bool = False) -> list[str]:
     """Run the whole job; returns the summary lines. Raises :class:`RunFailed` when it cannot run."""
-    from pipelines.assets import RAW_EXPORTS
+    from pipelines.assets import RAW_EXPORTS, RUN_TAG
     from pipelines.definitions import ALL_ASSETS, ALL_CHECKS, resources
+    from transforms.loading import new_run_id
 
     exports = _preflight(settings)
     res = resources(
@@ -102,12 +103,14 @@ def run(settings: Settings, verbose: bool = False) -> list[str]:
     log = logging.getLogger(PROGRESS_LOGGER)
     names = [e.name for e in exports]
     load_run_id = ""
+    pipeline_run = new_run_id()  # one ops.runs row for both Dagster runs below
     if names:
         instance.add_dynamic_partitions("exports", names)
         log.info(f"loading {len(names)} export(s) from {settings.inbox}")
         result = dg.materialize(
             ALL_ASSETS, selection=[RAW_EXPORTS], instance=instance, resources=res, run_config=run_config,
-            tags={"dagster/asset_partition_range_start": names[0], "dagster/asset_partition_range_end": names[-1]},
+            tags={"dagster/asset_partition_range_start": names[0], "dagster/asset_partition_range_end": names[-1],
+                  RUN_TAG: pipeline_run},
             raise_on_error=False,
         )
         _raise_if_failed(result, "loading exports")
@@ -117,7 +120,7 @@ def run(settings: Settings, verbose: bool = False) -> list[str]:
     downstream = dg.AssetSelection.keys(RAW_EXPORTS).downstream(include_self=False)
     result = dg.materialize(
         [*ALL_ASSETS, *ALL_CHECKS], selection=downstream, instance=instance, resources=res, run_config=run_config,
-        raise_on_error=False,
+        raise_on_error=False, tags={RUN_TAG: pipeline_run},
     )
     _raise_if_failed(result, "building tables")
     return _summary(settings, load_run_id)

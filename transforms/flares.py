@@ -9,7 +9,7 @@ every scored session: sessions scored, flares, and the flare rate with a Wilson 
 
 Rows: technique ``all`` for every condition group of the warehouse and for ``all`` (0 sessions and
 null rates when nothing is scored), and a technique row wherever a scored session of the group
-lists it. Tables: ``marts.episode_flares`` (episode level, reads sessions through
+lists it. Tables: ``intermediate.episode_flares`` (episode level, reads sessions through
 ``{{ sessions }}``) and ``marts.flares`` (aggregated from it). SQL:
 ``transforms/sql/marts/episode_flares.sql`` and ``flares.sql``.
 """
@@ -20,7 +20,7 @@ import duckdb
 
 from transforms.sqlmodels import create_table
 
-EPISODE_TABLE = "marts.episode_flares"
+EPISODE_TABLE = "intermediate.episode_flares"
 TABLE = "marts.flares"
 
 
@@ -35,6 +35,6 @@ def build_episode_flares(con: duckdb.DuckDBPyConnection, sessions: str = "stagin
 def build_flares(con: duckdb.DuckDBPyConnection) -> int:
     """Section 14: flare counts and rates (Wilson) per condition group and technique, each also ``all``.
 
-    Reads ``marts.episode_flares``; returns the row count.
+    Reads ``intermediate.episode_flares``; returns the row count.
     """
     return create_table(con, TABLE, "marts/flares", flares=EPISODE_TABLE)

@@ -1,15 +1,15 @@
-"""The published coefficients of every fitted model: ``marts.model_coefficients`` (metrics.md sections 13-14).
+"""The layout of a published coefficient table (risk adjustment; metrics.md section 13).
 
 Researchers must be able to reproduce every expected value and weight the pipeline publishes, so
-each model the pipeline fits lists its terms here, one row per term, named by ``model``:
+each fitted model lists its terms, one row per term, in a table of this layout:
 
-- ``pain_change``: the case-mix linear model of sustained pain change (:mod:`transforms.risk_adjustment`);
-- ``responder``: the case-mix logistic model of the responder outcome (same module);
-- ``evaluable``: the follow-up model of section 13 that gives the inverse probability weights
-  (:mod:`transforms.sensitivity`).
+- ``marts.model_coefficients``: the case-mix models ``pain_change`` (linear) and ``responder``
+  (logistic) of :mod:`transforms.risk_adjustment`;
+- ``marts.ipw_coefficients``: the follow-up model ``evaluable`` of section 13 that gives the inverse
+  probability weights (:mod:`transforms.sensitivity`).
 
-Each builder replaces only the rows of its own models, so the models can be rebuilt separately.
-Reference levels are listed with estimate 0 and the note ``reference level``.
+Each table belongs to one builder (one Dagster asset). Reference levels are listed with estimate 0
+and a note starting ``reference level``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import duckdb
-
-TABLE = "marts.model_coefficients"
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("model", "VARCHAR"),
@@ -35,29 +33,16 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("note", "VARCHAR"),
 )
 
-
-def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create ``marts.model_coefficients`` unless it exists with exactly these columns (an older layout is replaced)."""
-    have = con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'marts' AND table_name = 'model_coefficients' ORDER BY ordinal_position"
-    ).fetchall()
-    if [(c, t) for c, t in have] != list(COLUMNS):
-        con.execute(f"CREATE OR REPLACE TABLE {TABLE} ({', '.join(f'{c} {t}' for c, t in COLUMNS)})")
+# allow-list of the tables written here
+TABLES = frozenset({"marts.model_coefficients", "marts.ipw_coefficients"})
 
 
-def replace_model_rows(
-    con: duckdb.DuckDBPyConnection, models: Sequence[str], rows: Iterable[Sequence[object]]
-) -> None:
-    """Replace the rows of ``models`` by ``rows`` (tuples in :data:`COLUMNS` order)."""
-    ensure_table(con)
-    con.execute(f"DELETE FROM {TABLE} WHERE list_contains(?, model)", [list(models)])
+def write_coefficients(con: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Sequence[object]]) -> int:
+    """(Re)create ``table`` with :data:`COLUMNS` and the given rows (tuples in that order); returns the row count."""
+    if table not in TABLES:
+        raise ValueError(f"{table} is not a coefficient table")
+    con.execute(f"CREATE OR REPLACE TABLE {table} ({', '.join(f'{c} {t}' for c, t in COLUMNS)})")
     rows = [tuple(r) for r in rows]
     if rows:
-        marks = ", ".join("?" for _ in COLUMNS)
-        con.executemany(f"INSERT INTO {TABLE} VALUES ({marks})", rows)
-
-
-def count_rows(con: duckdb.DuckDBPyConnection) -> int:
-    """Rows of ``marts.model_coefficients`` (every model)."""
-    return con.execute(f"SELECT count(*) FROM {TABLE}").fetchall()[0][0]
+        con.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' for _ in COLUMNS)})", rows)
+    return len(rows)

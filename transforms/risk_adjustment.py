@@ -34,7 +34,7 @@ coefficients, intercept spared), which is finite and unique; its standard errors
 ``method`` is ``logit_ridge`` and the intercept's note says why.
 When every (or no) pain-evaluable episode is a responder, the expected probability is that constant.
 
-Tables (``marts.*``): ``episode_case_mix`` (per pain-evaluable episode: observed and expected),
+Tables: ``intermediate.episode_case_mix`` (per pain-evaluable episode: observed and expected), and in ``marts``
 ``model_coefficients`` (rows of models ``pain_change`` and ``responder``), ``risk_adjusted``
 (observed minus expected mean change per clinic and therapist, t-interval), ``risk_adjusted_responders``
 (observed vs expected responder rate per clinic and therapist, with the funnel interval) and
@@ -59,8 +59,8 @@ from transforms.sqlmodels import create_table, query
 RISK_TABLE = "marts.risk_adjusted"
 RESPONDER_TABLE = "marts.risk_adjusted_responders"
 CALIBRATION_TABLE = "marts.risk_calibration"
-CASE_MIX_TABLE = "marts.episode_case_mix"
-COEFFICIENTS_TABLE = model_coefficients.TABLE
+CASE_MIX_TABLE = "intermediate.episode_case_mix"
+COEFFICIENTS_TABLE = "marts.model_coefficients"
 
 PAIN_MODEL = "pain_change"
 RESPONDER_MODEL = "responder"
@@ -268,11 +268,11 @@ def _coefficient_rows(model: FittedModel, imputed: float | None) -> list[tuple]:
 
 
 def fit_case_mix(con: duckdb.DuckDBPyConnection, episodes: str = EPISODES) -> tuple[list[FittedModel], int]:
-    """Fit both case-mix models on the pain-evaluable episodes and build ``marts.episode_case_mix``.
+    """Fit both case-mix models on the pain-evaluable episodes and build ``intermediate.episode_case_mix``.
 
     Leaves ``_case_mix_rows`` and ``_case_mix_terms`` for the caller to drop. Returns the models
-    (none when there is no pain-evaluable episode; ``marts.episode_case_mix`` is then empty) and the
-    row count of ``marts.episode_case_mix``.
+    (none when there is no pain-evaluable episode; ``intermediate.episode_case_mix`` is then empty) and the
+    row count of ``intermediate.episode_case_mix``.
     """
     create_table(con, _ROWS, "marts/case_mix_rows", episodes=episodes)
     cells = query(con, "marts/case_mix_cells").df()
@@ -306,7 +306,7 @@ def fit_case_mix(con: duckdb.DuckDBPyConnection, episodes: str = EPISODES) -> tu
 def build_risk_adjustment(con: duckdb.DuckDBPyConnection, episodes: str = EPISODES) -> dict[str, int]:
     """Risk adjustment: both case-mix models, per-episode expectations, and observed vs expected per clinic and therapist.
 
-    Writes ``marts.episode_case_mix``, the ``pain_change`` and ``responder`` rows of
+    Writes ``intermediate.episode_case_mix``, the ``pain_change`` and ``responder`` rows of
     ``marts.model_coefficients``, ``marts.risk_adjusted``, ``marts.risk_adjusted_responders`` and
     ``marts.risk_calibration``. Needs ``marts.episode_outcomes``, ``_thresholds`` and the interval
     macros. Returns their row counts.
@@ -314,7 +314,7 @@ def build_risk_adjustment(con: duckdb.DuckDBPyConnection, episodes: str = EPISOD
     models, n_rows = fit_case_mix(con, episodes)
     imputed = models[0].imputed_log1p_weeks if models else None
     rows = [r for model in models for r in _coefficient_rows(model, imputed)]
-    model_coefficients.replace_model_rows(con, MODELS, rows)
+    counts_coefficients = model_coefficients.write_coefficients(con, COEFFICIENTS_TABLE, rows)
     ensure_t_quantiles(con, n_rows)
     counts = {CASE_MIX_TABLE: n_rows}
     counts[RISK_TABLE] = create_table(con, RISK_TABLE, "marts/risk_adjusted", case_mix=CASE_MIX_TABLE)
@@ -322,7 +322,7 @@ def build_risk_adjustment(con: duckdb.DuckDBPyConnection, episodes: str = EPISOD
         con, RESPONDER_TABLE, "marts/risk_adjusted_responders", case_mix=CASE_MIX_TABLE
     )
     counts[CALIBRATION_TABLE] = create_table(con, CALIBRATION_TABLE, "marts/risk_calibration", case_mix=CASE_MIX_TABLE)
-    counts[COEFFICIENTS_TABLE] = model_coefficients.count_rows(con)
+    counts[COEFFICIENTS_TABLE] = counts_coefficients
     for temp in (_ROWS, _TERMS):
         con.execute(f"DROP TABLE IF EXISTS {temp}")
     return counts

@@ -20,8 +20,8 @@ episodes (a baseline and a status other than ``active``):
   with the interval of the SQL model.
 
 The fit runs in numpy (:mod:`transforms.logistic`) on the eligible episodes grouped by covariate
-pattern, pulled from DuckDB; its coefficients are published in ``marts.model_coefficients``
-(model ``evaluable``). Tables: ``marts.episode_ipw`` (per eligible episode: p and weight) and
+pattern, pulled from DuckDB; its coefficients are published in ``marts.ipw_coefficients``
+(model ``evaluable``). Tables: ``intermediate.episode_ipw`` (per eligible episode: p and weight) and
 ``marts.responder_sensitivity``. SQL: ``transforms/sql/marts/ipw_*.sql``, ``episode_ipw.sql``,
 ``responder_sensitivity.sql``.
 """
@@ -40,7 +40,8 @@ from transforms.logistic import fit_logistic, predict
 from transforms.sqlmodels import create_table, query
 
 TABLE = "marts.responder_sensitivity"
-EPISODE_TABLE = "marts.episode_ipw"
+COEFFICIENTS_TABLE = "marts.ipw_coefficients"
+EPISODE_TABLE = "intermediate.episode_ipw"
 MODEL = "evaluable"
 
 # Section 13: the ridge penalty on the summed log-likelihood (a fixed part of the definition, not a setting).
@@ -144,8 +145,8 @@ def _install_probabilities(con: duckdb.DuckDBPyConnection, patterns: pd.DataFram
 def build_responder_sensitivity(con: duckdb.DuckDBPyConnection, episodes: str = EPISODES) -> dict[str, int]:
     """Section 13: fit the follow-up model, weight the evaluable episodes and write the sensitivity table.
 
-    Writes ``marts.episode_ipw``, ``marts.responder_sensitivity`` and the ``evaluable`` rows of
-    ``marts.model_coefficients``. Needs ``marts.episode_outcomes``, ``_thresholds`` and the macros.
+    Writes ``intermediate.episode_ipw``, ``marts.responder_sensitivity`` and ``marts.ipw_coefficients``
+    (model ``evaluable``). Needs ``marts.episode_outcomes``, ``_thresholds`` and the macros.
     """
     create_table(con, _ELIGIBLE, "marts/ipw_eligible", episodes=episodes)
     patterns = query(con, "marts/ipw_patterns").df()
@@ -156,10 +157,9 @@ def build_responder_sensitivity(con: duckdb.DuckDBPyConnection, episodes: str = 
         model, p = fit_follow_up_model(patterns)
         rows = _coefficient_rows(model)
     _install_probabilities(con, patterns, p)
-    model_coefficients.replace_model_rows(con, (MODEL,), rows)
-    counts = {EPISODE_TABLE: create_table(con, EPISODE_TABLE, "marts/episode_ipw")}
+    counts = {COEFFICIENTS_TABLE: model_coefficients.write_coefficients(con, COEFFICIENTS_TABLE, rows)}
+    counts[EPISODE_TABLE] = create_table(con, EPISODE_TABLE, "marts/episode_ipw")
     counts[TABLE] = create_table(con, TABLE, "marts/responder_sensitivity", ipw=EPISODE_TABLE, episodes=episodes)
-    counts[model_coefficients.TABLE] = model_coefficients.count_rows(con)
     for temp in (_ELIGIBLE, _PROBABILITIES):
         con.execute(f"DROP TABLE IF EXISTS {temp}")
     return counts

@@ -32,9 +32,13 @@ MACROS_FILE = SQL_DIR / "macros.sql"
 # Relations a placeholder may stand for. Scoped sources (``_scope_*``) are temporary tables that hold
 # the rows of the episodes an incremental run rebuilds.
 RELATIONS = frozenset({
+    "raw.sessions", "raw.rom", "staging._latest", "staging._groups", "_codes",
     "staging.sessions", "staging.rom", "_scope_sessions", "_scope_rom",
     "marts.episode_outcomes", "_scope_episodes",
-    "marts.episode_case_mix", "marts.episode_ipw", "marts.episode_techniques", "marts.episode_flares",
+    "_outcome_units", "_condition_agg", "_relief_km", "_relief_summary",
+    "intermediate.rom_series", "intermediate.function_series",
+    "intermediate.episode_case_mix", "intermediate.episode_ipw", "intermediate.episode_techniques",
+    "intermediate.episode_flares",
 })
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")

@@ -1,25 +1,24 @@
 """Staging: the latest version of every session, with condition groups, episodes and session numbers.
 
-Clinical/contract rules: when two exports hold the same (clinic_id, session_id), the export
-loaded later (``ops.exports.seq``) holds the session, and that session's ROM rows come from the
-same export (export-format.md). Staging is rebuilt from ``raw.*`` alone, in one transaction.
+Models (``transforms/sql/staging/``):
+
+- ``latest_sessions``: when two exports hold the same (clinic_id, session_id), the export loaded
+  later (``ops.exports.seq``) holds the session (export-format.md);
+- ``condition_groups``: each normalised code's group by longest prefix (metrics.md section 1);
+- ``sessions``: episodes (given or derived: gap, discharge) and session numbers (section 2);
+- ``rom``: the ROM rows of the staged sessions, from the same export as the session.
+
+Staging is rebuilt from ``raw.*`` alone, in one transaction.
 """
 
 from __future__ import annotations
 
 import duckdb
 
-from transforms.conditions import CONDITION_GROUP_SQL
 from transforms.config import Settings
-from transforms.episodes import EPISODES_SQL
 from transforms.reference import install_reference_tables
-
-LATEST_SESSIONS_SQL = """
-SELECT s.* EXCLUDE (row_number)
-FROM raw.sessions s
-JOIN ops.exports e USING (export)
-QUALIFY row_number() OVER (PARTITION BY s.clinic_id, s.session_id ORDER BY e.seq DESC) = 1
-"""
+from transforms.sqlmodels import create_table, install_macros, query
+from transforms.thresholds import install_thresholds, remove_thresholds
 
 
 def build_staging(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
@@ -29,26 +28,18 @@ def build_staging(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[st
     memory) and are dropped in the same transaction.
     """
     install_reference_tables(con)
+    install_macros(con)
+    install_thresholds(con, settings)
     # Row order of staging tables carries no meaning; not preserving it lets DuckDB stream and spill.
     con.execute("SET preserve_insertion_order = false")
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"CREATE OR REPLACE TABLE staging._latest AS {LATEST_SESSIONS_SQL}")
-        con.execute(f"CREATE OR REPLACE TABLE staging._groups AS {CONDITION_GROUP_SQL.format(source='staging._latest')}")
-        con.execute(
-            "CREATE OR REPLACE TABLE staging._grouped AS SELECT l.*, g.condition_group "
-            "FROM staging._latest l JOIN staging._groups g ON g.code = l.condition_code"
-        )
-        con.execute(
-            f"CREATE OR REPLACE TABLE staging.sessions AS {EPISODES_SQL.format(source='staging._grouped')}",
-            [settings.episode_gap_days],
-        )
-        con.execute(
-            "CREATE OR REPLACE TABLE staging.rom AS "
-            "SELECT r.* EXCLUDE (row_number), s.episode_key FROM raw.rom r "
-            "JOIN staging.sessions s ON s.clinic_id = r.clinic_id AND s.session_id = r.session_id AND s.export = r.export"
-        )
-        for t in ("_latest", "_groups", "_grouped"):
+        create_table(con, "staging._latest", "staging/latest_sessions", raw_sessions="raw.sessions")
+        create_table(con, "staging._groups", "staging/condition_groups", sessions="staging._latest")
+        sessions = create_table(con, "staging.sessions", "staging/sessions", latest="staging._latest",
+                                groups="staging._groups")
+        rom = create_table(con, "staging.rom", "staging/rom", raw_rom="raw.rom", sessions="staging.sessions")
+        for t in ("_latest", "_groups"):
             con.execute(f"DROP TABLE staging.{t}")
         con.execute("COMMIT")
     except Exception:
@@ -56,7 +47,25 @@ def build_staging(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[st
         raise
     finally:
         con.execute("SET preserve_insertion_order = true")
-    return {
-        "staging.sessions": con.execute("SELECT count(*) FROM staging.sessions").fetchall()[0][0],
-        "staging.rom": con.execute("SELECT count(*) FROM staging.rom").fetchall()[0][0],
-    }
+        remove_thresholds(con)
+    return {"staging.sessions": sessions, "staging.rom": rom}
+
+
+def condition_groups_of(codes: list[str]) -> dict[str, str]:
+    """The condition group of each (normalised) code, computed by the production SQL model.
+
+    For callers outside the warehouse (the sample-data generator, documentation, tests): there is
+    one implementation of the grouping rule, ``transforms/sql/staging/condition_groups.sql``.
+    """
+    with duckdb.connect() as con:
+        install_reference_tables(con)
+        con.execute("CREATE TEMP TABLE _codes (condition_code VARCHAR)")
+        con.executemany("INSERT INTO _codes VALUES (?)", [[c] for c in codes])
+        return dict(query(con, "staging/condition_groups", sessions="_codes").fetchall())
+
+
+def normalise_codes(codes: list[str]) -> list[str]:
+    """ICD-10-CM codes normalised by the production macro ``normalise_icd10`` (upper case, dot after 3)."""
+    with duckdb.connect() as con:
+        install_macros(con)
+        return [con.execute("SELECT normalise_icd10(?)", [c]).fetchall()[0][0] for c in codes]

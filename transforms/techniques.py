@@ -9,11 +9,11 @@ have several primary techniques, or none.
 Per condition group (and ``all``) and primary technique: distinct patients, episodes,
 pain-evaluable episodes, responder rate (Wilson) and mean sustained change (t-interval), and the
 *adjusted difference*: the mean of observed minus case-mix expected sustained change
-(``marts.episode_case_mix``, the project's linear case-mix model, which does not see techniques)
+(``intermediate.episode_case_mix``, the project's linear case-mix model, which does not see techniques)
 with a t-interval. Techniques are chosen by the therapist for the patient in front of them, so a
 difference between techniques is an association, not an effect.
 
-Tables: ``marts.episode_techniques`` (episode level, reads sessions through ``{{ sessions }}``) and
+Tables: ``intermediate.episode_techniques`` (episode level, reads sessions through ``{{ sessions }}``) and
 ``marts.technique_outcomes`` (aggregated from it). SQL: ``transforms/sql/marts/episode_techniques.sql``
 and ``technique_outcomes.sql``.
 """
@@ -27,7 +27,7 @@ from transforms.intervals import ensure_t_quantiles
 from transforms.risk_adjustment import CASE_MIX_TABLE
 from transforms.sqlmodels import create_table
 
-EPISODE_TABLE = "marts.episode_techniques"
+EPISODE_TABLE = "intermediate.episode_techniques"
 TABLE = "marts.technique_outcomes"
 
 
@@ -42,7 +42,7 @@ def build_episode_techniques(con: duckdb.DuckDBPyConnection, sessions: str = "st
 def build_technique_outcomes(con: duckdb.DuckDBPyConnection) -> int:
     """Section 14: outcomes of the episodes where each technique is primary, per condition group and ``all``.
 
-    Reads ``marts.episode_techniques``, ``marts.episode_outcomes`` and ``marts.episode_case_mix``;
+    Reads ``intermediate.episode_techniques``, ``marts.episode_outcomes`` and ``intermediate.episode_case_mix``;
     needs ``_thresholds`` and the interval macros. Returns the row count.
     """
     ensure_t_quantiles(con, con.execute(f"SELECT count(*) FROM {EPISODES}").fetchall()[0][0])

@@ -13,7 +13,7 @@ def visits(*specs: tuple[float | None, float | None, str | None]) -> tuple[list,
 
 def flare_flags(wh) -> dict[str, tuple[int, int]]:
     return {r["episode_key"]: (r["n_sessions_scored"], r["n_flares"])
-            for r in wh.table("marts.episode_flares") if r["technique"] == "all"}
+            for r in wh.table("intermediate.episode_flares") if r["technique"] == "all"}
 
 
 def test_a_flare_at_exactly_two_points(wh, rows) -> None:
@@ -94,4 +94,4 @@ def test_nothing_scored_anywhere(wh, rows) -> None:
 
 def test_empty_warehouse_has_no_rows(wh) -> None:
     wh.build()
-    assert wh.table("marts.flares") == [] and wh.table("marts.episode_flares") == []
+    assert wh.table("marts.flares") == [] and wh.table("intermediate.episode_flares") == []

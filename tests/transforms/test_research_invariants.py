@@ -63,7 +63,7 @@ def test_invariants(warehouse_factory, rows, episodes) -> None:
             assert 0.0 <= row["ipw_rate"] <= 1.0 and 1.0 <= row["max_weight"] <= 20.0
         if row["ipw_ci_low"] is not None:
             assert 0.0 <= row["ipw_ci_low"] <= row["ipw_rate"] <= row["ipw_ci_high"] <= 1.0
-    for row in wh.table("marts.episode_ipw"):
+    for row in wh.table("intermediate.episode_ipw"):
         assert 0.0 <= row["p_evaluable"] <= 1.0
         assert (row["weight"] is not None) == row["evaluable"]
 
@@ -84,5 +84,5 @@ def test_invariants(warehouse_factory, rows, episodes) -> None:
         if group == "all":
             parts = [r for (g, t), r in outcomes.items() if t == technique and g != "all"]
             assert sum(r["n_episodes"] for r in parts) == row["n_episodes"]
-    primary = {(r["episode_key"], r["technique"]) for r in wh.table("marts.episode_techniques") if r["is_primary"]}
+    primary = {(r["episode_key"], r["technique"]) for r in wh.table("intermediate.episode_techniques") if r["is_primary"]}
     assert sum(r["n_episodes"] for (g, _t), r in outcomes.items() if g == "all") == len(primary)

@@ -97,7 +97,7 @@ def test_linear_model_equals_statsmodels_ols(fitted) -> None:
                           _reference(episodes, "payer_type"), "condition_group=" + _reference(episodes, "condition_group")}
     assert all(got[t]["estimate"] == 0.0 for t in references)
     # the per-episode expectations are the fitted values, the residuals the OLS residuals
-    case_mix = pd.DataFrame(wh.table("marts.episode_case_mix")).set_index("episode_key")
+    case_mix = pd.DataFrame(wh.table("intermediate.episode_case_mix")).set_index("episode_key")
     np.testing.assert_allclose(case_mix.loc[episodes.index, "expected_change"], ols.fittedvalues, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(case_mix.loc[episodes.index, "residual_change"], ols.resid, atol=1e-9)
 
@@ -122,7 +122,7 @@ def test_responder_model_equals_statsmodels_logit(fitted) -> None:
         low, high = logit.conf_int().loc[term]
         assert (row["ci_low"], row["ci_high"]) == (pytest.approx(low, rel=1e-6), pytest.approx(high, rel=1e-6))
         assert row["residual_sd"] is None and row["n_obs"] == len(episodes)
-    case_mix = pd.DataFrame(wh.table("marts.episode_case_mix")).set_index("episode_key")
+    case_mix = pd.DataFrame(wh.table("intermediate.episode_case_mix")).set_index("episode_key")
     np.testing.assert_allclose(case_mix.loc[episodes.index, "expected_responder"], logit.predict(x), atol=1e-9)
     assert list(case_mix.loc[episodes.index, "responder"]) == list(episodes["responder"])
 
@@ -318,7 +318,7 @@ def test_a_level_with_one_outcome_is_found() -> None:
 def test_a_constant_outcome_gives_the_constant_expectation(wh, rows) -> None:
     wh.load([s for i, (b, c) in enumerate([(8, 5), (6, 3), (9, 6)]) for s in two_visit_episode(rows, f"e{i}", b, c)])
     wh.build()
-    assert {r["expected_responder"] for r in wh.table("marts.episode_case_mix")} == {1.0}
+    assert {r["expected_responder"] for r in wh.table("intermediate.episode_case_mix")} == {1.0}
     (row,) = wh.rows("SELECT * FROM marts.model_coefficients WHERE model = 'responder'")
     assert row["method"] == "constant" and row["estimate"] is None
     clinic = wh.rows("SELECT * FROM marts.risk_adjusted_responders WHERE level = 'clinic'")[0]
@@ -364,7 +364,7 @@ def test_a_clinic_one_point_better_is_recovered(warehouse_factory, rows) -> None
 def test_no_pain_evaluable_episode_gives_empty_tables(wh, rows) -> None:
     wh.load(rows.episode("only", [(5, 4)]))
     counts = wh.build()
-    for table in ("marts.risk_adjusted", "marts.model_coefficients", "marts.episode_case_mix",
+    for table in ("marts.risk_adjusted", "marts.model_coefficients", "intermediate.episode_case_mix",
                   "marts.risk_adjusted_responders", "marts.risk_calibration"):
         assert counts[table] == 0, table
 

@@ -58,7 +58,7 @@ def test_bounds_on_a_tiny_case(wh, rows) -> None:
     assert row["worst_case_rate"] == pytest.approx(2 / 5, rel=1e-15)
     assert row["best_case_rate"] == pytest.approx(4 / 5, rel=1e-15)
     assert row["worst_case_rate"] <= row["ipw_rate"] <= row["best_case_rate"]
-    assert {r["episode_key"] for r in wh.table("marts.episode_ipw")} == {"r1", "r2", "n1", "m1", "m2"}
+    assert {r["episode_key"] for r in wh.table("intermediate.episode_ipw")} == {"r1", "r2", "n1", "m1", "m2"}
     assert set(sensitivity(wh)) == {"low_back_pain", "all"}
 
 
@@ -73,7 +73,7 @@ def test_every_eligible_episode_evaluable_gives_weights_one(wh, rows) -> None:
         *episode(rows, "d", 5, 5), *episode(rows, "act", 5, None, status="active"),
     ])
     wh.build()
-    weights = wh.table("marts.episode_ipw")
+    weights = wh.table("intermediate.episode_ipw")
     assert {(r["p_evaluable"], r["weight"]) for r in weights} == {(1.0, 1.0)}
     row = sensitivity(wh)["low_back_pain"]
     assert row["ipw_rate"] == pytest.approx(0.5, rel=1e-15) == row["complete_case_rate"]
@@ -81,7 +81,7 @@ def test_every_eligible_episode_evaluable_gives_weights_one(wh, rows) -> None:
     assert row["ipw_ci_high"] == pytest.approx(0.5 + Z / 4, rel=1e-12)
     assert row["ipw_mean_change"] == pytest.approx(2.0, rel=1e-15)
     assert row["max_weight"] == 1.0
-    assert wh.rows("SELECT note FROM marts.model_coefficients WHERE model = 'evaluable'")[0]["note"].startswith(
+    assert wh.rows("SELECT note FROM marts.ipw_coefficients WHERE model = 'evaluable'")[0]["note"].startswith(
         "every eligible episode is evaluable")
 
 
@@ -196,7 +196,7 @@ def fitted(warehouse_factory, rows):
 
 def test_coefficients_equal_scipy(fitted) -> None:
     wh, eligible, terms, b = fitted
-    got = wh.rows("SELECT * FROM marts.model_coefficients WHERE model = 'evaluable' ORDER BY position")
+    got = wh.rows("SELECT * FROM marts.ipw_coefficients WHERE model = 'evaluable' ORDER BY position")
     estimated = [r for r in got if r["note"] != "reference level (alphabetically first)"]
     assert [r["term"] for r in estimated] == terms
     np.testing.assert_allclose([r["estimate"] for r in estimated], b, rtol=0, atol=1e-6)
@@ -212,13 +212,13 @@ def test_a_perfectly_predicting_level_stays_finite(fitted) -> None:
     for level in ("commercial", "medicaid", "self_pay"):
         estimate = b[terms.index(f"payer_type={level}")]
         assert np.isfinite(estimate) and estimate < 0
-    got = {r["term"]: r["estimate"] for r in wh.rows("SELECT * FROM marts.model_coefficients WHERE model = 'evaluable'")}
+    got = {r["term"]: r["estimate"] for r in wh.rows("SELECT * FROM marts.ipw_coefficients WHERE model = 'evaluable'")}
     assert got["payer_type=medicaid"] == pytest.approx(b[terms.index("payer_type=medicaid")], abs=1e-6)
 
 
 def test_probabilities_and_capped_weights_equal_the_independent_fit(fitted) -> None:
     wh, eligible, _terms, _b = fitted
-    ipw = pd.DataFrame(wh.table("marts.episode_ipw")).set_index("episode_key")
+    ipw = pd.DataFrame(wh.table("intermediate.episode_ipw")).set_index("episode_key")
     assert set(ipw.index) == set(eligible.index)
     np.testing.assert_allclose(ipw.loc[eligible.index, "p_evaluable"], eligible["p"], rtol=0, atol=1e-6)
     evaluable = eligible[eligible["pain_evaluable"]]
@@ -257,7 +257,7 @@ def test_the_weight_cap_is_a_setting(warehouse_factory, rows) -> None:
     wh.settings = wh.settings.with_overrides(ipw_max_weight="1.5")
     wh.load(generated(rows, np.random.default_rng(5), 60))
     wh.build()
-    weights = [r["weight"] for r in wh.table("marts.episode_ipw") if r["evaluable"]]
+    weights = [r["weight"] for r in wh.table("intermediate.episode_ipw") if r["evaluable"]]
     assert max(weights) == 1.5 and min(weights) >= 1.0
-    assert all(w == min(1 / r["p_evaluable"], 1.5) for r in wh.table("marts.episode_ipw") if r["evaluable"]
+    assert all(w == min(1 / r["p_evaluable"], 1.5) for r in wh.table("intermediate.episode_ipw") if r["evaluable"]
                for w in [r["weight"]])

@@ -14,7 +14,7 @@ def listing(*techniques: str | None) -> list[dict]:
 
 def primary(wh) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
-    for r in wh.table("marts.episode_techniques"):
+    for r in wh.table("intermediate.episode_techniques"):
         out.setdefault(r["episode_key"], set())
         if r["is_primary"]:
             out[r["episode_key"]].add(r["technique"])
@@ -38,7 +38,7 @@ def test_primary_at_exactly_half_of_the_sessions_that_list_any(wh, rows) -> None
         "odd": {"pnf"},
         "dup": {"deep_tissue", "swedish"},
     }
-    rows_by = {(r["episode_key"], r["technique"]): r for r in wh.table("marts.episode_techniques")}
+    rows_by = {(r["episode_key"], r["technique"]): r for r in wh.table("intermediate.episode_techniques")}
     assert rows_by[("half", "myofascial_release")]["n_sessions_listed"] == 1
     assert rows_by[("half", "trigger_point")]["n_sessions_with_techniques"] == 4
     assert rows_by[("odd", "cupping")]["is_primary"] is False
@@ -65,7 +65,7 @@ def test_technique_outcomes_on_a_hand_case(wh, rows) -> None:
     assert set(got) == {("low_back_pain", "trigger_point"), ("low_back_pain", "swedish"),
                         ("neck_pain", "trigger_point"), ("neck_pain", "lymphatic_drainage"),
                         ("all", "trigger_point"), ("all", "swedish"), ("all", "lymphatic_drainage")}
-    expected_change = {r["episode_key"]: r["expected_change"] for r in wh.table("marts.episode_case_mix")}
+    expected_change = {r["episode_key"]: r["expected_change"] for r in wh.table("intermediate.episode_case_mix")}
     changes = {"t1": 4.0, "t2": 7 - 4.9, "t3": 1.0, "n1": 4.0, "n2": 0.0}
     cases = {
         ("low_back_pain", "trigger_point"): (3, 4, ["t1", "t2", "t3"], 2),

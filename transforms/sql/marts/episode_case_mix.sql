@@ -1,4 +1,4 @@
--- marts.episode_case_mix: per pain-evaluable episode, the observed outcomes and what the case-mix
+-- intermediate.episode_case_mix: per pain-evaluable episode, the observed outcomes and what the case-mix
 -- models expect for its intake (risk adjustment; docs/metrics.md). Expected sustained change is the
 -- linear model's prediction; expected responder is the logistic model's probability
 -- 1 / (1 + exp(-eta)). Both models see baseline pain, ln(1 + symptom weeks) (mean-imputed) with a

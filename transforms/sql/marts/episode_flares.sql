@@ -1,4 +1,4 @@
--- marts.episode_flares: per episode, scored sessions and flares, overall (technique 'all') and per
+-- intermediate.episode_flares: per episode, scored sessions and flares, overall (technique 'all') and per
 -- technique listed at the session (metrics.md section 14). A session is scored when it has both
 -- pain_pre and pain_post; it flares when pain_post - pain_pre >= 2 points (setting flare_min_points,
 -- met within the section 7 tolerance): pain worse right after treatment (post-treatment soreness).

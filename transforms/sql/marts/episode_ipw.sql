@@ -1,4 +1,4 @@
--- marts.episode_ipw: section 13, one row per eligible episode (a baseline, status not active) with the
+-- intermediate.episode_ipw: section 13, one row per eligible episode (a baseline, status not active) with the
 -- follow-up model's probability of being evaluable, p_evaluable (from _ipw_probabilities, one row per
 -- covariate pattern), and, for an evaluable episode, its inverse probability weight
 -- min(1 / p, ipw_max_weight (setting, default 20)): an evaluable episode stands in for itself and for

@@ -1,4 +1,4 @@
--- marts.episode_techniques: per episode, every technique listed at any of its sessions, and whether it is
+-- intermediate.episode_techniques: per episode, every technique listed at any of its sessions, and whether it is
 -- primary (metrics.md section 14). A technique is primary when it is listed in at least half of the
 -- episode's sessions that list any technique (met within the section 7 tolerance); an episode may
 -- have several primary techniques, or none. Items are trimmed and a technique listed twice at one

@@ -1,5 +1,5 @@
 -- marts.flares: post-treatment flares per condition group (the episode's; and 'all') and technique
--- (and 'all') (metrics.md section 14), aggregated from marts.episode_flares. A session flares when
+-- (and 'all') (metrics.md section 14), aggregated from intermediate.episode_flares. A session flares when
 -- pain_post - pain_pre >= 2 points (setting): pain worse right after treatment.
 -- n_sessions_scored = sessions with both scores; n_flares; flare_rate with a Wilson interval (section 7).
 -- Rows: technique 'all' for every condition group of the warehouse and for 'all' (0 scored sessions
