@@ -10,7 +10,12 @@ model, ``pipelines/assets.py``) and :func:`build_marts` can build everything in 
 - ``rom_gains``          ROM series per episode, gains per condition, joint and movement (section 5)
 - ``function_outcomes``  function series per episode, outcomes per condition and instrument (section 6)
 - ``audit``              payer audit flags and their summary (section 8)
-- ``risk_adjustment``    case-mix model, observed minus expected per clinic and therapist
+- ``risk_adjustment``    case-mix models (pain change, responder), observed vs expected per clinic and
+  therapist, calibration
+- ``follow_up``          follow-up status counts and lost rate per condition and clinic (section 12)
+- ``responder_sensitivity`` worst/best case and inverse-probability-weighted responder rates (section 13)
+- ``technique_outcomes`` primary techniques per episode, outcomes per condition and technique (section 14)
+- ``flares``             post-treatment flares per episode, condition and technique (section 14)
 
 Every model runs in its own transaction on a connection prepared by :func:`prepare_connection`
 (shared macros, ``_thresholds``, ``_t_quantiles``, reference tables). Intermediate tables with one
@@ -29,11 +34,30 @@ from transforms.condition_outcomes import BREAKDOWNS, build_condition_outcomes
 from transforms.config import Settings
 from transforms.episode_outcomes import TABLE as EPISODES
 from transforms.episode_outcomes import build_episode_outcomes
+from transforms.flares import EPISODE_TABLE as EPISODE_FLARES
+from transforms.flares import TABLE as FLARES
+from transforms.flares import build_episode_flares, build_flares
+from transforms.follow_up import TABLE as FOLLOW_UP
+from transforms.follow_up import build_follow_up
 from transforms.intervals import install_interval_sql, remove_interval_sql
 from transforms.reference import install_reference_tables
 from transforms.relief import CURVE_TABLE
-from transforms.risk_adjustment import COEFFICIENTS_TABLE, RISK_TABLE, build_risk_adjustment
+from transforms.risk_adjustment import (
+    CALIBRATION_TABLE,
+    CASE_MIX_TABLE,
+    COEFFICIENTS_TABLE,
+    RESPONDER_TABLE,
+    RISK_TABLE,
+    build_risk_adjustment,
+)
+from transforms.sensitivity import COEFFICIENTS_TABLE as IPW_COEFFICIENTS
+from transforms.sensitivity import EPISODE_TABLE as EPISODE_IPW
+from transforms.sensitivity import TABLE as SENSITIVITY
+from transforms.sensitivity import build_responder_sensitivity
 from transforms.sqlmodels import install_macros, remove_macros
+from transforms.techniques import EPISODE_TABLE as EPISODE_TECHNIQUES
+from transforms.techniques import TABLE as TECHNIQUES
+from transforms.techniques import build_episode_techniques, build_technique_outcomes
 from transforms.thresholds import install_thresholds, remove_thresholds
 
 STAGING_SESSIONS = "staging.sessions"
@@ -69,6 +93,14 @@ def _audit(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]
             audit.SUMMARY_TABLE: audit.build_audit_summary(con)}
 
 
+def _techniques(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
+    return {EPISODE_TECHNIQUES: build_episode_techniques(con), TECHNIQUES: build_technique_outcomes(con)}
+
+
+def _flares(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
+    return {EPISODE_FLARES: build_episode_flares(con), FLARES: build_flares(con)}
+
+
 MODELS: tuple[MartModel, ...] = (
     MartModel("episode_outcomes", (EPISODES,), (STAGING_SESSIONS,), _episode_outcomes,
               "One row per episode of care: baseline and final pain, sustained change, responder, relief "
@@ -83,9 +115,25 @@ MODELS: tuple[MartModel, ...] = (
               "Function-instrument series per episode and outcomes per condition and instrument (section 6)."),
     MartModel("audit", (audit.FLAGS_TABLE, audit.SUMMARY_TABLE), (STAGING_SESSIONS, EPISODES), _audit,
               "Payer audit flags with readable details and their summary per clinic and payer (section 8)."),
-    MartModel("risk_adjustment", (COEFFICIENTS_TABLE, RISK_TABLE), (EPISODES,),
-              lambda con, settings: build_risk_adjustment(con),
-              "Case-mix model of sustained pain change; observed minus expected per clinic and therapist."),
+    MartModel("risk_adjustment", (CASE_MIX_TABLE, COEFFICIENTS_TABLE, RISK_TABLE, RESPONDER_TABLE, CALIBRATION_TABLE),
+              (EPISODES,), lambda con, settings: build_risk_adjustment(con),
+              "Case-mix models of sustained pain change (linear) and of the responder outcome (logistic): "
+              "expected outcomes per episode, coefficients, observed vs expected per clinic and therapist, "
+              "calibration by decile."),
+    MartModel("follow_up", (FOLLOW_UP,), (EPISODES,), lambda con, settings: {FOLLOW_UP: build_follow_up(con)},
+              "Follow-up status (discharged, active, lost) and the lost-to-follow-up rate per condition group "
+              "and clinic (section 12)."),
+    MartModel("responder_sensitivity", (EPISODE_IPW, IPW_COEFFICIENTS, SENSITIVITY), (EPISODES,),
+              lambda con, settings: build_responder_sensitivity(con),
+              "How much missing follow-up could move the responder rate: complete case, worst and best case, "
+              "and inverse probability weighting from a penalised logistic model (section 13)."),
+    MartModel("technique_outcomes", (EPISODE_TECHNIQUES, TECHNIQUES), (STAGING_SESSIONS, EPISODES, CASE_MIX_TABLE),
+              _techniques,
+              "Primary techniques per episode; outcomes and case-mix adjusted differences per condition group "
+              "and technique (section 14; associations, not effects)."),
+    MartModel("flares", (EPISODE_FLARES, FLARES), (STAGING_SESSIONS,), _flares,
+              "Post-treatment flares (pain up by 2 points or more right after a session) per condition group "
+              "and technique (section 14)."),
 )
 MODELS_BY_NAME: dict[str, MartModel] = {m.name: m for m in MODELS}
 MART_TABLES: tuple[str, ...] = tuple(t for m in MODELS for t in m.tables)

@@ -39,6 +39,8 @@ RELATIONS = frozenset({
     "intermediate.rom_series", "intermediate.function_series",
     "_changed_exports", "_affected_patients", "_scope_raw_sessions", "_scope_latest", "_scope_groups",
     "_scope_staged",
+    "intermediate.episode_case_mix", "intermediate.episode_ipw", "intermediate.episode_techniques",
+    "intermediate.episode_flares",
 })
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")

@@ -1,4 +1,4 @@
-"""Clinical thresholds and rule parameters as SQL (metrics.md sections 3, 4, 6, 7 and 8).
+"""Clinical thresholds and rule parameters as SQL (metrics.md sections 3, 4, 6, 7, 8 and 12-14).
 
 Clinical rule (section 7): a value within ``THRESHOLD_TOLERANCE`` (1e-9) of a clinical threshold
 meets it, so that binary floating point never decides a case (7 -> 4.9 is a 30 % reduction).
@@ -33,8 +33,11 @@ MIN_MINUTES_FOR_UNIT = 8
 # Kaplan-Meier: the median is the first time the survival curve reaches one half.
 MEDIAN_SURVIVAL = 0.5
 
+# Section 14: a technique is primary in an episode when listed in at least half of its sessions that list any.
+PRIMARY_TECHNIQUE_MIN_SHARE = 0.5
+
 def threshold_values(settings: Settings) -> dict[str, float | int | list[str] | list[int]]:
-    """Sections 3, 4, 7, 8: the tolerance and every threshold of one run, by name, from ``settings``."""
+    """Sections 3, 4, 7, 8, 12-14: the tolerance and every threshold of one run, by name, from ``settings``."""
     return {
         "tol": float(THRESHOLD_TOLERANCE),
         "episode_gap_days": int(settings.episode_gap_days),
@@ -54,6 +57,7 @@ def threshold_values(settings: Settings) -> dict[str, float | int | list[str] | 
         "care_after_goal_visits": int(settings.care_after_goal_visits),
         "follow_up_active_days": int(settings.follow_up_active_days),
         "flare_min_points": float(settings.flare_min_points),
+        "primary_technique_min_share": PRIMARY_TECHNIQUE_MIN_SHARE,
         "ipw_max_weight": float(settings.ipw_max_weight),
         "relief_report_times": [int(t) for t in settings.report_times],
         "unit_minutes": UNIT_MINUTES,

@@ -15,7 +15,10 @@ REQUIRED = {
     "marts.function_outcomes", "marts.audit_flags", "marts.audit_summary", "marts.condition_outcomes_by_clinic",
     "marts.condition_outcomes_by_therapist", "marts.condition_outcomes_by_month",
     "marts.condition_outcomes_by_clinic_month", "marts.risk_adjusted",
-    "marts.model_coefficients",
+    "marts.model_coefficients", "intermediate.episode_case_mix", "marts.risk_adjusted_responders",
+    "marts.risk_calibration", "marts.follow_up", "intermediate.episode_ipw", "marts.responder_sensitivity",
+    "marts.ipw_coefficients", "intermediate.episode_techniques", "marts.technique_outcomes",
+    "intermediate.episode_flares", "marts.flares",
 }
 
 
