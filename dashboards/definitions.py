@@ -2,8 +2,13 @@
 
 ``docs/metrics.md`` (written for users) is rendered with a deliberately small Markdown renderer
 (headings with anchors, paragraphs, lists, tables, code, emphasis); links to other documents keep
-their text only, so the page never points outside the site. When that file is not available (an
-installed package without the docs) a concise built-in summary is published instead.
+their text only, so the page never points outside the site.
+
+The page states the thresholds *in force* for the run that built it: a table of every setting that
+shapes a number (value in force, the specification's default, what it means, from
+``docs/configuration.md``), marking those that differ; and in the text, every threshold the
+documentation marks as ``*(setting `name`)*`` is followed by the value in force when it differs
+from the default, so no sentence states a default that the run did not use.
 """
 
 from __future__ import annotations
@@ -11,52 +16,17 @@ from __future__ import annotations
 import re
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from dashboards import html
+from transforms.config import Settings
+from transforms.runs import RunRecord, default_settings, settings_in_force
 
 METRICS_DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
+CONFIGURATION_DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 PAGE = "definitions.html"
-
-FALLBACK = """# Definitions
-
-## Episodes of care
-Outcomes are counted per episode: one course of treatment of one patient for one condition at one
-clinic. An episode takes its condition group, payer and therapist from its first visit. Patients
-are distinct (clinic, patient) pairs.
-
-## Pain
-Pain is the 0–10 numeric rating scale, asked before and after each visit. Baseline = the
-before-treatment score of the first visit; final = the before-treatment score of the last later
-visit that has one. Sustained change = baseline − final (higher is better). A responder improved by
-at least 2 points and 30% of baseline; a substantial responder by at least 50%.
-
-## Sessions to relief
-Relief is first seen at the first later visit whose before-treatment score is at least 2 points and
-30% below a baseline of at least 3. Sessions to relief = the sessions delivered before it. Episodes
-without relief are censored at their last scored visit; curves are Kaplan–Meier estimates with 95%
-log(−log) bands, and the median is the first t at which the curve reaches 50%.
-
-## Range of motion
-Per joint, movement and side: the first and the last later before-treatment measurement; gain =
-last − first, shown against the normal value of the movement.
-
-## Function instruments
-Improvement from the first to the last later score, in the instrument's better direction; a
-responder improved by at least the instrument's minimal clinically important difference (MCID).
-
-## Statistics
-Means have 95% t-intervals, rates 95% Wilson intervals. Clinics and therapists are compared on
-observed minus case-mix-expected sustained change, in a funnel plot with 95% and 99.8% limits.
-
-## Payer audit flags
-UNITS_OVER_TIME (more timed units than the minutes support, CMS 8-minute rule), MISSING_PAIN,
-NO_REFERRAL, NO_EVALUATION, NO_GOALS, NO_PROGRESS_NOTE (insured payers) and PLATEAU (a prompt for
-review, not a denial).
-
-## Publishing
-Every number resting on 1 to 10 distinct patients (threshold configurable) is suppressed, and so
-is any number from which a suppressed one could be recovered by subtraction from a total.
-"""
+_SETTING_ROW = re.compile(r"^\|\s*`([a-z_0-9]+)`\s*\|[^|]*\|(.*)\|$")
+_SETTING_MARK = re.compile(r"\*\(setting `([a-z_0-9]+)`\)\*")
 
 _INLINE_CODE = re.compile(r"`([^`]+)`")
 _BOLD = re.compile(r"\*\*([^*]+)\*\*")
@@ -158,26 +128,81 @@ def render_markdown(text: str) -> str:
 
 
 def definitions_text() -> str:
-    """The Markdown published on the definitions page (docs/metrics.md, or the built-in summary)."""
-    return METRICS_DOC.read_text(encoding="utf-8") if METRICS_DOC.exists() else FALLBACK
+    """The Markdown published on the definitions page (docs/metrics.md)."""
+    return METRICS_DOC.read_text(encoding="utf-8")
+
+
+def setting_descriptions() -> dict[str, str]:
+    """Setting name -> its meaning, from the table of ``docs/configuration.md`` (the one description)."""
+    out = {}
+    for line in CONFIGURATION_DOC.read_text(encoding="utf-8").splitlines():
+        match = _SETTING_ROW.match(line.strip())
+        if match:
+            out[match.group(1)] = match.group(2).strip()
+    return out
+
+
+def _differs(name: str, in_force: dict[str, Any], defaults: dict[str, Any]) -> bool:
+    return name in defaults and in_force.get(name) != defaults[name]
+
+
+def settings_table(settings: Settings) -> str:
+    """Every setting that shapes a published number: in force, default, meaning; differing rows marked."""
+    in_force = settings_in_force(settings, public=True)
+    defaults = default_settings()
+    meanings = setting_descriptions()
+    rows, classes = [], []
+    for name, value in in_force.items():
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        default = defaults.get(name)
+        default_text = ", ".join(map(str, default)) if isinstance(default, list) else str(default)
+        differs = _differs(name, in_force, defaults)
+        rows.append([name, f"{shown} (changed)" if differs else shown, default_text, meanings.get(name, "")])
+        classes.append("setting-changed" if differs else "")
+    changed = [r[0] for r, c in zip(rows, classes, strict=True) if c]
+    note = ("<div class=note><b>This run does not use the default value of:</b> "
+            + ", ".join(f"<code>{escape(n)}</code>" for n in changed)
+            + ". Where the text below gives a default, the value in force follows it.</div>") if changed else (
+        "<div class=info>This run uses the default value of every setting.</div>")
+    table = html.table(rows, ["Setting", "In force", "Default", "Meaning"], row_classes=classes,
+                       table_id="settings-table")
+    return (f"<h2 id='settings-in-force'>Settings in force for this run</h2>{note}"
+            f"<div class=panel>{table}</div>")
+
+
+def _mark_settings(text: str, settings: Settings) -> str:
+    """Follow every ``*(setting `name`)*`` of the text with the value in force where it differs."""
+    in_force = settings_in_force(settings, public=True)
+    defaults = default_settings()
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if not _differs(name, in_force, defaults):
+            return match.group(0)
+        value = in_force[name]
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        return f"*(setting `{name}`; **in force for this run: {shown}**)*"
+
+    return _SETTING_MARK.sub(replace, text)
 
 
 def anchor(keyword: str) -> str:
     """A link to the first heading of the definitions that mentions ``keyword`` (or to the page)."""
     for line in definitions_text().splitlines():
-        if line.startswith("#") and keyword.lower() in line.lower():
+        # "# " is the document's title, which the page replaces with its own: not an anchor
+        if line.startswith("##") and keyword.lower() in line.lower():
             return f"{PAGE}#{slug(line.lstrip('#').strip())}"
     return PAGE
 
 
-def build_definitions_page(site: Path) -> Path:
-    """Write ``definitions.html``: what every published number, flag and threshold means."""
+def build_definitions_page(site: Path, settings: Settings, run: RunRecord | None = None) -> Path:
+    """Write ``definitions.html``: the settings in force, then what every number, flag and threshold means."""
     text = definitions_text()
     lines = text.splitlines()
     if lines and lines[0].startswith("# "):  # the page's own title replaces the document's
         text = "\n".join(lines[1:])
-    body = f"<div class='panel definitions'>{render_markdown(text)}</div>"
+    body = settings_table(settings) + f"<div class='panel definitions'>{render_markdown(_mark_settings(text, settings))}</div>"
     return html.write_page(site, PAGE, html.page(
-        PAGE, "Definitions", "What every published number, audit flag and threshold means, and where the thresholds "
-        "come from.", body,
+        PAGE, "Definitions", "What every published number, audit flag and threshold means, where the thresholds "
+        "come from, and which values this run used.", body, run=run,
     ))

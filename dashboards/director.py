@@ -12,7 +12,7 @@ distinct patients behind each cell, an aggregate over ``marts.episode_outcomes``
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
@@ -21,15 +21,16 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboards import html
+from dashboards import html, wording
 from dashboards.forest import forest_figure
 from dashboards.funnel import funnel_figure
 from dashboards.publication import EpisodeCells, hidden_column, publish_outcomes, publish_risk
-from dashboards.queries import episode_support, read_table, residual_sd
+from dashboards.queries import clinic_data_months, episode_support, read_table, residual_sd
 from dashboards.theme import (
     ACCENT,
     ACCENT_LIGHT,
     ALL_COLOUR,
+    MUTED,
     base_layout,
     clinic_colour,
     clinic_label,
@@ -42,19 +43,9 @@ from dashboards.theme import (
     is_missing,
 )
 from transforms.config import Settings
+from transforms.runs import RunRecord
 
 ALL_VIEW = "all"
-Z95 = 1.959964
-
-
-def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float] | None:
-    """95% Wilson interval of a proportion k/n (None when n is 0)."""
-    if n <= 0:
-        return None
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _value(row: pd.Series, column: str, family: str) -> object | None:
@@ -62,8 +53,9 @@ def _value(row: pd.Series, column: str, family: str) -> object | None:
     return None if bool(row[hidden_column(family)]) else row[column]
 
 
-def headline_cards(total: pd.Series | None, threshold: int) -> str:
+def headline_cards(total: pd.Series | None, settings: Settings) -> str:
     """Six cards from an ``all`` row: patients, episodes, sessions, pain change, responders, sessions to relief."""
+    threshold = settings.suppression_threshold
     if total is None:
         return html.message("No episodes of care yet.")
     counts_hidden = bool(total[hidden_column("counts")])
@@ -82,7 +74,7 @@ def headline_cards(total: pd.Series | None, threshold: int) -> str:
         html.card("Mean sustained pain change", None if pain_hidden else f"{fmt(total['mean_pain_change'], 2)} pts",
                   "" if pain_hidden else fmt_interval(total["mean_pain_change_ci_low"],
                                                       total["mean_pain_change_ci_high"], 2) + pain_n, threshold),
-        html.card("Responder rate (≥2 points and ≥30%)", None if pain_hidden else fmt(total["responder_rate"], 0, True),
+        html.card(f"Responder rate ({wording.responder_rule(settings)})", None if pain_hidden else fmt(total["responder_rate"], 0, True),
                   "" if pain_hidden else fmt_interval(total["responder_ci_low"], total["responder_ci_high"], 0, True)
                   + pain_n, threshold),
         html.card("Median sessions to relief", None if relief_hidden else fmt(total["median_sessions_to_relief"], 0),
@@ -136,9 +128,10 @@ def clinic_completeness_figure(clinics: pd.DataFrame, colours: dict[str, str]) -
     if shown.empty:
         return None
     share, plus, minus, custom = [], [], [], []
-    for k, n in zip(shown["n_with_final_pain"].astype(float), shown["n_episodes"].astype(float), strict=True):
+    for k, n, low, high in zip(shown["n_with_final_pain"].astype(float), shown["n_episodes"].astype(float),
+                               shown["final_pain_ci_low"], shown["final_pain_ci_high"], strict=True):
         p = k / n
-        lo, hi = wilson(k, n) or (p, p)
+        lo, hi = (p, p) if is_missing(low) else (float(low), float(high))
         share.append(p)
         plus.append(hi - p)
         minus.append(p - lo)
@@ -159,9 +152,12 @@ def clinic_completeness_figure(clinics: pd.DataFrame, colours: dict[str, str]) -
 
 
 def therapist_completeness_figure(
-    therapists: pd.DataFrame, colours: dict[str, str], reference: float | None, reference_label: str
+    therapists: pd.DataFrame, colours: dict[str, str], reference: float | None, reference_label: str,
+    label_points: bool = False,
 ) -> go.Figure | None:
-    """Follow-up completeness per therapist against their episodes (hover: 95% interval); None if none shown."""
+    """Follow-up completeness per therapist against their episodes (hover: 95% interval); None if none shown.
+
+    ``label_points`` writes each therapist's id beside its point (for a page about one clinic)."""
     shown = therapists[~therapists[hidden_column("counts")]]
     if shown.empty:
         return None
@@ -169,9 +165,13 @@ def therapist_completeness_figure(
     for clinic, part in shown.groupby("clinic_id", sort=True):
         k = part["n_with_final_pain"].astype(float)
         n = part["n_episodes"].astype(float)
-        bounds = [wilson(a, b) or (a / b, a / b) for a, b in zip(k, n, strict=True)]
+        bounds = [(a / b, a / b) if is_missing(lo) else (float(lo), float(hi)) for a, b, lo, hi in zip(
+            k, n, part["final_pain_ci_low"], part["final_pain_ci_high"], strict=True)]
         fig.add_trace(go.Scatter(
-            x=n.tolist(), y=(k / n).tolist(), mode="markers", name=clinic_label(str(clinic)),
+            x=n.tolist(), y=(k / n).tolist(), mode="markers+text" if label_points else "markers",
+            text=[f"T {t}" for t in part["therapist_id"]] if label_points else None,
+            textposition="top center", textfont={"size": 10, "color": "#5b6775"},
+            name=clinic_label(str(clinic)),
             marker={"color": colours[str(clinic)], "size": 8, "opacity": 0.8, "line": {"width": 1, "color": "#fff"}},
             customdata=[[str(t), lo, hi] for t, (lo, hi) in zip(part["therapist_id"], bounds, strict=True)],
             hovertemplate=(f"<b>Therapist %{{customdata[0]}}</b> ({clinic_label(str(clinic))})<br>%{{y:.0%}} of %{{x:,}} episodes "
@@ -192,51 +192,80 @@ def therapist_completeness_figure(
     return fig
 
 
-def trend_figure(monthly: pd.DataFrame) -> go.Figure | None:
-    """Sessions, mean sustained change and responder rate by month of episode start (all conditions)."""
+def trend_figure(monthly: pd.DataFrame, in_progress_from: str | None, title: str,
+                 responder_label: str) -> go.Figure | None:
+    """Sessions, mean sustained change and responder rate by month of episode start.
+
+    Months at or after ``in_progress_from`` (``YYYY-MM``: the month of the latest data, when episodes
+    started then have barely begun) are still in progress: drawn hollow, apart from the line, and
+    labelled so, never as a finished month. None when no month can be shown.
+    """
     rows = monthly.sort_values("month")
     if rows.empty or rows[hidden_column("counts")].all():
         return None
+    keys = [pd.Timestamp(m).strftime("%Y-%m") for m in rows["month"]]
     months = [pd.Timestamp(m).strftime("%b %Y") for m in rows["month"]]
+    open_month = [in_progress_from is not None and k >= in_progress_from for k in keys]
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07, row_heights=[0.34, 0.33, 0.33],
                         subplot_titles=("Sessions of the episodes started in the month",
                                         "Mean sustained pain change (NRS points, 95% CI)",
-                                        "Responder rate (95% CI)"))
+                                        f"Responder rate, {responder_label} (95% CI)"))
     counts_ok = ~rows[hidden_column("counts")]
     fig.add_trace(go.Bar(
         x=[m for m, ok in zip(months, counts_ok, strict=True) if ok],
-        y=rows.loc[counts_ok, "n_sessions"].astype(float).tolist(), marker_color=ACCENT_LIGHT, name="sessions",
-        customdata=[[int(e)] for e in rows.loc[counts_ok, "n_episodes"]],
-        hovertemplate="<b>%{x}</b><br>%{y:,} sessions in %{customdata[0]:,} episodes started this month<extra></extra>",
+        y=rows.loc[counts_ok, "n_sessions"].astype(float).tolist(),
+        marker_color=[("#dfe6ee" if o else ACCENT_LIGHT) for o, ok in zip(open_month, counts_ok, strict=True) if ok],
+        name="sessions",
+        customdata=[[int(e), "; month still in progress" if o else ""] for e, o, ok in zip(
+            rows["n_episodes"], open_month, counts_ok, strict=True) if ok],
+        hovertemplate="<b>%{x}</b><br>%{y:,} sessions in %{customdata[0]:,} episodes started this month"
+                      "%{customdata[1]}<extra></extra>",
         showlegend=False,
     ), row=1, col=1)
     for row, est, lo, hi, fmt_ in ((2, "mean_pain_change", "mean_pain_change_ci_low", "mean_pain_change_ci_high", ".2f"),
                                    (3, "responder_rate", "responder_ci_low", "responder_ci_high", ".0%")):
-        y = [None if h or is_missing(v) else float(v) for v, h in zip(rows[est], rows[hidden_column("pain")], strict=True)]
-        low = [None if h or is_missing(v) else float(v) for v, h in zip(rows[lo], rows[hidden_column("pain")], strict=True)]
-        high = [None if h or is_missing(v) else float(v) for v, h in zip(rows[hi], rows[hidden_column("pain")], strict=True)]
-        n = [None if h else v for v, h in zip(rows["n_pain_evaluable"], rows[hidden_column("pain")], strict=True)]
-        keep = [i for i, v in enumerate(y) if v is not None]
-        xs = [months[i] for i in keep]
-        fig.add_trace(go.Scatter(x=xs, y=[high[i] for i in keep], mode="lines", line={"width": 0},
+        hidden = rows[hidden_column("pain")].tolist()
+        y = [None if h or is_missing(v) else float(v) for v, h in zip(rows[est], hidden, strict=True)]
+        low = [None if h or is_missing(v) else float(v) for v, h in zip(rows[lo], hidden, strict=True)]
+        high = [None if h or is_missing(v) else float(v) for v, h in zip(rows[hi], hidden, strict=True)]
+        n = [None if h else v for v, h in zip(rows["n_pain_evaluable"], hidden, strict=True)]
+        done = [i for i, v in enumerate(y) if v is not None and not open_month[i]]
+        going = [i for i, v in enumerate(y) if v is not None and open_month[i]]
+        xs = [months[i] for i in done]
+        fig.add_trace(go.Scatter(x=xs, y=[high[i] for i in done], mode="lines", line={"width": 0},
                                  hoverinfo="skip", showlegend=False), row=row, col=1)
-        fig.add_trace(go.Scatter(x=xs, y=[low[i] for i in keep], mode="lines", line={"width": 0}, fill="tonexty",
+        fig.add_trace(go.Scatter(x=xs, y=[low[i] for i in done], mode="lines", line={"width": 0}, fill="tonexty",
                                  fillcolor="rgba(11,110,153,0.15)", hoverinfo="skip", showlegend=False), row=row, col=1)
-        fig.add_trace(go.Scatter(
-            x=xs, y=[y[i] for i in keep], mode="lines+markers", line={"color": ACCENT, "width": 2},
-            marker={"size": 7}, showlegend=False,
-            customdata=[[low[i], high[i], n[i]] for i in keep],
-            hovertemplate=(f"<b>%{{x}}</b><br>%{{y:{fmt_}}} (95% CI %{{customdata[0]:{fmt_}}} to "
-                           f"%{{customdata[1]:{fmt_}}})<br>n = %{{customdata[2]:,}} pain-evaluable episodes<extra></extra>"),
-        ), row=row, col=1)
-    fig = base_layout(fig, "Monthly trend, all clinics", height=640,
-                      subtitle="by month of episode start; the latest months are still in progress, so their "
-                               "outcomes rest on fewer finished episodes")
+        for part, finished in ((done, True), (going, False)):
+            if not part:
+                continue
+            fig.add_trace(go.Scatter(
+                x=[months[i] for i in part], y=[y[i] for i in part],
+                mode="lines+markers" if finished else "markers",
+                line={"color": ACCENT, "width": 2},
+                marker={"size": 7 if finished else 9, "symbol": "circle" if finished else "circle-open",
+                        "color": ACCENT, "line": {"width": 2, "color": ACCENT}},
+                name="finished months" if finished else "months still in progress",
+                showlegend=row == 3, legendgroup="done" if finished else "open",
+                error_y=None if finished else {"type": "data", "symmetric": False, "color": MUTED,
+                                               "array": [None if high[i] is None else high[i] - y[i] for i in part],
+                                               "arrayminus": [None if low[i] is None else y[i] - low[i] for i in part]},
+                customdata=[[low[i], high[i], n[i], "" if finished else "<br><i>month still in progress: episodes "
+                             "that started in it have barely begun</i>"] for i in part],
+                hovertemplate=(f"<b>%{{x}}</b><br>%{{y:{fmt_}}} (95% CI %{{customdata[0]:{fmt_}}} to "
+                               f"%{{customdata[1]:{fmt_}}})<br>n = %{{customdata[2]:,}} pain-evaluable episodes"
+                               "%{customdata[3]}<extra></extra>"),
+            ), row=row, col=1)
+    fig = base_layout(fig, title, height=660,
+                      subtitle="by month of episode start; hollow markers: months still in progress at the data's "
+                               "end (their episodes have barely begun, so their outcomes are not comparable yet)")
     fig.update_yaxes(title_text="sessions", row=1, col=1)
     fig.update_yaxes(title_text="points", row=2, col=1, rangemode="tozero")
     fig.update_yaxes(title_text="responders", tickformat=".0%", row=3, col=1, rangemode="tozero")
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=months)
     fig.update_annotations(font={"size": 12.5}, x=0, xanchor="left")
+    fig.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.08, "yanchor": "top"},
+                      margin={"b": 80})
     return fig
 
 
@@ -247,47 +276,56 @@ def _hidden_note(outcomes: pd.DataFrame, family: str, what: str) -> str:
     return f"<p class=explain><span class=sup>{what}:</span> {escape(', '.join(hidden))}.</p>" if hidden else ""
 
 
-def _view_body(
-    key: str,
-    label: str,
-    outcomes: pd.DataFrame,
-    clinics: pd.DataFrame,
-    therapists: pd.DataFrame,
-    risk: pd.DataFrame,
-    sd: float | None,
-    colours: dict[str, str],
-    threshold: int,
-    lazy: bool,
-) -> str:
+@dataclass(frozen=True)
+class ClinicView:
+    """The published frames of one view of the director's page (all clinics, or one clinic)."""
+
+    key: str
+    label: str
+    outcomes: pd.DataFrame
+    clinics: pd.DataFrame
+    therapists: pd.DataFrame
+    risk: pd.DataFrame
+    monthly: pd.DataFrame
+    in_progress_from: str | None
+    one_clinic: bool
+
+
+def _view_body(view: ClinicView, sd: float | None, colours: dict[str, str], settings: Settings, lazy: bool) -> str:
     """One pre-rendered clinic view (``lazy``: its charts are drawn when the view is first shown)."""
+    key, label, outcomes, therapists, risk = view.key, view.label, view.outcomes, view.therapists, view.risk
+    threshold = settings.suppression_threshold
+    responder = wording.responder_rule(settings)
     total = outcomes[outcomes["condition_group"] == "all"]
     total_row = total.iloc[0] if len(total) else None
     forest = forest_figure(outcomes, f"Outcomes by condition — {label}",
                            "mean sustained pain change and responder rate with 95% intervals; "
-                           "dotted line: all conditions")
+                           "dotted line: all conditions", responder_label=responder)
     funnel = funnel_figure(risk, sd, f"Risk-adjusted comparison — {label}",
                            "observed minus case-mix-expected sustained pain change; shaded: 95% and 99.8% "
-                           "control limits", colours=colours,
-                           levels=("therapist", "clinic"))
+                           "control limits", colours=colours, levels=("therapist", "clinic"),
+                           label_points=view.one_clinic)
     reference = None
     if total_row is not None and not bool(total_row[hidden_column("counts")]) and total_row["n_episodes"]:
         reference = float(total_row["n_with_final_pain"]) / float(total_row["n_episodes"])
-    therapist_fig = therapist_completeness_figure(therapists, colours, reference, f"{label}: {fmt(reference, 0, True)}")
+    therapist_fig = therapist_completeness_figure(therapists, colours, reference, f"{label}: {fmt(reference, 0, True)}",
+                                                  label_points=view.one_clinic)
     hidden_therapists = int(therapists[hidden_column("counts")].sum())
     completeness = [html.panel(html.chart(therapist_fig, f"{key}-therapists", "No therapist can be shown.",
                                           "Every therapist is suppressed (too few patients).", lazy=lazy))]
-    if key == ALL_VIEW:
-        completeness.insert(0, html.panel(html.chart(clinic_completeness_figure(clinics, colours), f"{key}-clinics",
-                                                     "No clinic can be shown.", lazy=lazy)))
+    if not view.one_clinic:
+        completeness.insert(0, html.panel(html.chart(clinic_completeness_figure(view.clinics, colours),
+                                                     f"{key}-clinics", "No clinic can be shown.", lazy=lazy)))
     hidden_units = int((risk["level"] == "therapist").sum() - risk.loc[risk["level"] == "therapist", "o_minus_e"]
                        .map(lambda v: not is_missing(v)).sum())
+    trend = trend_figure(view.monthly, view.in_progress_from, f"Monthly trend — {label}", responder)
     return "".join([
         f"<h2>Headline figures — {escape(label)}</h2>",
-        headline_cards(total_row, threshold),
+        headline_cards(total_row, settings),
         html.section(
             "Outcomes by condition",
             "Sustained change is baseline pain minus the pain reported <i>before</i> treatment at the last later "
-            "visit (0–10 scale; higher is better). Responders improved by at least 2 points and 30%.",
+            f"visit (0–10 scale; higher is better). Responders {escape(wording.responder_sentence(settings))}.",
             html.panel(html.chart(forest, f"{key}-forest", "No condition has enough patients to publish.",
                                   "Every condition rests on too few pain-evaluable patients.", lazy=lazy),
                        condition_table(outcomes, threshold, f"{key}-conditions")),
@@ -296,8 +334,8 @@ def _view_body(
         html.section(
             "Clinic and therapist comparison (risk-adjusted)",
             "Each point compares a unit's mean sustained pain change with the change expected for its case mix "
-            "(baseline pain, symptom duration, age band, condition). Inside the funnel the difference is within "
-            "chance; only points outside the 99.8% limits merit a closer look. This is not a league table."
+            f"({escape(case_mix_words())}). Inside the funnel the difference is within chance; only points outside "
+            "the 99.8% limits merit a closer look. This is not a league table."
             + (f" {hidden_units} therapist(s) are suppressed (too few patients, or hidden to protect a smaller group)."
                if hidden_units else ""),
             html.panel(html.chart(funnel, f"{key}-funnel", "No clinic or therapist can be shown.",
@@ -306,16 +344,30 @@ def _view_body(
         ),
         html.section(
             "Follow-up completeness",
-            "Share of episodes with a final pain score (a pre-treatment score at a later visit). Outcomes of "
-            "units that lose track of patients are less reliable."
+            "Share of episodes with a final pain score (a pre-treatment score at a later visit), with 95% "
+            "intervals. Outcomes of units that lose track of patients are less reliable."
             + (f" {hidden_therapists} therapist(s) are suppressed (too few patients, or hidden to protect a smaller group)."
                if hidden_therapists else ""),
             "<div class=grid2>" + "".join(completeness) + "</div>" if len(completeness) > 1 else completeness[0],
         ),
+        html.section(
+            "Monthly trend",
+            "Sessions, mean sustained pain change and responder rate of the episodes that started each month. "
+            "Months still in progress at the end of the data are marked: their episodes have barely begun.",
+            html.panel(html.chart(trend, f"{key}-trend", "No month can be shown.",
+                                  "Every month is suppressed (too few patients).", lazy=lazy)),
+        ),
     ])
 
 
-def build_director_page(con: duckdb.DuckDBPyConnection, site: Path, settings: Settings) -> Path:
+def case_mix_words() -> str:
+    """What the case-mix model adjusts for, in words (docs/metrics.md describes the model)."""
+    return "baseline pain, symptom duration, age band, sex, payer type and condition"
+
+
+def build_director_page(
+    con: duckdb.DuckDBPyConnection, site: Path, settings: Settings, run: RunRecord | None = None
+) -> Path:
     """Write ``director.html`` (see the module docstring for the tables it reads); returns its path."""
     k = settings.suppression_threshold
     cells = EpisodeCells.build(episode_support(con), k)
@@ -325,37 +377,37 @@ def build_director_page(con: duckdb.DuckDBPyConnection, site: Path, settings: Se
     therapists = publish_outcomes(therapists[therapists["condition_group"] == "all"], "therapist", cells)
     monthly = read_table(con, "marts.condition_outcomes_by_month")
     monthly = publish_outcomes(monthly[monthly["condition_group"] == "all"], "month", cells)
+    clinic_monthly = read_table(con, "marts.condition_outcomes_by_clinic_month")
+    clinic_monthly = publish_outcomes(clinic_monthly[clinic_monthly["condition_group"] == "all"], "clinic_month",
+                                      cells)
+    data_months = clinic_data_months(con)
     risk = publish_risk(read_table(con, "marts.risk_adjusted"), cells)
     sd = residual_sd(con)
     clinic_ids = sorted(str(c) for c in by_clinic["clinic_id"].unique())
     colours = {c: clinic_colour(clinic_ids, c) for c in clinic_ids}
     clinic_totals = by_clinic[by_clinic["condition_group"] == "all"]
 
-    views = [(ALL_VIEW, "All clinics", _view_body(ALL_VIEW, "All clinics", overall, clinic_totals, therapists, risk,
-                                                   sd, colours, k, lazy=False))]
+    # pooled over clinics, a month is in progress as soon as it is for one of them
+    views = [ClinicView(ALL_VIEW, "All clinics", overall, clinic_totals, therapists, risk, monthly,
+                        min(data_months.values()) if data_months else None, one_clinic=False)]
     for i, clinic in enumerate(clinic_ids):
-        key = f"clinic{i + 1}"
-        label = clinic_label(clinic)
-        outcomes = by_clinic[by_clinic["clinic_id"].astype(str) == clinic]
-        views.append((key, label, _view_body(
-            key, label, outcomes, clinic_totals[clinic_totals["clinic_id"].astype(str) == clinic],
+        views.append(ClinicView(
+            f"clinic{i + 1}", clinic_label(clinic), by_clinic[by_clinic["clinic_id"].astype(str) == clinic],
+            clinic_totals[clinic_totals["clinic_id"].astype(str) == clinic],
             therapists[therapists["clinic_id"].astype(str) == clinic], risk[risk["clinic_id"].astype(str) == clinic],
-            sd, colours, k, lazy=True,
-        )))
+            clinic_monthly[clinic_monthly["clinic_id"].astype(str) == clinic], data_months.get(clinic),
+            one_clinic=True,
+        ))
     body = [
-        html.view_filter("Clinic", [(key, label) for key, label, _ in views],
-                         "switches the headline figures, outcomes by condition, comparison and completeness below"),
-        *(html.view(key, text, first=i == 0) for i, (key, _label, text) in enumerate(views)),
-        html.section(
-            "Monthly trend (all clinics)",
-            "Sessions, mean sustained pain change and responder rate of the episodes that started each month.",
-            html.panel(html.chart(trend_figure(monthly), "trend", "No month can be shown.",
-                                  "Every month is suppressed (too few patients).")),
-        ),
+        html.view_filter("Clinic", [(v.key, v.label) for v in views],
+                         "switches every figure below: headline, outcomes by condition, comparison, completeness "
+                         "and trend"),
+        *(html.view(v.key, _view_body(v, sd, colours, settings, lazy=i > 0), first=i == 0)
+          for i, v in enumerate(views)),
     ]
     return html.write_page(site, "director.html", html.page(
         "director.html", "Clinic directors",
         "Is our care working, for which conditions, at which clinic and with which therapist, and how is it "
         "trending? Choose a clinic to see its own figures.",
-        "".join(body), threshold=k, scripts=html.script(html.VIEW_SCRIPT),
+        "".join(body), threshold=k, scripts=html.script(html.VIEW_SCRIPT), run=run,
     ))

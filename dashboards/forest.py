@@ -25,11 +25,12 @@ def _f(value: object) -> float | None:
     return None if is_missing(value) else float(value)  # type: ignore[arg-type]
 
 
-def forest_figure(outcomes: pd.DataFrame, title: str, subtitle: str = "") -> go.Figure | None:
+def forest_figure(outcomes: pd.DataFrame, title: str, subtitle: str = "", *, responder_label: str) -> go.Figure | None:
     """Mean sustained change (NRS points) and responder rate per condition, 95% intervals; None if nothing shown.
 
     ``outcomes`` has ``condition_group`` (with ``all``), ``mean_pain_change`` and its CI,
-    ``responder_rate`` and its CI and ``n_pain_evaluable``; hidden rows carry None.
+    ``responder_rate`` and its CI and ``n_pain_evaluable``; hidden rows carry None. ``responder_label``
+    states the responder rule in force (:func:`dashboards.wording.responder_rule`).
     """
     rows = outcomes[[not is_missing(v) for v in outcomes["mean_pain_change"]]]
     if rows.empty:
@@ -38,7 +39,7 @@ def forest_figure(outcomes: pd.DataFrame, title: str, subtitle: str = "") -> go.
     rows = rows.set_index("condition_group").loc[order].reset_index()
     labels = [condition_label(g) for g in rows["condition_group"]]
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.05,
-                        subplot_titles=("Mean sustained pain change (NRS points)", "Responders (≥2 points and ≥30%)"))
+                        subplot_titles=("Mean sustained pain change (NRS points)", f"Responders ({responder_label})"))
     pooled = rows[rows["condition_group"] == "all"]
     panels = (
         (1, "mean_pain_change", "mean_pain_change_ci_low", "mean_pain_change_ci_high", ".2f", " points"),

@@ -50,13 +50,17 @@ def position(o_minus_e: float, n: float, sd: float | None) -> str:
 
 
 def _add_points(fig: go.Figure, part: pd.DataFrame, name: str, colour: str, residual_sd: float | None,
-                is_clinic: bool) -> None:
-    """One trace of units (clinics as dark diamonds, or the therapists of one clinic in its colour)."""
+                is_clinic: bool, label_points: bool = False) -> None:
+    """One trace of units (clinics as dark diamonds, or the therapists of one clinic in its colour);
+    ``label_points`` writes each unit's name beside its point."""
     where = [position(float(o), float(k), residual_sd) for o, k in zip(part["o_minus_e"], part["n"], strict=True)]
     label = [clinic_label(u) if is_clinic else f"Therapist {u} ({clinic_label(c)})"
              for u, c in zip(part["unit_id"], part["clinic_id"], strict=True)]
     fig.add_trace(go.Scatter(
-        x=part["n"].astype(float).tolist(), y=part["o_minus_e"].astype(float).tolist(), mode="markers", name=name,
+        x=part["n"].astype(float).tolist(), y=part["o_minus_e"].astype(float).tolist(),
+        mode="markers+text" if label_points else "markers", name=name,
+        text=[clinic_label(u) if is_clinic else f"T {u}" for u in part["unit_id"]] if label_points else None,
+        textposition="top center", textfont={"size": 10, "color": "#5b6775"},
         marker={"symbol": "diamond" if is_clinic else "circle", "size": 15 if is_clinic else 8, "color": colour,
                 "opacity": 1 if is_clinic else 0.8, "line": {"width": 1.2, "color": "#ffffff"}},
         customdata=[[lbl, _f(ob), _f(ex), _f(lo), _f(hi), w] for lbl, ob, ex, lo, hi, w in zip(
@@ -75,6 +79,7 @@ def funnel_figure(
     subtitle: str = "",
     colours: Mapping[str, str] | None = None,
     levels: Sequence[str] = ("therapist", "clinic"),
+    label_points: bool = False,
 ) -> go.Figure | None:
     """Observed minus expected (NRS points) against pain-evaluable episodes, with 95% and 99.8% limits.
 
@@ -104,11 +109,12 @@ def funnel_figure(
         if part.empty:
             continue
         if level == "clinic":
-            _add_points(fig, part, "clinics", ALL_COLOUR, residual_sd, is_clinic=True)
+            _add_points(fig, part, "clinics", ALL_COLOUR, residual_sd, is_clinic=True, label_points=label_points)
             continue
         for clinic, group in part.groupby("clinic_id", sort=True):
             name = f"therapists, {clinic_label(str(clinic))}"
-            _add_points(fig, group, name, (colours or {}).get(str(clinic), "#e07b39"), residual_sd, is_clinic=False)
+            _add_points(fig, group, name, (colours or {}).get(str(clinic), "#e07b39"), residual_sd, is_clinic=False,
+                        label_points=label_points)
     fig.add_hline(y=0, line={"color": "#5b6775", "width": 1})
     fig = base_layout(fig, title, height=490, subtitle=subtitle)
     fig.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.2, "yanchor": "top"},

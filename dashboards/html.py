@@ -18,6 +18,8 @@ import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from transforms.runs import RunRecord
+
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 PLOTLY_JS_PATH = "assets/plotly.min.js"
 PAGES: tuple[tuple[str, str], ...] = (
@@ -86,6 +88,8 @@ details summary{cursor:pointer;color:var(--accent);margin:8px 0}
 code{background:#eef1f4;border-radius:4px;padding:1px 5px;font-size:12.5px}
 footer{color:var(--muted);font-size:12px;margin-top:44px;border-top:1px solid var(--line);padding-top:12px}
 .definitions h2{border-top:1px solid var(--line)}
+tr.setting-changed td{background:#fff8e6;font-weight:600}
+footer .provenance{margin-top:6px}
 .definitions table.data{margin:8px 0 14px}
 """
 
@@ -258,8 +262,18 @@ def view(name: str, body: str, first: bool) -> str:
     return f"<section class=view data-view='{escape(name)}'{'' if first else ' hidden'}>{body}</section>"
 
 
-def page(filename: str, title: str, lead: str, body: str, threshold: int | None = None, scripts: str = "") -> str:
-    """A whole page: header with navigation, title, lead paragraph, body and the privacy footer."""
+def provenance(run: RunRecord | None) -> str:
+    """The footer line naming the run that produced a page (its id, time and the pipeline's version)."""
+    if run is None:
+        return "Produced outside a recorded pipeline run. "
+    return (f"Produced by run <code>{escape(run.run_id)}</code> started {run.started_at:%Y-%m-%d %H:%M}, pipeline "
+            f"{escape(run.version_text)}; its exports and settings are listed on the "
+            "<a href='index.html#this-run'>overview</a>. ")
+
+
+def page(filename: str, title: str, lead: str, body: str, threshold: int | None = None, scripts: str = "",
+         run: RunRecord | None = None) -> str:
+    """A whole page: header with navigation, title, lead paragraph, body, the privacy footer and the run."""
     nav = "".join(
         f"<a href='{href}'{' class=current' if href == filename else ''}>{escape(label)}</a>" for href, label in PAGES
     )
@@ -274,7 +288,8 @@ def page(filename: str, title: str, lead: str, body: str, threshold: int | None 
         f"<header><a class=brand href='index.html'>Manual-therapy outcomes</a><nav>{nav}</nav></header>"
         f"<main><h1>{escape(title)}</h1><p class=lead>{lead}</p>{body}"
         f"<footer>{rule}Aggregates only: no patient, session or episode identifier and no date of service is "
-        "published. Definitions of every figure: <a href='definitions.html'>Definitions</a>.</footer></main>"
+        "published. Definitions of every figure: <a href='definitions.html'>Definitions</a>."
+        f"<div class=provenance>{provenance(run)}</div></footer></main>"
         f"{scripts}</body></html>"
     )
 

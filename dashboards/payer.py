@@ -32,6 +32,7 @@ from dashboards.suppression import ALL, suppress_frame
 from dashboards.theme import ACCENT, ACCENT_LIGHT, MUTED, WARN, base_layout, clinic_label, fmt, is_missing
 from transforms.config import Settings
 from transforms.contract import INSURED_PAYERS, PAYER_TYPES
+from transforms.runs import RunRecord
 
 FLAGS: dict[str, str] = {
     "UNITS_OVER_TIME": "Units over time (8-minute rule)",
@@ -322,7 +323,9 @@ def visits_figure(visits: pd.DataFrame) -> go.Figure | None:
     return fig
 
 
-def build_payer_page(con: duckdb.DuckDBPyConnection, site: Path, settings: Settings) -> Path:
+def build_payer_page(
+    con: duckdb.DuckDBPyConnection, site: Path, settings: Settings, run: RunRecord | None = None
+) -> Path:
     """Write ``payer.html`` (see the module docstring for the tables it reads); returns its path."""
     k = settings.suppression_threshold
     summary = payer_summary(con)
@@ -401,5 +404,5 @@ def build_payer_page(con: duckdb.DuckDBPyConnection, site: Path, settings: Setti
         "payer.html", "Payers",
         "Is each course of care documented, billed as the documented minutes support, and continued only while it "
         "helps?",
-        "".join(body), threshold=k,
+        "".join(body), threshold=k, run=run,
     ))

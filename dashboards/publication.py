@@ -14,7 +14,7 @@ suppressed on its own (a *family*):
 - ``counts``: patients, episodes, sessions, follow-up completeness -- all patients of the cell;
 - ``pain``: pain-evaluable episodes, mean baseline and sustained change, SRM, responder rates, the
   risk-adjusted observed-minus-expected -- the patients with a pain-evaluable episode;
-- ``relief``: relief-evaluable episodes, median sessions to relief, relief by 4 and 8 sessions,
+- ``relief``: relief-evaluable episodes, median sessions to relief, cumulative relief by t sessions,
   relief curves -- the patients with a relief-evaluable episode.
 """
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from dashboards.queries import EPISODE_KEYS
+from dashboards.queries import EPISODE_KEYS, RELIEF_BY
 from dashboards.suppression import (
     ALL,
     Key,
@@ -40,7 +40,8 @@ from dashboards.suppression import (
 
 FAMILIES: dict[str, str] = {"counts": "patients", "pain": "pain_patients", "relief": "relief_patients"}
 FAMILY_COLUMNS: dict[str, tuple[str, ...]] = {
-    "counts": ("n_patients", "n_episodes", "n_sessions", "n_with_final_pain"),
+    "counts": ("n_patients", "n_episodes", "n_sessions", "n_with_final_pain", "final_pain_ci_low",
+               "final_pain_ci_high"),
     "pain": (
         "n_pain_evaluable", "mean_baseline_pain", "mean_pain_change", "mean_pain_change_ci_low",
         "mean_pain_change_ci_high", "srm", "responder_rate", "responder_ci_low", "responder_ci_high",
@@ -57,6 +58,7 @@ BREAKDOWN_KEYS: dict[str, tuple[str | None, ...]] = {
     "clinic": ("clinic_id", None, None, "condition_group"),
     "therapist": ("clinic_id", "therapist_id", None, "condition_group"),
     "month": (None, None, "month", "condition_group"),
+    "clinic_month": ("clinic_id", None, "month", "condition_group"),
 }
 
 
@@ -116,6 +118,8 @@ class EpisodeCells:
         out = frame.copy()
         for family, columns in FAMILY_COLUMNS.items():
             flags = pd.Series([self.is_hidden(family, k) for k in keys], index=out.index, dtype=bool)
+            if family == "relief":  # one cumulative-relief column per report time of the run
+                columns = (*columns, *(c for c in out.columns if RELIEF_BY.match(c)))
             for column in columns:
                 if column in out.columns:
                     out[column] = out[column].astype(object).where(~flags, None)

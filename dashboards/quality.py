@@ -30,6 +30,7 @@ from dashboards.queries import load_history, load_status, quarantine_counts, ski
 from dashboards.suppression import ALL, Line, is_small, suppress, suppress_frame
 from dashboards.theme import base_layout, fmt, is_missing
 from transforms.config import Settings
+from transforms.runs import RunRecord
 
 _QUOTED = re.compile(r"\"[^\"]*\"|'/[^']*'")
 _PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?(?:/[^\s/'\"]+){2,}")
@@ -197,7 +198,9 @@ def _history_cells(history: pd.DataFrame, cells: ExportCells) -> list[list[str]]
     return rows
 
 
-def build_quality_page(con: duckdb.DuckDBPyConnection, site: Path, settings: Settings) -> Path:
+def build_quality_page(
+    con: duckdb.DuckDBPyConnection, site: Path, settings: Settings, run: RunRecord | None = None
+) -> Path:
     """Write ``quality.html`` from the exports' current state, the load log and the quarantine (counts only)."""
     threshold = settings.suppression_threshold
     status = load_status(con)
@@ -264,5 +267,5 @@ def build_quality_page(con: duckdb.DuckDBPyConnection, site: Path, settings: Set
     ]
     return html.write_page(site, "quality.html", html.page(
         "quality.html", "Data quality", "What arrived from each clinic, what is loaded, what was held back and why.",
-        "".join(body), threshold=threshold,
+        "".join(body), threshold=threshold, run=run,
     ))

@@ -28,11 +28,12 @@ CONTRACT: dict[str, tuple[str, ...]] = {
         "mean_pain_change", "mean_pain_change_ci_low", "mean_pain_change_ci_high", "srm", "responder_rate",
         "responder_ci_low", "responder_ci_high", "substantial_rate", "n_relief_evaluable",
         "median_sessions_to_relief", "median_ci_low", "median_ci_high", "relief_by_4", "relief_by_8",
-        "n_with_final_pain",
+        "n_with_final_pain", "final_pain_ci_low", "final_pain_ci_high",
     ),
     "marts.condition_outcomes_by_clinic": (),  # filled below: clinic_id + the condition_outcomes columns
     "marts.condition_outcomes_by_therapist": (),  # clinic_id, therapist_id + the same
     "marts.condition_outcomes_by_month": (),  # month + the same
+    "marts.condition_outcomes_by_clinic_month": (),  # clinic_id, month + the same
     "marts.relief_curve": (
         "condition_group", "t", "at_risk", "relieved", "censored", "survival", "ci_low", "ci_high",
         "n_patients_at_risk",
@@ -57,7 +58,7 @@ CONTRACT: dict[str, tuple[str, ...]] = {
     # read only through the aggregate queries below
     "marts.episode_outcomes": (
         "clinic_id", "therapist_id", "start_month", "condition_group", "payer_type", "n_sessions", "first_date",
-        "last_date", "baseline_pain", "final_pain", "relief_evaluable",
+        "last_date", "baseline_pain", "final_pain", "relief_evaluable", "pain_evaluable", "status",
     ),
     "marts.audit_flags": ("clinic_id", "payer_type", "flag"),
     "marts.model_coefficients": ("residual_sd",),
@@ -70,6 +71,10 @@ _OUTCOME_COLUMNS = CONTRACT["marts.condition_outcomes"]
 CONTRACT["marts.condition_outcomes_by_clinic"] = ("clinic_id", *_OUTCOME_COLUMNS)
 CONTRACT["marts.condition_outcomes_by_therapist"] = ("clinic_id", "therapist_id", *_OUTCOME_COLUMNS)
 CONTRACT["marts.condition_outcomes_by_month"] = ("month", *_OUTCOME_COLUMNS)
+CONTRACT["marts.condition_outcomes_by_clinic_month"] = ("clinic_id", "month", *_OUTCOME_COLUMNS)
+OUTCOME_TABLES = frozenset(t for t in CONTRACT if t.startswith("marts.condition_outcomes"))
+# Cumulative relief at the run's report times: one column per time (relief_by_4 and _8 always).
+RELIEF_BY = re.compile(r"^relief_by_[0-9]+$")
 
 # Row-level tables: read only through the aggregate queries of this module, never pulled whole.
 AGGREGATE_ONLY = frozenset({"marts.episode_outcomes", "marts.audit_flags", "quarantine.rejected_rows", "ops.load_log"})
@@ -82,12 +87,27 @@ def read_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str
     if table not in CONTRACT or table in AGGREGATE_ONLY:
         raise ValueError(f"{table} is not an aggregated table the dashboards may read whole")
     wanted = list(columns) if columns is not None else list(CONTRACT[table])
-    bad = [c for c in wanted if c not in CONTRACT[table] or c in IDENTIFIER_COLUMNS or not _NAME.match(c)]
+    if columns is None and table in OUTCOME_TABLES:
+        wanted += [c for c in relief_columns(con, table) if c not in wanted]
+
+    def allowed(c: str) -> bool:
+        return c in CONTRACT[table] or (table in OUTCOME_TABLES and bool(RELIEF_BY.match(c)))
+
+    bad = [c for c in wanted if not allowed(c) or c in IDENTIFIER_COLUMNS or not _NAME.match(c)]
     if bad:
         raise ValueError(f"{table}: column(s) {bad} are not published")
     # ORDER BY ALL: the same rows always come in the same order (a rebuilt site is byte-identical even
     # when the warehouse connection does not preserve insertion order)
     return con.execute(f"SELECT {', '.join(wanted)} FROM {table} ORDER BY ALL").df()
+
+
+def relief_columns(con: duckdb.DuckDBPyConnection, table: str = "marts.condition_outcomes") -> list[str]:
+    """The ``relief_by_<t>`` columns of an outcomes table, by ascending t (one per report time of the run)."""
+    schema, name = table.split(".")
+    names = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+        [schema, name]).fetchall() if RELIEF_BY.match(r[0])]
+    return sorted(names, key=lambda c: int(c.rsplit("_", 1)[1]))
 
 
 def missing_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
@@ -115,19 +135,19 @@ SELECT CASE WHEN grouping(clinic_id) = 1 THEN ? ELSE clinic_id END AS clinic_id,
        CASE WHEN grouping(start_month) = 1 THEN ? ELSE strftime(start_month, '%Y-%m') END AS month,
        CASE WHEN grouping(condition_group) = 1 THEN ? ELSE condition_group END AS condition_group,
        count(DISTINCT (clinic_id, patient_id)) AS patients,
-       count(DISTINCT (clinic_id, patient_id))
-           FILTER (WHERE baseline_pain IS NOT NULL AND final_pain IS NOT NULL) AS pain_patients,
+       count(DISTINCT (clinic_id, patient_id)) FILTER (WHERE pain_evaluable) AS pain_patients,
        count(DISTINCT (clinic_id, patient_id)) FILTER (WHERE relief_evaluable) AS relief_patients
 FROM marts.episode_outcomes
 GROUP BY GROUPING SETS ((), (condition_group), (clinic_id), (clinic_id, condition_group),
-                        (clinic_id, therapist_id), (start_month))
+                        (clinic_id, therapist_id), (start_month), (clinic_id, start_month))
 ORDER BY 1, 2, 3, 4
 """
 
 
 def episode_support(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Distinct patients per published cell of the outcome tables: overall, by condition, clinic,
-    clinic and condition, clinic and therapist, and month of episode start (``all`` marks a margin).
+    clinic and condition, clinic and therapist, month of episode start, and clinic and month
+    (``all`` marks a margin).
 
     Columns: :data:`EPISODE_KEYS`, ``patients`` (all episodes), ``pain_patients`` (pain-evaluable
     episodes) and ``relief_patients`` (relief-evaluable episodes). Patients are (clinic, patient) pairs.
@@ -245,6 +265,13 @@ def data_period(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
         "SELECT strftime(min(first_date), '%b %Y'), strftime(max(last_date), '%b %Y') FROM marts.episode_outcomes"
     ).fetchall()[0]
     return None if row[0] is None else (row[0], row[1])
+
+
+def clinic_data_months(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Each clinic's last month with data (``YYYY-MM``): months starting then are still in progress."""
+    return dict(con.execute(
+        "SELECT clinic_id, strftime(max(last_date), '%Y-%m') FROM marts.episode_outcomes GROUP BY 1 ORDER BY 1"
+    ).fetchall())
 
 
 # Shown for a load-log row written before public reasons were recorded: its full reason may name rows.

@@ -18,8 +18,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
-from dashboards import html
+from dashboards import html, wording
 from dashboards.definitions import anchor
 from dashboards.forest import forest_figure
 from dashboards.publication import (
@@ -29,7 +30,7 @@ from dashboards.publication import (
     publish_outcomes,
     publish_simple,
 )
-from dashboards.queries import episode_support, read_table
+from dashboards.queries import RELIEF_BY, episode_support, read_table
 from dashboards.relief import at_risk_table, at_risk_times, relief_figure
 from dashboards.suppression import SUPPRESSED_COLUMN
 from dashboards.theme import (
@@ -43,6 +44,7 @@ from dashboards.theme import (
     is_missing,
 )
 from transforms.config import Settings
+from transforms.runs import RunRecord
 
 ROM_VALUES = ("n_episodes", "mean_baseline", "mean_final", "mean_gain", "gain_ci_low", "gain_ci_high",
               "pct_of_normal_final")
@@ -53,8 +55,11 @@ def _unit(unit: object) -> str:
     return "°" if str(unit).lower().startswith("deg") else f" {unit}"
 
 
-def summary_table(outcomes: pd.DataFrame, threshold: int) -> str:
-    """Per condition: evaluable episodes, baseline, change (95% CI), SRM, responders, relief statistics."""
+def summary_table(outcomes: pd.DataFrame, settings: Settings) -> str:
+    """Per condition: evaluable episodes, baseline, change (95% CI), SRM, responders, relief statistics
+    (cumulative relief at every report time of the run)."""
+    threshold = settings.suppression_threshold
+    relief_columns = sorted((c for c in outcomes.columns if RELIEF_BY.match(c)), key=lambda c: int(c.rsplit("_", 1)[1]))
     order = condition_order(outcomes["condition_group"].astype(str).tolist())
     indexed = outcomes.set_index("condition_group")
     rows, firsts, totals = [], [], []
@@ -80,80 +85,94 @@ def summary_table(outcomes: pd.DataFrame, threshold: int) -> str:
             p("not reached" if is_missing(r["median_sessions_to_relief"]) else
               (fmt(r["median_sessions_to_relief"], 0), fmt_range(r["median_ci_low"], r["median_ci_high"], 0)),
               relief),
-            p(fmt(r["relief_by_4"], 0, True), relief),
-            p(fmt(r["relief_by_8"], 0, True), relief),
+            *(p(fmt(r[c], 0, True), relief) for c in relief_columns),
         ])
         firsts.append(html.swatch(condition_colour(group), condition_label(group)))
         if group == "all":
             totals.append(i)
     headers = ["Condition", "Pain-evaluable episodes", "Mean baseline", "Mean change (95% CI)", "SRM",
-               "Responders (95% CI)", "Substantial (≥50%)", "Relief-evaluable episodes",
-               "Median sessions to relief (95% CI)", "Relieved by 4", "Relieved by 8"]
-    return html.table(rows, headers, threshold, numeric=range(1, 11), total_rows=totals, first_cell_html=firsts,
-                      table_id="conditions")
+               f"Responders, {wording.responder_rule(settings)} (95% CI)",
+               f"Substantial ({wording.substantial_rule(settings)})", "Relief-evaluable episodes",
+               "Median sessions to relief (95% CI)",
+               *(wording.report_time_label(int(c.rsplit("_", 1)[1])) for c in relief_columns)]
+    return html.table(rows, headers, threshold, numeric=range(1, len(headers)), total_rows=totals,
+                      first_cell_html=firsts, table_id="conditions")
 
 
 def rom_figure(rom: pd.DataFrame) -> go.Figure | None:
-    """Mean baseline and final range of motion as a share of normal, per joint and movement; a dropdown
-    picks the condition. None when no row can be shown."""
+    """Range of motion per joint and movement, a dropdown picking the condition. Left: mean first and
+    last measurement as a share of the normal value; right: mean gain with its 95% interval. Every
+    label says how many episodes the row rests on. None when no row can be shown."""
     shown = rom[[not is_missing(v) for v in rom["mean_gain"]]].copy()
     if shown.empty:
         return None
     shown["baseline_share"] = shown["mean_baseline"].astype(float) / shown["normal"].astype(float)
     shown["final_share"] = shown["mean_final"].astype(float) / shown["normal"].astype(float)
     groups = condition_order(shown["condition_group"].astype(str).unique().tolist())
-    fig = go.Figure()
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.6, 0.4], horizontal_spacing=0.04)
     owners: list[str] = []
     heights: dict[str, int] = {}
     for group in groups:
         part = shown[shown["condition_group"] == group].sort_values(["joint", "movement"], ascending=False)
-        heights[group] = max(300, 40 * len(part) + 200)
-        labels = [f"{j.capitalize()} {m.replace('_', ' ')} (normal {n:g}{_unit(u)})"
-                  for j, m, n, u in zip(part["joint"], part["movement"], part["normal"].astype(float), part["unit"],
-                                        strict=True)]
+        heights[group] = max(420, 44 * len(part) + 240)
+        labels = [f"{j.capitalize()} {m.replace('_', ' ')} (n = {int(n):,})"
+                  for j, m, n in zip(part["joint"], part["movement"], part["n_episodes"], strict=True)]
         xs: list[float | None] = []
         ys: list[str | None] = []
         for lbl, b, f in zip(labels, part["baseline_share"], part["final_share"], strict=True):
             xs += [float(b), float(f), None]
             ys += [lbl, lbl, None]
         colour = condition_colour(group)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": "#c3ccd6", "width": 4}, hoverinfo="skip",
-                                 showlegend=False))
+        units = [_unit(u).strip() for u in part["unit"]]
         custom = [[float(b), float(f), float(g), None if is_missing(lo) else float(lo),
-                   None if is_missing(hi) else float(hi), int(n), _unit(u).strip()]
-                  for b, f, g, lo, hi, n, u in zip(part["mean_baseline"], part["mean_final"], part["mean_gain"],
-                                                   part["gain_ci_low"], part["gain_ci_high"], part["n_episodes"],
-                                                   part["unit"], strict=True)]
+                   None if is_missing(hi) else float(hi), int(n), u, float(nm)]
+                  for b, f, g, lo, hi, n, u, nm in zip(part["mean_baseline"], part["mean_final"], part["mean_gain"],
+                                                       part["gain_ci_low"], part["gain_ci_high"], part["n_episodes"],
+                                                       units, part["normal"], strict=True)]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": "#c3ccd6", "width": 4}, hoverinfo="skip",
+                                 showlegend=False), row=1, col=1)
         fig.add_trace(go.Scatter(
-            x=part["baseline_share"].tolist(), y=labels, mode="markers", name="baseline (first measurement)",
+            x=part["baseline_share"].tolist(), y=labels, mode="markers", name="first measurement",
             marker={"symbol": "circle-open", "size": 11, "color": colour, "line": {"width": 2}}, customdata=custom,
-            hovertemplate="<b>%{y}</b><br>baseline %{customdata[0]:.0f}%{customdata[6]} = %{x:.0%} of normal"
-                          "<br>n = %{customdata[5]:,} episodes<extra></extra>",
-        ))
+            hovertemplate="<b>%{y}</b><br>first %{customdata[0]:.0f}%{customdata[6]} = %{x:.0%} of normal "
+                          "(%{customdata[7]:g}%{customdata[6]})<extra></extra>",
+        ), row=1, col=1)
         fig.add_trace(go.Scatter(
-            x=part["final_share"].tolist(), y=labels, mode="markers", name="final (last later measurement)",
+            x=part["final_share"].tolist(), y=labels, mode="markers", name="last later measurement",
             marker={"symbol": "circle", "size": 11, "color": colour}, customdata=custom,
-            hovertemplate="<b>%{y}</b><br>final %{customdata[1]:.0f}%{customdata[6]} = %{x:.0%} of normal<br>mean "
-                          "gain %{customdata[2]:+.1f}%{customdata[6]} (95% CI %{customdata[3]:.1f} to "
-                          "%{customdata[4]:.1f})<br>n = %{customdata[5]:,} episodes<extra></extra>",
-        ))
-        owners += [group, group, group]
+            hovertemplate="<b>%{y}</b><br>last %{customdata[1]:.0f}%{customdata[6]} = %{x:.0%} of normal "
+                          "(%{customdata[7]:g}%{customdata[6]})<extra></extra>",
+        ), row=1, col=1)
+        gains = part["mean_gain"].astype(float).tolist()
+        fig.add_trace(go.Scatter(
+            x=gains, y=labels, mode="markers", name="mean gain (95% CI)",
+            marker={"symbol": "square", "size": 9, "color": colour},
+            error_x={"type": "data", "symmetric": False, "color": "#6b7785", "thickness": 1.4, "width": 4,
+                     "array": [None if c[4] is None else c[4] - g for c, g in zip(custom, gains, strict=True)],
+                     "arrayminus": [None if c[3] is None else g - c[3] for c, g in zip(custom, gains, strict=True)]},
+            customdata=custom,
+            hovertemplate="<b>%{y}</b><br>mean gain %{x:+.1f}%{customdata[6]} (95% CI %{customdata[3]:.1f} to "
+                          "%{customdata[4]:.1f})<extra></extra>",
+        ), row=1, col=2)
+        owners += [group] * 4
     first = groups[0]
     for trace, group in zip(fig.data, owners, strict=True):
         trace.visible = group == first
     buttons = [{"label": condition_label(g), "method": "update",
                 "args": [{"visible": [o == g for o in owners]}, {"height": heights[g]}]} for g in groups]
     fig.add_vline(x=1, line={"color": GOOD, "dash": "dash", "width": 1.5}, annotation_text="normal",
-                  annotation_position="top")
-    fig = base_layout(fig, "Range of motion: first and last measurement against normal values",
-                      height=heights[first],
-                      subtitle="open circle: mean at the first measurement; filled: mean at the last later one; "
-                               "100% = the normal value")
-    fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.0,
+                  annotation_position="top", row=1, col=1)
+    fig.add_vline(x=0, line={"color": "#9aa5b1", "width": 1}, row=1, col=2)
+    fig = base_layout(fig, "Range of motion against normal values, and the gain", height=heights[first],
+                      subtitle="open circle: mean first measurement; filled: mean last later one (100% = normal); "
+                               "square: mean gain in degrees (mm for mouth opening) with its 95% interval")
+    fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.06,
                                     "yanchor": "bottom", "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
-                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.12, "yanchor": "top"},
-                      margin={"t": 100, "b": 90})
-    fig.update_xaxes(title_text="share of the normal range of motion", tickformat=".0%", rangemode="tozero")
+                      legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 0.5, "yanchor": "middle"},
+                      margin={"t": 120, "b": 70, "l": 220, "r": 190})
+    fig.update_xaxes(title_text="first and last measurement, share of normal", tickformat=".0%", rangemode="tozero",
+                     row=1, col=1)
+    fig.update_xaxes(title_text="mean gain, last − first (95% CI)", zeroline=False, row=1, col=2)
     return fig
 
 
@@ -169,7 +188,8 @@ def function_figure(function: pd.DataFrame) -> go.Figure | None:
     est = (shown["mean_improvement"].astype(float) / mcid).tolist()
     low = [None if is_missing(v) else float(v) / m for v, m in zip(shown["improvement_ci_low"], mcid, strict=True)]
     high = [None if is_missing(v) else float(v) / m for v, m in zip(shown["improvement_ci_high"], mcid, strict=True)]
-    labels = [f"{i} · {condition_label(c)}" for i, c in zip(shown["instrument"], shown["condition_group"], strict=True)]
+    labels = [f"{i} · {condition_label(c)} (n = {int(n):,})" for i, c, n in zip(
+        shown["instrument"], shown["condition_group"], shown["n_episodes"], strict=True)]
     fig = go.Figure(go.Scatter(
         x=est, y=labels, mode="markers",
         marker={"symbol": "square", "size": 10, "color": [condition_colour(c) for c in shown["condition_group"]]},
@@ -192,11 +212,13 @@ def function_figure(function: pd.DataFrame) -> go.Figure | None:
                                "1 = one MCID (direction-aware: positive is better)")
     fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1])
     fig.update_xaxes(title_text="mean improvement ÷ MCID")
-    fig.update_layout(margin={"l": 200})
+    fig.update_layout(margin={"l": 260})
     return fig
 
 
-def build_researcher_page(con: duckdb.DuckDBPyConnection, site: Path, settings: Settings) -> Path:
+def build_researcher_page(
+    con: duckdb.DuckDBPyConnection, site: Path, settings: Settings, run: RunRecord | None = None
+) -> Path:
     """Write ``researcher.html`` (see the module docstring for the tables it reads); returns its path."""
     k = settings.suppression_threshold
     cells = EpisodeCells.build(episode_support(con), k)
@@ -223,16 +245,17 @@ def build_researcher_page(con: duckdb.DuckDBPyConnection, site: Path, settings: 
             "is all conditions pooled." + (f" <span class=sup>Suppressed:</span> "
                                            f"{escape(', '.join(hidden_pain))}." if hidden_pain else ""),
             html.panel(html.chart(forest_figure(outcomes, "Condition comparison (forest plot)",
-                                                "mean sustained change and responder rate, 95% intervals"),
+                                                "mean sustained change and responder rate, 95% intervals",
+                                                responder_label=wording.responder_rule(settings)),
                                   "forest", "No condition has enough pain-evaluable patients to publish."),
-                       summary_table(outcomes, k)),
+                       summary_table(outcomes, settings)),
         ),
         html.section(
             "Sessions to relief",
-            "Kaplan–Meier estimate of the probability of not yet being relieved after t sessions (relief: a "
-            "pre-treatment pain score at least 2 points and 30% below baseline). Episodes that end without relief "
-            "are censored at their last scored visit, never dropped. Use the menu to compare conditions. A curve "
-            "stops where fewer patients than the suppression threshold remain at risk.",
+            "Kaplan–Meier estimate of the probability of not yet being relieved after t sessions (relief: "
+            f"{escape(wording.relief_rule(settings))}). Episodes that end without relief are censored at their last "
+            "scored visit, never dropped. Use the menu to compare conditions. A curve stops where "
+            f"{escape(wording.suppression_rule(settings))} remain at risk.",
             html.panel(html.chart(relief_figure(curves.points, "Relief curves",
                                                 "probability of not yet relieved, with 95% pointwise bands"),
                                   "relief", "No condition has enough relief-evaluable patients to publish a curve."),
@@ -262,5 +285,5 @@ def build_researcher_page(con: duckdb.DuckDBPyConnection, site: Path, settings: 
         "researcher.html", "Researchers",
         "How do conditions compare on sustained pain change and responders, how many sessions until relief, and "
         "what changes in range of motion and function?",
-        "".join(body), threshold=k,
+        "".join(body), threshold=k, run=run,
     ))

@@ -11,13 +11,12 @@ assets do, one asset per page):
 - :func:`build_index_page` -> ``index.html``
 - :func:`dashboards.html.install_assets` -> ``assets/plotly.min.js`` (shipped once for the site)
 
-Given the same warehouse, settings and run time, every file is rebuilt byte for byte the same.
+Given the same warehouse, settings and run, every file is rebuilt byte for byte the same.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -31,9 +30,11 @@ from dashboards.payer import build_payer_page
 from dashboards.quality import build_quality_page
 from dashboards.queries import data_period, load_status
 from dashboards.researcher import build_researcher_page
+from dashboards.theme import clinic_label
 from transforms.config import Settings
+from transforms.runs import RunRecord, default_settings, settings_in_force
 
-PageBuilder = Callable[[duckdb.DuckDBPyConnection, Path, Settings], Path]
+PageBuilder = Callable[[duckdb.DuckDBPyConnection, Path, Settings, RunRecord | None], Path]
 PAGE_BUILDERS: dict[str, PageBuilder] = {
     "director": build_director_page,
     "researcher": build_researcher_page,
@@ -54,36 +55,62 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    """The pipeline run that publishes the site (shown on the index page)."""
-
-    run_time: datetime
-    run_id: str | None = None
+def _month(iso: str) -> str:
+    return datetime.fromisoformat(iso).strftime("%b %Y")
 
 
-def _run_info(run_info: RunInfo | datetime | None) -> RunInfo:
-    if isinstance(run_info, RunInfo):
-        return run_info
-    return RunInfo(run_info if isinstance(run_info, datetime) else datetime.now().replace(microsecond=0))
+def run_section(run: RunRecord | None, settings: Settings) -> str:
+    """What produced this site: the run, the pipeline version, the exports in the warehouse with their
+    checksums, the data period per clinic (months only) and the settings that differ from the defaults."""
+    if run is None:
+        return html.message("No pipeline run is recorded in this warehouse yet.")
+    in_force = settings_in_force(settings, public=True)
+    defaults = default_settings()
+    changed = [k for k, v in in_force.items() if defaults.get(k) != v]
+    facts = html.cards([
+        html.card("Run", f"{run.started_at:%Y-%m-%d %H:%M}", f"run id {run.run_id}; "
+                  + (f"finished {run.finished_at:%H:%M}" if run.finished_at else "still running")),
+        html.card("Pipeline version", run.pipeline_version, f"commit {run.git_commit}" if run.git_commit else ""),
+        html.card("Exports in the warehouse", f"{len(run.exports):,}", "current version of each; checksums below"),
+        html.card("Settings", "defaults" if not changed else f"{len(changed)} changed",
+                  ", ".join(changed) if changed else "every threshold at the specification's value"),
+    ])
+    periods = html.table([[clinic_label(c), f"{_month(a)} – {_month(b)}"] for c, (a, b) in run.data_period.items()],
+                         ["Clinic", "Months of care in the data"], table_id="data-period")
+    exports = html.table([[e["export"], e["checksum"][:12], str(e["load_order"])] for e in run.exports],
+                         ["Export", "Checksum (sha256, first 12)", "Load order"], numeric=(2,), table_id="run-exports")
+    reference = html.table([[name, digest[:12]] for name, digest in run.reference.items()],
+                           ["Reference table", "Checksum (md5, first 12)"], table_id="run-reference")
+    return (
+        f"<h2 id='this-run'>How this site was made</h2>{facts}"
+        "<p class=explain>Every number on these pages was computed by this run from the exports listed here, "
+        "with the settings shown on the <a href='definitions.html#settings-in-force'>definitions</a> page "
+        "(values in force, marked where they differ from the defaults) and the reference tables below.</p>"
+        f"<div class=grid2>{html.panel('<h3>Data period per clinic</h3>' + periods)}"
+        f"{html.panel('<h3>Reference tables</h3>' + reference)}</div>"
+        f"<details><summary>Show the {len(run.exports):,} exports and their checksums</summary>"
+        f"{html.panel(exports)}</details>"
+    )
 
 
-def build_index_page(con: duckdb.DuckDBPyConnection, site: Path, run_info: RunInfo | datetime | None) -> Path:
-    """``index.html``: links to every page, the data period, the last run time and the load status summary.
+def build_index_page(
+    con: duckdb.DuckDBPyConnection, site: Path, settings: Settings, run: RunRecord | None = None
+) -> Path:
+    """``index.html``: links to every page, the data period, the exports' current state and the run that
+    produced the site (its exports with checksums, settings and the pipeline's version).
 
-    Reads ``marts.episode_outcomes`` (first and last month of care) and ``ops.load_log``.
+    Reads ``marts.episode_outcomes`` (first and last month of care), ``ops.load_log`` and ``ops.runs``.
     """
-    info = _run_info(run_info)
     period = data_period(con)
     status = load_status(con)
     counts = status["status"].value_counts().to_dict() if len(status) else {}
     summary = " · ".join(f"{counts.get(s, 0)} {s}" for s in ("loaded", "replaced", "unchanged", "rejected"))
     rejected = status[status["status"] == "rejected"]["export"].astype(str).tolist()
-    run = f"{info.run_time:%Y-%m-%d %H:%M}" + (f" (run {info.run_id[:8]})" if info.run_id else "")
     facts = html.cards([
         html.card("Data period", f"{period[0]} – {period[1]}" if period else "no data yet",
                   "months of care in the warehouse"),
-        html.card("Last run", f"{info.run_time:%Y-%m-%d %H:%M}", run if info.run_id else "when this site was built"),
+        html.card("Last run", f"{run.started_at:%Y-%m-%d %H:%M}" if run else "none recorded",
+                  "details under “How this site was made”" if run else ""),
         html.card("Exports (latest status)", f"{len(status):,}", summary),
     ])
     warn = ""
@@ -102,21 +129,22 @@ def build_index_page(con: duckdb.DuckDBPyConnection, site: Path, run_info: RunIn
         "<div class=info>Outcomes are counted per episode of care and measured on the 0–10 pain scale before "
         "treatment at later visits (sustained relief), not minutes after a massage. Every figure is an aggregate; "
         "small groups are suppressed. The site works offline: open this file in any browser.</div>"
+        + run_section(run, settings)
     )
     return html.write_page(site, "index.html", html.page(
         "index.html", "Outcomes of prescribed massage and manual therapy",
-        "Aggregated, de-identified outcomes for clinic directors, researchers and payers.", body,
+        "Aggregated, de-identified outcomes for clinic directors, researchers and payers.", body, run=run,
     ))
 
 
 def build_site(
-    con: duckdb.DuckDBPyConnection, site_dir: Path, settings: Settings, run_info: RunInfo | datetime | None = None
+    con: duckdb.DuckDBPyConnection, site_dir: Path, settings: Settings, run: RunRecord | None = None
 ) -> list[Path]:
     """Write the whole site into ``site_dir`` and return the files written (script, pages, definitions, index)."""
     site_dir = Path(site_dir)
     site_dir.mkdir(parents=True, exist_ok=True)
     written = [html.install_assets(site_dir)]
-    written += [builder(con, site_dir, settings) for builder in PAGE_BUILDERS.values()]
-    written.append(build_definitions_page(site_dir))
-    written.append(build_index_page(con, site_dir, run_info))
+    written += [builder(con, site_dir, settings, run) for builder in PAGE_BUILDERS.values()]
+    written.append(build_definitions_page(site_dir, settings, run))
+    written.append(build_index_page(con, site_dir, settings, run))
     return written

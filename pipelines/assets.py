@@ -7,7 +7,6 @@ Asset keys mirror warehouse tables: ``raw/exports`` (partitioned by export), ``s
 
 import logging
 import warnings
-from datetime import datetime
 
 import dagster as dg
 
@@ -16,11 +15,28 @@ from dashboards.site import PAGE_BUILDERS, PageBuilder, build_definitions_page, 
 from pipelines.partitions import WAREHOUSE_POOL, exports_partitions
 from pipelines.resources import OutcomesSettings, WarehouseResource
 from transforms.exports import discover_exports
-from transforms.loading import LoadOutcome, load_exports, new_run_id
-from transforms.marts import MART_TABLES, build_marts, write_audit_worklists
+from transforms.loading import LoadOutcome, ensure_schema, load_exports, new_run_id
+from transforms.marts import (
+    MART_TABLES,
+    MODELS,
+    MartModel,
+    build_model,
+    prepare_connection,
+    release_connection,
+    write_audit_worklists,
+)
+from transforms.runs import begin_run, finish_run, read_run
 from transforms.staging import build_staging
 
 log = logging.getLogger("outcomes")
+
+# `outcomes run` materializes in more than one Dagster run; this tag gives them one pipeline run id.
+RUN_TAG = "outcomes/run_id"
+
+
+def pipeline_run_id(context: dg.AssetExecutionContext) -> str:
+    """The pipeline run this step belongs to (``ops.runs``): the CLI's run id, else the Dagster run id."""
+    return context.run.tags.get(RUN_TAG) or context.run_id
 
 RAW_EXPORTS = dg.AssetKey(["raw", "exports"])
 STAGING_SESSIONS = dg.AssetKey(["staging", "sessions"])
@@ -72,6 +88,9 @@ def raw_exports(
     transaction, so a rejected export leaves every table as it was.
     """
     settings = outcomes_settings.settings(warehouse)
+    with warehouse.connect() as con:
+        ensure_schema(con)
+        begin_run(con, pipeline_run_id(context), settings)
     wanted = set(context.partition_keys)
     folders = [e for e in discover_exports(settings.inbox) if e.name in wanted]
     missing = sorted(wanted - {e.name for e in folders})
@@ -116,11 +135,15 @@ def raw_exports(
     ],
     pool=WAREHOUSE_POOL,
 )
-def staging_tables(warehouse: WarehouseResource, outcomes_settings: OutcomesSettings):
+def staging_tables(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, outcomes_settings: OutcomesSettings
+):
     """Rebuild ``staging.sessions`` and ``staging.rom`` from ``raw.*`` (metrics.md sections 1-2)."""
     settings = outcomes_settings.settings(warehouse)
     log.info("building staging (episodes, condition groups, session numbers)")
     with warehouse.connect() as con:
+        ensure_schema(con)
+        begin_run(con, pipeline_run_id(context), settings)
         counts = build_staging(con, settings)
     yield dg.MaterializeResult(asset_key=STAGING_SESSIONS, metadata={"rows": counts["staging.sessions"]})
     yield dg.MaterializeResult(asset_key=STAGING_ROM, metadata={"rows": counts["staging.rom"]})
@@ -131,21 +154,35 @@ def _mart_key(table: str) -> dg.AssetKey:
     return dg.AssetKey([schema, name])
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(_mart_key(table), deps=[STAGING_SESSIONS, STAGING_ROM], group_name="marts", kinds={"duckdb"})
-        for table in MART_TABLES
-    ],
-    pool=WAREHOUSE_POOL,
-)
-def mart_tables(warehouse: WarehouseResource, outcomes_settings: OutcomesSettings):
-    """Rebuild every outcome and audit mart from staging alone, in one transaction (metrics.md sections 3-8)."""
-    settings = outcomes_settings.settings(warehouse)
-    log.info("building marts (outcomes, relief curves, ROM, function, audit, risk adjustment)")
-    with warehouse.connect() as con:
-        counts = build_marts(con, settings)
-    for table in MART_TABLES:
-        yield dg.MaterializeResult(asset_key=_mart_key(table), metadata={"rows": counts[table]})
+def _mart_asset(model: MartModel) -> dg.AssetsDefinition:
+    """One asset per mart model: its tables as asset keys, its inputs as real dependencies."""
+
+    @dg.multi_asset(
+        name=f"marts_{model.name}",
+        specs=[
+            dg.AssetSpec(_mart_key(table), deps=[_mart_key(t) for t in model.reads], group_name="marts",
+                         kinds={"duckdb"}, description=model.description)
+            for table in model.tables
+        ],
+        pool=WAREHOUSE_POOL,
+    )
+    def _build(warehouse: WarehouseResource, outcomes_settings: OutcomesSettings):
+        settings = outcomes_settings.settings(warehouse)
+        log.info(f"building {model.name}")
+        with warehouse.connect() as con:
+            prepare_connection(con, settings)
+            try:
+                counts = build_model(con, settings, model)
+            finally:
+                release_connection(con)
+        for table in model.tables:
+            yield dg.MaterializeResult(asset_key=_mart_key(table), metadata={"rows": counts[table]})
+
+    _build.__doc__ = model.description
+    return _build
+
+
+mart_assets = [_mart_asset(model) for model in MODELS]
 
 
 AUDIT_WORKLISTS = dg.AssetKey(["restricted", "audit_worklists"])
@@ -170,12 +207,14 @@ def _page_asset(page: str, builder: PageBuilder) -> dg.AssetsDefinition:
         kinds={"plotly", "html"},
         description=f"The published {page} page (aggregates only, small cells suppressed).",
     )
-    def _page(warehouse: WarehouseResource, outcomes_settings: OutcomesSettings) -> dg.MaterializeResult:
+    def _page(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, outcomes_settings: OutcomesSettings
+    ) -> dg.MaterializeResult:
         settings = outcomes_settings.settings(warehouse)
         settings.site.mkdir(parents=True, exist_ok=True)
         install_assets(settings.site)
         with warehouse.connect() as con:
-            path = builder(con, settings.site, settings)
+            path = builder(con, settings.site, settings, read_run(con, pipeline_run_id(context)))
         return dg.MaterializeResult(metadata={"path": str(path), "bytes": path.stat().st_size})
 
     return _page
@@ -191,12 +230,22 @@ site_pages = [_page_asset(page, builder) for page, builder in PAGE_BUILDERS.item
     pool=WAREHOUSE_POOL,
     kinds={"html"},
 )
-def site_index(warehouse: WarehouseResource, outcomes_settings: OutcomesSettings) -> dg.MaterializeResult:
-    """The site's ``index.html`` (data period, last run, load status, links) and the definitions page."""
+def site_index(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, outcomes_settings: OutcomesSettings
+) -> dg.MaterializeResult:
+    """The site's ``index.html`` (data period, load status, links, and the run that made the site: its
+    exports with checksums, settings and pipeline version) and the definitions page (settings in force).
+
+    Completes the run's row of ``ops.runs``.
+    """
     settings = outcomes_settings.settings(warehouse)
     log.info(f"publishing the dashboards to {settings.site}")
     install_assets(settings.site)
-    build_definitions_page(settings.site)
+    run_id = pipeline_run_id(context)
     with warehouse.connect() as con:
-        path = build_index_page(con, settings.site, datetime.now())
+        begin_run(con, run_id, settings)
+        finish_run(con, run_id)
+        run = read_run(con, run_id)
+        build_definitions_page(settings.site, settings, run)
+        path = build_index_page(con, settings.site, settings, run)
     return dg.MaterializeResult(metadata={"path": str(path)})

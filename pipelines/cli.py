@@ -158,11 +158,11 @@ def run(settings: Settings, verbose: bool = False) -> list[str]:
     _prepare_folders(settings)  # before importing Dagster: a run that cannot start says so at once
     import dagster as dg
 
-    from pipelines.assets import RAW_EXPORTS
+    from pipelines.assets import RAW_EXPORTS, RUN_TAG
     from pipelines.definitions import ALL_ASSETS, ALL_CHECKS, resources
 
     log = logging.getLogger(PROGRESS_LOGGER)
-    run_id = new_run_id()
+    run_id = new_run_id()  # the pipeline run: one ops.runs row for both Dagster runs below, and the lock's holder
     with _run_lock(settings, run_id), owner_only_umask() as user_umask:
         try:
             inbox = _open_inbox(settings)
@@ -180,7 +180,7 @@ def run(settings: Settings, verbose: bool = False) -> list[str]:
                 result = dg.materialize(
                     ALL_ASSETS, selection=[RAW_EXPORTS], instance=instance, resources=res, run_config=run_config,
                     tags={"dagster/asset_partition_range_start": names[0],
-                          "dagster/asset_partition_range_end": names[-1]},
+                          "dagster/asset_partition_range_end": names[-1], RUN_TAG: run_id},
                     raise_on_error=False,
                 )
                 _raise_if_failed(result, "loading exports")
@@ -193,7 +193,7 @@ def run(settings: Settings, verbose: bool = False) -> list[str]:
             downstream = dg.AssetSelection.keys(RAW_EXPORTS).downstream(include_self=False)
             result = dg.materialize(
                 [*ALL_ASSETS, *ALL_CHECKS], selection=downstream, instance=instance, resources=res,
-                run_config=run_config, raise_on_error=False,
+                run_config=run_config, raise_on_error=False, tags={RUN_TAG: run_id},
             )
             _raise_if_failed(result, "building tables")
             return _summary(settings, load_run_id)

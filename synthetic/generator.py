@@ -41,8 +41,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from transforms import contract
-from transforms.conditions import condition_group, normalise_code
 from transforms.reference import condition_groups, instruments, rom_normals
+from transforms.staging import condition_groups_of, normalise_codes
 
 FORMATS = ("parquet", "csv")
 SAMPLE_SEED = 20260301
@@ -482,12 +482,15 @@ def model() -> Model:
                     raise ValueError(f"synthetic model: {pair} is not a joint movement of the ROM table")
             var_rom.append([pairs.index(p) for p in variant.rom])
             total_code = sum(w for _, _, w in variant.codes)
-            for code, side, weight in variant.codes:
-                if condition_group(code) != cond.group:
-                    raise ValueError(f"synthetic model: {code} maps to {condition_group(code)}, not {cond.group}")
+            raw_codes = [code for code, _, _ in variant.codes]
+            normalised = normalise_codes(raw_codes)
+            group_by_code = condition_groups_of(normalised)
+            for (code, side, weight), norm in zip(variant.codes, normalised, strict=True):
+                if group_by_code[norm] != cond.group:
+                    raise ValueError(f"synthetic model: {code} maps to {group_by_code[norm]}, not {cond.group}")
                 rows.append(len(codes))
                 probs.append(variant.weight / total_variant * weight / total_code)
-                codes.append(normalise_code(code))
+                codes.append(norm)
                 code_variant.append(v)
                 code_side.append(_ix(SIDE_KINDS, side))
         group_rows.append(np.array(rows))

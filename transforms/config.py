@@ -25,6 +25,8 @@ NOT_SETTINGS = frozenset({"OUTCOMES_TEST_PAUSE_AT"})
 
 # metrics.md section 7: a value within this distance of a clinical threshold meets it.
 THRESHOLD_TOLERANCE = 1e-9
+# metrics.md section 4 names relief_by_4 and relief_by_8: they exist whatever the report times.
+SPEC_RELIEF_REPORT_TIMES = (4, 8)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,12 @@ class Settings:
 
     # Publishing (section 9): cells resting on fewer distinct patients are suppressed.
     suppression_threshold: int = 11
+
+    @property
+    def report_times(self) -> tuple[int, ...]:
+        """Times at which cumulative relief is reported: 4 and 8 always (metrics.md names relief_by_4
+        and relief_by_8), plus any other of ``relief_report_times``, ascending."""
+        return tuple(sorted({*SPEC_RELIEF_REPORT_TIMES, *(int(t) for t in self.relief_report_times)}))
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the given fields replaced (coerced to the field type, then validated).

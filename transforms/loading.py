@@ -45,11 +45,10 @@ from expectations.validation import (
     write_report,
 )
 from transforms import contract
-from transforms.conditions import normalise_code_sql
 from transforms.config import Settings
 from transforms.exports import ExportFolder, ExportRejected, IgnoredEntry, read_export
 from transforms.restricted import private_dir
-from transforms.sqlmodels import query
+from transforms.sqlmodels import install_macros, query
 from transforms.warehouse import transaction
 
 log = logging.getLogger("outcomes")
@@ -150,7 +149,7 @@ def _typed_sessions_sql() -> str:
     return f"""
     SELECT export, row_number, session_id, clinic_id, patient_id, episode_id, therapist_id,
            CAST(session_date AS DATE) AS session_date, visit_type,
-           {normalise_code_sql('condition_code')} AS condition_code,
+           normalise_icd10(condition_code) AS condition_code,
            referral_source, payer_type, cpt_code,
            CAST(CAST(units AS DOUBLE) AS INTEGER) AS units,
            CAST(CAST(duration_min AS DOUBLE) AS INTEGER) AS duration_min,
@@ -493,6 +492,7 @@ def load_exports(
             scon.execute("CREATE OR REPLACE TEMP TABLE accepted (export VARCHAR)")
             if accepted:
                 scon.executemany("INSERT INTO accepted VALUES (?)", [[name] for name in accepted])
+            install_macros(scon)  # normalise_icd10
             scon.execute(f"CREATE OR REPLACE TABLE sessions_typed AS {_typed_sessions_sql()}")
             scon.execute(f"CREATE OR REPLACE TABLE rom_typed AS {TYPED_ROM_SQL}")
         phases.mark("typed rows")

@@ -32,8 +32,15 @@ MACROS_FILE = SQL_DIR / "macros.sql"
 # Relations a placeholder may stand for. Scoped sources (``_scope_*``) are temporary tables that hold
 # the rows of the episodes an incremental run rebuilds.
 RELATIONS = frozenset({
+    "raw.sessions", "raw.rom", "staging._latest", "staging._groups", "_codes",
     "staging.sessions", "staging.rom", "_scope_sessions", "_scope_rom",
     "marts.episode_outcomes", "_scope_episodes",
+    "_outcome_units", "_condition_agg", "_relief_km", "_relief_summary",
+    "intermediate.rom_series", "intermediate.function_series",
+    "_changed_exports", "_affected_patients", "_scope_raw_sessions", "_scope_latest", "_scope_groups",
+    "_scope_staged",
+    "intermediate.episode_case_mix", "intermediate.episode_ipw", "intermediate.episode_techniques",
+    "intermediate.episode_flares",
 })
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")

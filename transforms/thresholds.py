@@ -1,4 +1,4 @@
-"""Clinical thresholds and rule parameters as SQL (metrics.md sections 3, 4, 6, 7 and 8).
+"""Clinical thresholds and rule parameters as SQL (metrics.md sections 3, 4, 6, 7, 8 and 12-14).
 
 Clinical rule (section 7): a value within ``THRESHOLD_TOLERANCE`` (1e-9) of a clinical threshold
 meets it, so that binary floating point never decides a case (7 -> 4.9 is a 30 % reduction).
@@ -33,10 +33,14 @@ MIN_MINUTES_FOR_UNIT = 8
 # Kaplan-Meier: the median is the first time the survival curve reaches one half.
 MEDIAN_SURVIVAL = 0.5
 
-def threshold_values(settings: Settings) -> dict[str, float | int | list[str]]:
-    """Sections 3, 4, 7, 8: the tolerance and every threshold of one run, by name, from ``settings``."""
+# Section 14: a technique is primary in an episode when listed in at least half of its sessions that list any.
+PRIMARY_TECHNIQUE_MIN_SHARE = 0.5
+
+def threshold_values(settings: Settings) -> dict[str, float | int | list[str] | list[int]]:
+    """Sections 3, 4, 7, 8, 12-14: the tolerance and every threshold of one run, by name, from ``settings``."""
     return {
         "tol": float(THRESHOLD_TOLERANCE),
+        "episode_gap_days": int(settings.episode_gap_days),
         "responder_min_points": float(settings.responder_min_points),
         "responder_min_fraction": float(settings.responder_min_fraction),
         "substantial_min_fraction": float(settings.substantial_min_fraction),
@@ -53,7 +57,9 @@ def threshold_values(settings: Settings) -> dict[str, float | int | list[str]]:
         "care_after_goal_visits": int(settings.care_after_goal_visits),
         "follow_up_active_days": int(settings.follow_up_active_days),
         "flare_min_points": float(settings.flare_min_points),
+        "primary_technique_min_share": PRIMARY_TECHNIQUE_MIN_SHARE,
         "ipw_max_weight": float(settings.ipw_max_weight),
+        "relief_report_times": [int(t) for t in settings.report_times],
         "unit_minutes": UNIT_MINUTES,
         "unit_rounding_minutes": UNIT_MINUTES - MIN_MINUTES_FOR_UNIT,
         "insured_payers": list(INSURED_PAYERS),
@@ -61,13 +67,19 @@ def threshold_values(settings: Settings) -> dict[str, float | int | list[str]]:
     }
 
 
-_TYPES = {float: "DOUBLE", int: "INTEGER", list: "VARCHAR[]"}
+_TYPES = {float: "DOUBLE", int: "INTEGER", str: "VARCHAR"}
+
+
+def _sql_type(value: object) -> str:
+    if isinstance(value, list):
+        return _TYPES[type(value[0]) if value else str] + "[]"
+    return _TYPES[type(value)]
 
 
 def install_thresholds(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Section 7: thresholds are met within 1e-9; creates ``_thresholds`` and the comparison macros."""
     values = threshold_values(settings)
-    columns = ", ".join(f"CAST(? AS {_TYPES[type(v)]}) AS {name}" for name, v in values.items())
+    columns = ", ".join(f"CAST(? AS {_sql_type(v)}) AS {name}" for name, v in values.items())
     con.execute(f"CREATE OR REPLACE TEMP TABLE {THRESHOLDS_TABLE} AS SELECT {columns}", list(values.values()))
     install_macros(con)
 

@@ -23,14 +23,21 @@ import duckdb
 import pandas as pd
 import pytest
 
-from dashboards.site import RunInfo, build_site
+from dashboards.site import build_site
 from transforms.config import Settings, load_settings
 from transforms.marts import build_marts
+from transforms.runs import RunRecord
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_SQL = (REPO / "transforms" / "sql" / "schema.sql").read_text(encoding="utf-8")
 SAMPLE = REPO / "data" / "sample"
-RUN = RunInfo(datetime(2026, 11, 1, 12, 0), "run-fixed-0001")
+RUN = RunRecord(
+    run_id="run-fixed-0001", started_at=datetime(2026, 11, 1, 12, 0), finished_at=datetime(2026, 11, 1, 12, 1),
+    status="succeeded", pipeline_version="0.1.0", git_commit="abc123def456", settings={},
+    reference={"condition_prefixes": "0" * 32}, exports=[{"export": "crafted-export", "checksum": "f" * 64,
+                                                            "load_order": 1}],
+    data_period={"C1": ["2026-01-05", "2026-06-29"]}, rows_loaded=10, rows_quarantined=0,
+)
 
 # condition group -> (ICD-10 code, patients per clinic): groups of 3, 10, 11 and 40 patients.
 GROUPS: dict[str, tuple[str, dict[str, int]]] = {

@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 
 from dashboards.definitions import render_markdown, slug
-from dashboards.director import wilson
+from dashboards.director import trend_figure
 from dashboards.forest import forest_figure
 from dashboards.funnel import Z95, Z998, control_limit, funnel_figure, position
 from dashboards.payer import visit_bin_labels
 from dashboards.publication import hidden_column
 from dashboards.quality import public_reason
 from dashboards.relief import at_risk_table, relief_figure
-from dashboards.theme import condition_colour, condition_label, fmt
+from dashboards.theme import ALL_COLOUR, MUTED, condition_colour, condition_label, fmt
 from transforms.reference import condition_groups
 
 
@@ -33,21 +33,51 @@ def outcomes(rows: list[tuple[str, float | None, float | None]]) -> pd.DataFrame
 
 def test_every_condition_has_its_own_colour_and_a_label() -> None:
     colours = [condition_colour(g) for g in condition_groups()]
-    assert len(set(colours)) == len(colours)
-    assert condition_colour("neck_pain") == condition_colour("neck_pain")
+    assert len(set(colours)) == len(colours) and ALL_COLOUR not in colours and MUTED not in colours
+    assert condition_colour("all") == ALL_COLOUR and condition_colour("not_a_group") == MUTED
     assert condition_label("tmj_disorder") == "TMJ disorder" and condition_label("all") == "All conditions"
 
 
 def test_forest_plot_draws_only_published_rows() -> None:
-    fig = forest_figure(outcomes([("neck_pain", 1.9, 0.5), ("migraine", None, None), ("all", 1.5, 0.4)]), "t")
+    fig = forest_figure(outcomes([("neck_pain", 1.9, 0.5), ("migraine", None, None), ("all", 1.5, 0.4)]), "t",
+                        responder_label="≥2 points and ≥35%")
     assert fig is not None
     labels = {y for trace in fig.data for y in trace.y}
     assert labels == {"Neck pain", "All conditions"}
     assert fig.data[0].hovertemplate and "95% CI" in fig.data[0].hovertemplate
+    assert [a.text for a in fig.layout.annotations][:2] == ["Mean sustained pain change (NRS points)",
+                                                            "Responders (≥2 points and ≥35%)"]
+    neck = [i for i, y in enumerate(fig.data[0].y) if y == "Neck pain"][0]
+    assert fig.data[0].x[neck] == 1.9 and fig.data[1].x[neck] == 0.5
 
 
 def test_forest_plot_of_nothing_is_none() -> None:
-    assert forest_figure(outcomes([("migraine", None, None)]), "t") is None
+    assert forest_figure(outcomes([("migraine", None, None)]), "t", responder_label="x") is None
+
+
+def _months(rows: list[tuple[str, float | None]]) -> pd.DataFrame:
+    frame = pd.DataFrame([{
+        "month": pd.Timestamp(m), "n_sessions": 40, "n_episodes": 10, "n_pain_evaluable": 12,
+        "mean_pain_change": r, "mean_pain_change_ci_low": r - 0.5, "mean_pain_change_ci_high": r + 0.5,
+        "responder_rate": r / 10, "responder_ci_low": r / 10 - 0.05, "responder_ci_high": r / 10 + 0.05,
+    } for m, r in rows])
+    frame[hidden_column("counts")] = False
+    frame[hidden_column("pain")] = False
+    return frame
+
+
+def test_trend_marks_months_still_in_progress_and_keeps_them_off_the_line() -> None:
+    fig = trend_figure(_months([("2026-04-01", 2.0), ("2026-05-01", 2.2), ("2026-06-01", 0.9)]), "2026-06",
+                       "Monthly trend", "≥2 points and ≥30%")
+    finished = [t for t in fig.data if t.name == "finished months"]
+    going = [t for t in fig.data if t.name == "months still in progress"]
+    assert [list(t.x) for t in finished] == [["Apr 2026", "May 2026"]] * 2
+    assert [list(t.x) for t in going] == [["Jun 2026"]] * 2 and all(t.mode == "markers" for t in going)
+    assert all(t.marker.symbol == "circle-open" for t in going)
+    assert list(fig.data[0].marker.color)[2] != list(fig.data[0].marker.color)[0]  # the month's sessions bar too
+    assert "Responder rate, ≥2 points and ≥30% (95% CI)" in [a.text for a in fig.layout.annotations]
+    no_open = trend_figure(_months([("2026-04-01", 2.0)]), None, "t", "r")
+    assert not [t for t in no_open.data if t.name == "months still in progress"]
 
 
 def test_funnel_limits_narrow_with_n() -> None:
@@ -68,6 +98,9 @@ def test_funnel_draws_shown_units_and_limits() -> None:
     assert fig is not None
     points = [t for t in fig.data if t.mode == "markers"]
     assert sum(len(t.x) for t in points) == 2
+    assert sorted(x for t in points for x in t.x) == [25.0, 40.0]
+    labelled = funnel_figure(units, 1.2, "t", colours={"C1": "#123456"}, label_points=True)
+    assert sorted(x for t in labelled.data if t.mode == "markers+text" for x in t.text) == ["Clinic C1", "T T1"]
     assert len([t for t in fig.data if t.mode == "lines"]) == 4  # 95% and 99.8%, upper and lower
     assert funnel_figure(units.iloc[2:], 1.2, "t") is None
 
@@ -94,16 +127,10 @@ def test_at_risk_table_hides_everything_after_a_hidden_time() -> None:
     assert html.count("suppressed</span>") == 3 and ">20<" in html
 
 
-def test_wilson_interval() -> None:
-    low, high = wilson(8, 10)
-    assert low == pytest.approx(0.4902, abs=1e-4) and high == pytest.approx(0.9433, abs=1e-4)
-    assert wilson(0, 0) is None
-
-
 def test_number_formats() -> None:
-    assert fmt(1234.5, 0) == "1,234" or fmt(1234.5, 0) == "1,235"
+    assert fmt(1234.25, 1) == "1,234.2" and fmt(1234.75, 0) == "1,235" and fmt(-0.5, 2) == "-0.50"
     assert fmt(0.375, 0, pct=True) == "38%" and fmt(None) == "–" and fmt(float("nan")) == "–"
-    assert fmt(pd.NA) == "–" and not math.isnan(0.0)
+    assert fmt(pd.NA) == "–" and fmt(math.inf, 0) == "inf"
 
 
 def test_visit_bins() -> None:

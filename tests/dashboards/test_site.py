@@ -144,6 +144,7 @@ def _cell_values(warehouse: Path, threshold: int, small: bool = True) -> dict[st
         "clinic": "SELECT * FROM marts.condition_outcomes_by_clinic WHERE n_patients < ?",
         "therapist": "SELECT * FROM marts.condition_outcomes_by_therapist WHERE n_patients < ?",
         "month": "SELECT * FROM marts.condition_outcomes_by_month WHERE n_patients < ?",
+        "clinic_month": "SELECT * FROM marts.condition_outcomes_by_clinic_month WHERE n_patients < ?",
         "pain": "SELECT mean_pain_change, mean_pain_change_ci_low, mean_pain_change_ci_high, responder_rate, "
                 "responder_ci_low, responder_ci_high, srm FROM marts.condition_outcomes WHERE n_pain_evaluable < ?",
         "risk": "SELECT * FROM marts.risk_adjusted WHERE n_patients < ?",

@@ -7,10 +7,9 @@ from datetime import date, timedelta
 import duckdb
 import pytest
 
-from transforms.conditions import condition_group, normalise_code
 from transforms.config import load_settings
 from transforms.loading import ensure_schema
-from transforms.staging import build_staging
+from transforms.staging import build_staging, condition_groups_of, normalise_codes
 
 
 @pytest.mark.parametrize(
@@ -39,14 +38,14 @@ from transforms.staging import build_staging
     ],
 )
 def test_condition_codes(code: str, normalised: str, group: str) -> None:
-    assert normalise_code(code) == normalised
-    assert condition_group(code) == group
+    """The production macro and model (not a Python mirror) normalise and group each code."""
+    assert normalise_codes([code]) == [normalised]
+    assert condition_groups_of([normalised]) == {normalised: group}
 
 
 def test_longest_prefix_wins_over_a_shorter_one() -> None:
     """M54.5 (low back) must beat a hypothetical shorter M54 match; M54.4 is sciatica, not neck (M54.2)."""
-    assert condition_group("M54.59") == "low_back_pain"
-    assert condition_group("M54.41") == "sciatica"
+    assert condition_groups_of(["M54.59", "M54.41"]) == {"M54.59": "low_back_pain", "M54.41": "sciatica"}
 
 
 COLUMNS = (

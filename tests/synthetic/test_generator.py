@@ -28,11 +28,12 @@ from synthetic.generator import (
     prepare_inbox,
 )
 from transforms import contract
-from transforms.conditions import CONDITION_GROUP_SQL, condition_group, normalise_code_sql
 from transforms.config import load_settings
-from transforms.episodes import EPISODES_SQL
 from transforms.exports import ExportFolder, ExportRejected, discover_exports, read_export
 from transforms.reference import condition_groups, install_reference_tables, read_reference
+from transforms.sqlmodels import create_table, install_macros
+from transforms.staging import condition_groups_of, normalise_codes
+from transforms.thresholds import install_thresholds
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 23)  # the project's reference date: no synthetic date may be after it
@@ -174,18 +175,26 @@ def test_sample_shape(sample: InboxSummary, sample_db: duckdb.DuckDBPyConnection
     assert spread >= 3
 
 
+def _groups_of(codes: list[str]) -> dict[str, str]:
+    """Each code (as written) -> its condition group, by the production normalisation and grouping."""
+    normalised = normalise_codes(codes)
+    groups = condition_groups_of(sorted(set(normalised)))
+    return {code: groups[norm] for code, norm in zip(codes, normalised, strict=True)}
+
+
 def test_sample_conditions_codes_and_instruments(sample_db: duckdb.DuckDBPyConnection) -> None:
     rows = sample_db.execute(
         "SELECT condition_code, function_instrument, visit_type, function_score IS NOT NULL FROM sessions "
         "WHERE regexp_full_match(upper(condition_code), '[A-Z][0-9]{2}(\\.?[A-Z0-9]{1,4})?')"
     ).fetchall()
-    groups = {condition_group(code) for code, *_ in rows}
+    group_of = _groups_of([code for code, *_ in rows])
+    groups = set(group_of.values())
     assert groups == set(condition_groups())
     codes = {code for code, *_ in rows}
     assert any("." not in c and len(c) > 3 for c in codes), "no code written without its dot"
     assert any(c != c.upper() for c in codes), "no lower-case code"
     assert {"M797", "M5450"} <= {c.upper() for c in codes}
-    used = Counter((condition_group(code), inst) for code, inst, _, _ in rows if inst)
+    used = Counter((group_of[code], inst) for code, inst, _, _ in rows if inst)
     for group, inst in [("low_back_pain", "ODI"), ("neck_pain", "NDI"), ("whiplash", "NDI"),
                         ("frozen_shoulder", "QuickDASH"), ("shoulder_impingement", "QuickDASH"),
                         ("fibromyalgia", "FIQR"), ("tension_headache", "HIT6"), ("migraine", "HIT6"),
@@ -212,10 +221,11 @@ def test_sample_rom_rows_fit_their_conditions(sample: InboxSummary) -> None:
         rows = con.execute(
             "SELECT s.condition_code, r.joint, r.movement, r.timing FROM rom_new r JOIN sessions_new s USING (session_id)"
         ).fetchall()
+        group_of = _groups_of([code for code, *_ in rows])
         for code, joint, movement, timing in rows:
             if (joint, movement) in valid:
-                assert (joint, movement) in allowed[condition_group(code)], (code, joint, movement)
-                seen.add((condition_group(code), timing))
+                assert (joint, movement) in allowed[group_of[code]], (code, joint, movement)
+                seen.add((group_of[code], timing))
     assert {g for g, t in seen if t == "post"} >= {"low_back_pain", "neck_pain", "frozen_shoulder", "tmj_disorder"}
     assert "fibromyalgia" not in {g for g, _ in seen}
 
@@ -299,19 +309,20 @@ def test_the_pipeline_finds_the_generated_episodes(sample: InboxSummary, sample_
         bad = [n for f, n, _, _ in broken if f == "sessions"] or [-1]
         con.execute(f"CREATE TABLE p{len(parts)} AS SELECT * FROM sessions_new WHERE row_number NOT IN ({', '.join(map(str, bad))})")
         parts.append(f"SELECT * FROM p{len(parts)}")
-    # The later export's row is the session (folder-name order within one run).
+    # The later export's row is the session (folder-name order within one run); then the production
+    # models group the codes and derive the episodes.
+    install_macros(con)
+    install_thresholds(con, load_settings(environ={}))
+    con.execute("CREATE SCHEMA staging")
     con.execute(
-        f"CREATE TABLE latest AS SELECT * REPLACE (CAST(session_date AS DATE) AS session_date, "
-        f"{normalise_code_sql('condition_code')} AS condition_code) FROM ({' UNION ALL '.join(parts)}) "
+        f"CREATE TABLE staging._latest AS SELECT * REPLACE (CAST(session_date AS DATE) AS session_date, "
+        f"normalise_icd10(condition_code) AS condition_code) FROM ({' UNION ALL '.join(parts)}) "
         "QUALIFY row_number() OVER (PARTITION BY clinic_id, session_id ORDER BY export DESC) = 1"
     )
-    con.execute(
-        "CREATE TABLE grouped AS SELECT l.*, g.condition_group FROM latest l "
-        f"JOIN ({CONDITION_GROUP_SQL.format(source='latest')}) g ON g.code = l.condition_code"
-    )
+    create_table(con, "staging._groups", "staging/condition_groups", sessions="staging._latest")
+    create_table(con, "staging.sessions", "staging/sessions", latest="staging._latest", groups="staging._groups")
     found = dict(con.execute(
-        f"SELECT condition_group, count(*) FROM ({EPISODES_SQL.format(source='grouped')}) WHERE session_number = 1 "
-        "GROUP BY 1", [load_settings(environ={}).episode_gap_days],
+        "SELECT condition_group, count(*) FROM staging.sessions WHERE session_number = 1 GROUP BY 1"
     ).fetchall())
     assert found == {g: n for g, n in sample.episodes_by_group.items() if n}
     assert min(sample.episodes_by_group.values()) >= 20  # every group large enough to publish (11+ patients)

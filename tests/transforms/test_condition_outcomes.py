@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from transforms.condition_outcomes import BREAKDOWNS, build_condition_outcomes
+from transforms.condition_outcomes import BREAKDOWNS
 
 SPEC_COLUMNS = [
     "condition_group", "n_patients", "n_episodes", "n_sessions", "n_pain_evaluable", "mean_baseline_pain",
@@ -97,14 +97,52 @@ def test_by_therapist_and_month(wh) -> None:
     assert months == {
         (date(2026, 1, 1), "low_back_pain"): 2, (date(2026, 1, 1), "neck_pain"): 2, (date(2026, 1, 1), "all"): 4,
         (date(2026, 2, 1), "low_back_pain"): 1, (date(2026, 2, 1), "all"): 1}
+    clinic_months = {(r["clinic_id"], r["month"], r["condition_group"]): r["n_episodes"]
+                     for r in wh.table("marts.condition_outcomes_by_clinic_month")}
+    assert clinic_months == {
+        ("C1", date(2026, 1, 1), "low_back_pain"): 1, ("C1", date(2026, 1, 1), "neck_pain"): 1,
+        ("C1", date(2026, 1, 1), "all"): 2, ("C1", date(2026, 2, 1), "low_back_pain"): 1,
+        ("C1", date(2026, 2, 1), "all"): 1, ("C2", date(2026, 1, 1), "low_back_pain"): 1,
+        ("C2", date(2026, 1, 1), "neck_pain"): 1, ("C2", date(2026, 1, 1), "all"): 2}
+
+
+def test_share_with_a_final_pain_score_has_a_wilson_interval(wh) -> None:
+    row = wh.by_key("marts.condition_outcomes", "condition_group")["all"]
+    low, high = proportion_confint(4, 5, method="wilson")
+    assert (row["n_with_final_pain"], row["n_episodes"]) == (4, 5)
+    assert (row["final_pain_ci_low"], row["final_pain_ci_high"]) == (
+        pytest.approx(low, rel=1e-12), pytest.approx(high, rel=1e-12))
 
 
 def test_breakdowns_have_the_same_columns(wh) -> None:
     base = list(wh.table("marts.condition_outcomes")[0])
     for table, units in BREAKDOWNS.values():
-        assert list(wh.table(table)[0]) == [*units, *base]
+        assert list(wh.table(table)[0]) == [*(name for name, _ in units), *base]
 
 
-def test_unknown_breakdown_is_refused(wh) -> None:
-    with pytest.raises(ValueError, match="unknown breakdown"):
-        build_condition_outcomes(wh.con, wh.settings, "patient_id; DROP TABLE x")
+def test_other_report_times_add_columns_and_keep_4_and_8(warehouse_factory, rows) -> None:
+    """relief_by_4 and relief_by_8 always exist; report times 2 and 6 add relief_by_2 and relief_by_6."""
+    w = warehouse_factory()
+    w.settings = w.settings.with_overrides(relief_report_times="2,6")
+    # relief at session 3 (after 2 treatments): S = 1 until t = 2, then 0
+    w.load(rows.episode("a", [(8, 6), (7, 6), (4, 4), (4, 4)]))
+    w.build()
+    for table, _units in BREAKDOWNS.values():
+        columns = list(w.table(table)[0])
+        relief = [c for c in columns if c.startswith("relief_by_")]
+        assert relief == ["relief_by_2", "relief_by_4", "relief_by_6", "relief_by_8"], table
+    row = w.by_key("marts.condition_outcomes", "condition_group")["all"]
+    assert (row["relief_by_2"], row["relief_by_4"], row["relief_by_6"], row["relief_by_8"]) == (1.0, 1.0, 1.0, 1.0)
+    w.con.close()
+
+
+def test_relief_before_the_first_event_is_zero_and_null_without_relief_evaluable(warehouse_factory, rows) -> None:
+    w = warehouse_factory()
+    w.settings = w.settings.with_overrides(relief_report_times="1")
+    w.load([*rows.episode("a", [(8, 6), (7, 6), (4, 4)]),                         # relieved at t = 2
+            *rows.episode("b", [(2, 2), (1, 1)], condition_group="neck_pain")])   # baseline 2: not evaluable
+    w.build()
+    by_group = w.by_key("marts.condition_outcomes", "condition_group")
+    assert (by_group["low_back_pain"]["relief_by_1"], by_group["low_back_pain"]["relief_by_4"]) == (0.0, 1.0)
+    assert by_group["neck_pain"]["relief_by_4"] is None
+    w.con.close()

@@ -11,10 +11,14 @@ from hypothesis import strategies as st
 from transforms.marts import MART_TABLES, build_marts
 
 REQUIRED = {
-    "marts.episode_outcomes", "marts.condition_outcomes", "marts.relief_curve", "marts.rom_gains",
+    "intermediate.rom_series", "intermediate.function_series", "marts.episode_outcomes", "marts.condition_outcomes", "marts.relief_curve", "marts.rom_gains",
     "marts.function_outcomes", "marts.audit_flags", "marts.audit_summary", "marts.condition_outcomes_by_clinic",
-    "marts.condition_outcomes_by_therapist", "marts.condition_outcomes_by_month", "marts.risk_adjusted",
-    "marts.model_coefficients",
+    "marts.condition_outcomes_by_therapist", "marts.condition_outcomes_by_month",
+    "marts.condition_outcomes_by_clinic_month", "marts.risk_adjusted",
+    "marts.model_coefficients", "intermediate.episode_case_mix", "marts.risk_adjusted_responders",
+    "marts.risk_calibration", "marts.follow_up", "intermediate.episode_ipw", "marts.responder_sensitivity",
+    "marts.ipw_coefficients", "intermediate.episode_techniques", "marts.technique_outcomes",
+    "intermediate.episode_flares", "marts.flares",
 }
 
 
@@ -54,15 +58,17 @@ def test_nothing_temporary_is_left(wh, rows) -> None:
                    "AND database_name = 'temp' AND function_type = 'macro'") == []
 
 
-def test_a_failed_build_keeps_the_previous_marts(wh, rows) -> None:
+def test_a_failed_model_keeps_its_previous_tables(wh, rows) -> None:
+    """Each model is one transaction: a model that fails leaves its tables exactly as they were."""
     wh.load(*_sample(rows))
     wh.build()
-    before = wh.table("marts.episode_outcomes")
-    wh.con.execute("DELETE FROM staging.sessions WHERE episode_key = 'b'")
+    before = {t: wh.table(t, "ALL") for t in ("marts.rom_gains", "intermediate.rom_series")}
+    wh.con.execute("DELETE FROM staging.sessions WHERE episode_key = 'a'")
     wh.con.execute("ALTER TABLE staging.rom RENAME TO rom_gone")
     with pytest.raises(Exception, match="rom"):
         build_marts(wh.con, wh.settings)
-    assert wh.table("marts.episode_outcomes") == before
+    assert {t: wh.table(t, "ALL") for t in before} == before
+    assert "a" not in {r["episode_key"] for r in wh.table("marts.episode_outcomes")}
 
 
 def test_empty_staging_builds_empty_tables(wh) -> None:
@@ -154,7 +160,7 @@ def test_invariants(warehouse_factory, rows, episodes) -> None:
         assert sum(r[column] for r in groups) == outcomes["all"][column]
     sums = ", ".join(f"sum({c}) AS {c}" for c in columns)
     for table in ("marts.condition_outcomes_by_clinic", "marts.condition_outcomes_by_therapist",
-                  "marts.condition_outcomes_by_month"):
+                  "marts.condition_outcomes_by_month", "marts.condition_outcomes_by_clinic_month"):
         totals = {r["condition_group"]: r for r in wh.rows(f"SELECT condition_group, {sums} FROM {table} GROUP BY 1")}
         assert set(totals) == set(outcomes)
         for group, row in outcomes.items():

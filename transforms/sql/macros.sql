@@ -45,3 +45,15 @@ CREATE OR REPLACE TEMP MACRO follow_up_status(has_discharge, last_date, clinic_e
     CASE WHEN has_discharge THEN 'discharged'
          WHEN date_diff('day', last_date, clinic_end) <= active_days THEN 'active'
          ELSE 'lost_to_follow_up' END;
+
+-- Section 1: an ICD-10-CM code is normalised to upper case with a dot after the third character
+-- (`m797` -> `M79.7`; `G43` stays `G43`).
+CREATE OR REPLACE TEMP MACRO normalise_icd10(code) AS
+    CASE WHEN length(replace(upper(trim(code)), '.', '')) <= 3 THEN replace(upper(trim(code)), '.', '')
+         ELSE substr(replace(upper(trim(code)), '.', ''), 1, 3) || '.' || substr(replace(upper(trim(code)), '.', ''), 4)
+    END;
+
+-- Section 4: cumulative relief at report time `t` from a list of {t, relief} structs (null when the
+-- unit has no relief-evaluable episode).
+CREATE OR REPLACE TEMP MACRO relief_at(relief_by, report_t) AS
+    list_filter(relief_by, lambda r: r.t = report_t)[1].relief;

@@ -3,11 +3,13 @@
 --             staging is rebuilt from; an export's rows are replaced as a whole.
 -- staging.* : the latest version of each session (later exports supersede earlier ones), with
 --             condition groups, episodes and session numbers (metrics.md sections 1-2).
+-- intermediate.* : episode-level series that aggregate marts are computed from (rebuilt per episode).
 -- marts.*   : outcome and audit tables, rebuilt from staging alone.
 CREATE SCHEMA IF NOT EXISTS ops;
 CREATE SCHEMA IF NOT EXISTS quarantine;
 CREATE SCHEMA IF NOT EXISTS raw;
 CREATE SCHEMA IF NOT EXISTS staging;
+CREATE SCHEMA IF NOT EXISTS intermediate;
 CREATE SCHEMA IF NOT EXISTS marts;
 CREATE SCHEMA IF NOT EXISTS ref;
 
@@ -85,4 +87,22 @@ CREATE TABLE IF NOT EXISTS raw.rom (
     side VARCHAR NOT NULL,
     timing VARCHAR NOT NULL,
     value DOUBLE NOT NULL
+);
+
+-- One row per pipeline run (`outcomes run`, or a Dagster run that builds tables): what produced the
+-- published numbers. Settings, exports with checksums, reference-table checksums and the data period
+-- per clinic are JSON text.
+CREATE TABLE IF NOT EXISTS ops.runs (
+    run_id VARCHAR PRIMARY KEY,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    status VARCHAR NOT NULL,           -- running | succeeded | failed
+    pipeline_version VARCHAR NOT NULL, -- package version
+    git_commit VARCHAR,                -- commit of the pipeline's code, when run from a git checkout
+    settings_json VARCHAR NOT NULL,    -- every setting that shapes a number, as in force
+    reference_json VARCHAR,            -- sha256 of each reference table in force
+    exports_json VARCHAR,              -- the exports in the warehouse: name, checksum, load order
+    data_period_json VARCHAR,          -- per clinic: first and last session date in staging
+    rows_loaded BIGINT,                -- rows of the current export versions in raw.* (sessions + rom)
+    rows_quarantined BIGINT            -- rows of the current export versions held in quarantine
 );
