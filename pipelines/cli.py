@@ -83,6 +83,9 @@ def _prepare_folders(settings: Settings) -> None:
     """Fail fast, with one line, when the folders of the run cannot be written."""
     if not settings.inbox.is_dir():
         raise RunFailed(f"inbox {settings.inbox} does not exist or is not a folder")
+    if settings.reference_dir is not None and not settings.reference_dir.is_dir():
+        raise RunFailed(f"OUTCOMES_REFERENCE_DIR={settings.reference_dir} is not valid: expected an existing folder "
+                        "of reference CSV files")
     try:
         check_writable_folder(settings.warehouse.parent)
         check_writable_folder(settings.site, "the site folder")

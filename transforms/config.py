@@ -147,7 +147,7 @@ RULES: dict[str, Rule] = {
     "warehouse": Rule(lambda v: str(v).strip() not in ("", ".") and not Path(v).is_dir(), "a DuckDB file, not a folder"),
     "site": Rule(lambda v: str(v).strip() not in ("", "."), "a folder other than the current one"),
     "restricted": Rule(lambda v: str(v).strip() not in ("", "."), "a folder other than the current one"),
-    "reference_dir": Rule(lambda v: v is None or Path(v).is_dir(), "an existing folder of reference CSV files"),
+    "reference_dir": Rule(lambda v: v is None or str(v).strip() not in ("", "."), "a folder of reference CSV files"),
     "reject_share": Rule(_between(0, 1), "a fraction from 0 to 1 (for example 0.20)"),
     "lock_timeout_s": Rule(lambda v: math.isfinite(v) and 0 <= v <= 86400, "a number of seconds from 0 to 86400"),
     "duckdb_memory_limit": Rule(lambda v: bool(_MEMORY.match(str(v))), "a size such as 600MB or 2GB"),

@@ -223,3 +223,11 @@ def test_an_empty_inbox_builds_empty_tables_and_a_site(settings, capsys) -> None
     out = capsys.readouterr().out
     assert "exports in the warehouse: 0 loaded, 0 rejected; rows loaded: 0, quarantined: 0" in out
     assert (settings.site / "index.html").exists()
+
+
+def test_a_missing_reference_folder_stops_the_run(settings, capsys, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("OUTCOMES_REFERENCE_DIR", str(tmp_path / "nowhere"))
+    write_export(settings.inbox, "a", sessions_series(2))
+    assert main(_args(settings)) == 2
+    assert _one_line(capsys) == (f"outcomes: OUTCOMES_REFERENCE_DIR={tmp_path / 'nowhere'} is not valid: expected an "
+                                 "existing folder of reference CSV files")
