@@ -7,7 +7,7 @@ Order (each step reads only staging, reference tables and the marts before it):
 3. ``marts.condition_outcomes`` and the breakdowns ``_by_clinic``, ``_by_therapist``, ``_by_month``
 4. ``marts.rom_gains``              (section 5)
 5. ``marts.function_outcomes``      (section 6)
-6. ``marts.audit_flags``, ``marts.audit_summary`` (section 8)
+6. ``marts.audit_flags``, ``marts.audit_episodes``, ``marts.audit_summary`` (section 8)
 7. ``marts.model_coefficients``, ``marts.risk_adjusted`` (risk adjustment)
 
 Everything runs in one transaction, so readers see either the previous marts or the new ones.
@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from transforms import audit
-from transforms.audit import build_audit_flags, build_audit_summary
+from transforms.audit import build_audit_episodes, build_audit_flags, build_audit_summary
 from transforms.condition_outcomes import BREAKDOWNS, build_condition_outcomes
 from transforms.config import Settings
 from transforms.episode_outcomes import TABLE as EPISODES
@@ -45,6 +45,7 @@ MART_TABLES: tuple[str, ...] = (
     ROM,
     FUNCTION,
     audit.FLAGS_TABLE,
+    audit.EPISODES_TABLE,
     audit.SUMMARY_TABLE,
     COEFFICIENTS_TABLE,
     RISK_TABLE,
@@ -59,7 +60,8 @@ def _build(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]
         counts[table] = build_condition_outcomes(con, settings, breakdown)
     counts[ROM] = build_rom_gains(con)
     counts[FUNCTION] = build_function_outcomes(con)
-    counts[audit.FLAGS_TABLE] = build_audit_flags(con, settings.plateau_window)
+    counts[audit.FLAGS_TABLE] = build_audit_flags(con)
+    counts[audit.EPISODES_TABLE] = build_audit_episodes(con)
     counts[audit.SUMMARY_TABLE] = build_audit_summary(con)
     counts.update(build_risk_adjustment(con))
     return {table: counts[table] for table in MART_TABLES}
@@ -71,7 +73,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str,
     Needs ``staging.sessions`` and ``staging.rom``; (re)installs the ``ref.*`` tables. Runs in one
     transaction and leaves no temporary table behind.
     """
-    install_reference_tables(con)
+    install_reference_tables(con, reference_dir=settings.reference_dir)
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
     # Row order of the marts carries no meaning (aggregates are order-independent); not preserving
     # it lets DuckDB stream and spill large intermediate results instead of running out of memory.
