@@ -49,9 +49,10 @@ Means have 95% t-intervals, rates 95% Wilson intervals. Clinics and therapists a
 observed minus case-mix-expected sustained change, in a funnel plot with 95% and 99.8% limits.
 
 ## Payer audit flags
-UNITS_OVER_TIME (more timed units than the minutes support, CMS 8-minute rule), MISSING_PAIN,
-NO_REFERRAL, NO_EVALUATION, NO_GOALS, NO_PROGRESS_NOTE (insured payers) and PLATEAU (a prompt for
-review, not a denial).
+Eleven prompts for a reviewer in four tiers. Billing: UNITS_OVER_TIME (more timed units on a day than
+the day's minutes support, CMS 8-minute rule) and OVER_AUTHORIZED. Necessity: NO_REFERRAL,
+NO_EVALUATION, NO_RECERTIFICATION, CARE_AFTER_GOAL. Documentation: NO_GOALS, NO_PROGRESS_NOTE,
+NO_BASELINE_MEASURE, NO_OUTCOME_MEASURE. Review: PLATEAU (a prompt for review, not a denial).
 
 ## Publishing
 Every number resting on 1 to 10 distinct patients (threshold configurable) is suppressed, and so
