@@ -68,6 +68,7 @@ ul.flags>li{border-left:3px solid var(--line);padding:5px 12px;margin:6px 0;back
 ul.flags .rule{color:var(--muted);font-size:12.5px;margin:2px 0}
 ul.flags .detail{margin:2px 0}
 ul.flags .evidence{font-size:12px;color:var(--muted)}
+table.timeline td{white-space:nowrap}
 table.timeline tr.evidence td{background:#fff4e0}
 table.timeline tr.at-risk td:first-child{box-shadow:inset 4px 0 0 #b00020}
 table.timeline td.cites{font-size:11.5px;color:#7a4a00;white-space:normal;min-width:140px}

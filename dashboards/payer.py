@@ -482,7 +482,7 @@ def pain_documentation_figure(pain: pd.DataFrame) -> go.Figure | None:
         if row is None:
             continue
         xs.append("All clinics" if clinic == ALL else clinic_label(clinic))
-        if bool(row["hidden"]) or not row["n_sessions"]:
+        if bool(row["hidden"]) or is_missing(row["n_sessions"]) or not row["n_sessions"]:
             ys.append(0.0)
             texts.append(html.SUPPRESSED_TEXT)
             custom.append([0, 0])

@@ -80,6 +80,8 @@ def case_sessions(rows) -> dict[str, list[dict]]:
                                                                   dict(authorized_visits=8)]),
         "auth_lowered": e("auth_lowered", neutral(5), sessions=[dict(authorized_visits=10), {},
                                                                 dict(authorized_visits=3)]),
+        # recorded on every visit, as practice systems do: in force since the visit it was first written
+        "auth_repeated": e("auth_repeated", neutral(5), sessions=[{}, *[dict(authorized_visits=3)] * 4]),
         "auth_self_pay": e("auth_self_pay", neutral(6), sessions=[dict(authorized_visits=5)], payer_type="self_pay"),
         # --- NO_REFERRAL (insured and fsa_hsa) -----------------------------------------------------------------
         "no_referral": e("no_referral", neutral(3), sessions=[dict(referral_source="self"),
@@ -163,6 +165,7 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
     "untimed_code": set(),
     "auth_reached": set(), "auth_exceeded": {"OVER_AUTHORIZED"}, "auth_given_later": {"OVER_AUTHORIZED"},
     "auth_extended": set(), "auth_lowered": {"OVER_AUTHORIZED"}, "auth_self_pay": set(),
+    "auth_repeated": {"OVER_AUTHORIZED"},
     "no_referral": {"NO_REFERRAL"}, "one_referral": set(), "fsa_no_letter": {"NO_REFERRAL"}, "fsa_letter": set(),
     "self_pay_no_referral": set(),
     "no_evaluation": {"NO_EVALUATION"}, "fsa_no_evaluation": set(),
@@ -281,13 +284,17 @@ def test_excess_units_count_each_day_once(episodes) -> None:
 def test_over_authorized_rows_and_details(flags) -> None:
     (row,) = _rows(flags, "auth_exceeded", "OVER_AUTHORIZED")
     assert (row["session_number"], row["detail"]) == (
-        6, "visit 6 of 5 authorised (the authorisation in force was recorded at visit 1)")
+        6, "visit 6 of 5 authorised (the authorisation of 5 visits in force since visit 1)")
     assert row["evidence_sessions"] == [1, 6] and row["risk_sessions"] == [6]
     later = _rows(flags, "auth_given_later", "OVER_AUTHORIZED")
     assert [r["session_number"] for r in later] == [7]  # nothing in force before visit 3, then 6 authorised
+    repeated = _rows(flags, "auth_repeated", "OVER_AUTHORIZED")
+    assert [(r["session_number"], r["evidence_sessions"]) for r in repeated] == [(4, [2, 4]), (5, [2, 5])]
+    assert repeated[1]["detail"] == "visit 5 of 3 authorised (the authorisation of 3 visits in force since visit 2)"
     lowered = _rows(flags, "auth_lowered", "OVER_AUTHORIZED")
     assert [r["session_number"] for r in lowered] == [4, 5]
-    assert lowered[0]["detail"] == "visit 4 of 3 authorised (the authorisation in force was recorded at visit 3)"
+    assert lowered[0]["detail"] == "visit 4 of 3 authorised (the authorisation of 3 visits in force since visit 3)"
+    assert lowered[0]["evidence_sessions"] == [3, 4]
 
 
 # --- NO_REFERRAL, NO_EVALUATION ----------------------------------------------------------------------------
