@@ -15,12 +15,10 @@ WITH timed AS (
     WHERE list_contains(t.timed_cpt_codes, s.cpt_code)
 ),
 days AS (
-    -- one row per patient-day with a timed code: its totals and its rows in session_id order
+    -- one row per patient-day with a timed code: its totals
     SELECT clinic_id, patient_id, session_date,
            CAST(sum(units) AS INTEGER) AS day_units,
-           CAST(sum(duration_min) AS INTEGER) AS day_minutes,
-           list({'session_id': session_id, 'episode_key': episode_key, 'session_number': session_number,
-                 'cpt_code': cpt_code, 'units': units, 'duration_min': duration_min} ORDER BY session_id) AS day_rows
+           CAST(sum(duration_min) AS INTEGER) AS day_minutes
     FROM timed
     GROUP BY clinic_id, patient_id, session_date
 ),
@@ -30,21 +28,34 @@ over_billed AS (
     FROM days d
     CROSS JOIN _thresholds t
     WHERE d.day_units > (d.day_minutes + t.unit_rounding_minutes) // t.unit_minutes
+),
+over_rows AS (
+    SELECT s.*, o.day_units, o.day_minutes, o.day_allowed
+    FROM timed s
+    JOIN over_billed o USING (clinic_id, patient_id, session_date)
+),
+day_rows AS (
+    -- the timed rows of each over-billed day, in session_id order, for the detail
+    SELECT clinic_id, patient_id, session_date,
+           list({'session_id': session_id, 'episode_key': episode_key, 'session_number': session_number,
+                 'cpt_code': cpt_code, 'units': units, 'duration_min': duration_min} ORDER BY session_id) AS day_rows
+    FROM over_rows
+    GROUP BY clinic_id, patient_id, session_date
 )
-SELECT s.episode_key, 'UNITS_OVER_TIME' AS flag, s.session_id, CAST(s.session_number AS INTEGER) AS session_number,
-       s.session_date, s.payer_type AS session_payer_type,
-       CAST(list_transform(list_filter(o.day_rows, lambda r: r.episode_key = s.episode_key),
+SELECT o.episode_key, 'UNITS_OVER_TIME' AS flag, o.session_id, CAST(o.session_number AS INTEGER) AS session_number,
+       o.session_date, o.payer_type AS session_payer_type,
+       CAST(list_transform(list_filter(d.day_rows, lambda r: r.episode_key = o.episode_key),
                            lambda r: r.session_number) AS INTEGER[]) AS evidence_sessions,
        CAST([] AS INTEGER[]) AS risk_sessions,
        CAST(o.day_units - o.day_allowed AS INTEGER) AS day_excess_units,
        format('day total {} minutes supports {} unit{}, {} billed ({} excess) on {}; timed rows that day: {}',
               o.day_minutes, o.day_allowed, CASE WHEN o.day_allowed = 1 THEN '' ELSE 's' END, o.day_units,
               o.day_units - o.day_allowed, strftime(o.session_date, '%Y-%m-%d'),
-              array_to_string(list_transform(o.day_rows, lambda r: format(
+              array_to_string(list_transform(d.day_rows, lambda r: format(
                   '{} CPT {} {} unit{} {} min',
-                  CASE WHEN r.episode_key = s.episode_key THEN format('visit {} ({})', r.session_number, r.session_id)
+                  CASE WHEN r.episode_key = o.episode_key THEN format('visit {} ({})', r.session_number, r.session_id)
                        ELSE format('session {} of episode {}', r.session_id, r.episode_key) END,
                   r.cpt_code, r.units, CASE WHEN r.units = 1 THEN '' ELSE 's' END, r.duration_min)), '; ')
        ) AS detail
-FROM timed s
-JOIN over_billed o USING (clinic_id, patient_id, session_date)
+FROM over_rows o
+JOIN day_rows d USING (clinic_id, patient_id, session_date)
