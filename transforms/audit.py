@@ -28,12 +28,13 @@ folder, never to the published site.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
-import pandas as pd
 
 from transforms.config import Settings
 from transforms.contract import INSURED_PAYERS, PAYER_TYPES, TIMED_CPT_CODES
@@ -332,29 +333,98 @@ def write_audit_worklists(
     return written
 
 
+Record = dict[str, Any]
+
+
 @dataclass(frozen=True)
 class PacketData:
-    """What the audit packet of one payer type shows (restricted: row level, pseudonymous ids only).
+    """What one page of a payer type's audit packet shows (restricted: row level, pseudonymous ids only).
 
-    ``episodes``: the flagged episodes in reviewing order (tier, then units at risk); ``flags``: their
-    flag rows; ``visits``: their visit timelines.
+    ``episodes``: the page's flagged episodes in reviewing order (tier, then units at risk); ``flags``:
+    their flag rows; ``visits``: their visit timelines (rows as dictionaries, SQL NULL as None);
+    ``page`` of ``pages``; ``totals``: the whole payer type's flagged episodes (in all and per tier),
+    units at risk and excess units.
     """
 
     payer_type: str
-    episodes: pd.DataFrame
-    flags: pd.DataFrame
-    visits: pd.DataFrame
+    episodes: list[Record]
+    flags: list[Record]
+    visits: list[Record]
+    page: int = 1
+    pages: int = 1
+    totals: dict[str, int] | None = None
+
+
+def _records(cursor: duckdb.DuckDBPyConnection) -> list[Record]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def packet_episodes(con: duckdb.DuckDBPyConnection, payer_type: str, episodes: str = EPISODES) -> list[Record]:
+    """The flagged episodes of one payer type in reviewing order (tier, then units at risk, largest first),
+    numbered by that order (``review_rank``)."""
+    if payer_type not in PAYER_TYPES:
+        raise ValueError(f"unknown payer type {payer_type!r}")
+    return _records(query(con, "restricted/audit_packet_episodes", [payer_type], episodes=episodes))
+
+
+def packet_totals(episodes: list[Record]) -> dict[str, int]:
+    """A payer type's flagged episodes (in all and per tier), units at risk and excess units."""
+    totals = {"episodes": len(episodes), "units_at_risk": sum(int(e["units_at_risk"]) for e in episodes),
+              "units_over_time": sum(int(e["units_over_time"]) for e in episodes)}
+    totals.update({t: sum(1 for e in episodes if e["top_tier"] == t) for t in TIERS})
+    return totals
+
+
+def _stream(cursor: duckdb.DuckDBPyConnection, rows: int = 10_000) -> Iterator[Record]:
+    names = [d[0] for d in cursor.description]
+    while chunk := cursor.fetchmany(rows):
+        for row in chunk:
+            yield dict(zip(names, row, strict=True))
+
+
+def _take_until(stream: Iterator[Record], pending: list[Record], last_rank: int) -> list[Record]:
+    """The rows of ``stream`` (plus the one held back in ``pending``) up to ``review_rank`` ``last_rank``."""
+    taken = []
+    while pending or (nxt := next(stream, None)) is not None:
+        row = pending.pop() if pending else nxt
+        if row["review_rank"] > last_rank:
+            pending.append(row)
+            break
+        taken.append(row)
+    return taken
+
+
+def packet_pages(
+    con: duckdb.DuckDBPyConnection, payer_type: str, page_episodes: int | None = None,
+    sessions: str = "staging.sessions", episodes: str = EPISODES,
+) -> Iterator[PacketData]:
+    """The audit packet of one payer type, page by page (``page_episodes`` episodes a page; all on one page
+    when None). Visits and flags are streamed in the packet's order, one scan each, so memory stays bounded
+    by a page however many episodes are flagged."""
+    ordered = packet_episodes(con, payer_type, episodes)
+    size = max(1, page_episodes or len(ordered) or 1)
+    pages = max(1, -(-len(ordered) // size))
+    totals = packet_totals(ordered)
+    flag_cursor, visit_cursor = con.cursor(), con.cursor()
+    try:
+        flag_rows = _stream(flag_cursor.execute(model_sql("restricted/audit_packet_flags"), [payer_type]))
+        visit_rows = _stream(visit_cursor.execute(model_sql("restricted/audit_packet_visits", sessions=sessions),
+                                                  [payer_type]))
+        held_flags: list[Record] = []
+        held_visits: list[Record] = []
+        for page in range(1, pages + 1):
+            part = ordered[(page - 1) * size: page * size]
+            last = int(part[-1]["review_rank"]) if part else 0
+            yield PacketData(payer_type, part, _take_until(flag_rows, held_flags, last),
+                             _take_until(visit_rows, held_visits, last), page, pages, totals)
+    finally:
+        flag_cursor.close()
+        visit_cursor.close()
 
 
 def packet_data(
     con: duckdb.DuckDBPyConnection, payer_type: str, sessions: str = "staging.sessions", episodes: str = EPISODES
 ) -> PacketData:
-    """The flagged episodes of one payer type, their flags and their visit timelines (for the audit packet)."""
-    if payer_type not in PAYER_TYPES:
-        raise ValueError(f"unknown payer type {payer_type!r}")
-    return PacketData(
-        payer_type,
-        query(con, "restricted/audit_packet_episodes", [payer_type], episodes=episodes).df(),
-        query(con, "restricted/audit_packet_flags", [payer_type]).df(),
-        query(con, "restricted/audit_packet_visits", [payer_type], sessions=sessions).df(),
-    )
+    """Every flagged episode of one payer type, its flags and its visits, as one page (small warehouses, tests)."""
+    return next(packet_pages(con, payer_type, None, sessions, episodes))

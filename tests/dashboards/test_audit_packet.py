@@ -138,3 +138,32 @@ def test_a_packet_opens_offline_with_every_chart_drawn_and_no_console_error(pack
         driver.save_screenshot(str(ARTIFACTS / "file-audit-packet-medicare.png"))
     finally:
         driver.quit()
+
+
+def test_a_large_packet_is_split_into_pages_in_reviewing_order(sample_build: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import dashboards.audit_packet as packet
+
+    monkeypatch.setattr(packet, "PAGE_EPISODES", 7)
+    settings = load_settings(environ={})
+    with duckdb.connect(str(sample_build / "warehouse.duckdb"), read_only=True) as con:
+        written = write_audit_packets(con, tmp_path / "packets", settings)
+        expected = [k for (k,) in con.execute(
+            "SELECT episode_key FROM marts.audit_episodes WHERE payer_type = 'medicare' "
+            "ORDER BY top_tier_rank, units_at_risk DESC, clinic_id, first_date, episode_key").fetchall()]
+    pages = sorted((p for p in written if p.name.startswith("audit_packet_medicare")),
+                   key=lambda p: int(p.stem.rsplit("_", 1)[1]) if p.stem[-1].isdigit() else 1)
+    assert len(pages) == -(-len(expected) // 7) >= 2
+    assert pages[0].name == "audit_packet_medicare.html" and pages[1].name == "audit_packet_medicare_2.html"
+    seen = []
+    for page in pages:
+        sections = _sections(page)
+        assert 1 <= len(sections) <= 7
+        seen += list(sections)
+        text = page.read_text(encoding="utf-8")
+        assert f"of {len(pages)}" in text
+        links = set(re.findall(r"href='(audit_packet_medicare(?:_\d+)?\.html)'", text))
+        assert links == {p.name for p in pages if p != page}  # every other page, from every page
+        for key, body in sections.items():  # every section has its own timeline, not another page's
+            assert ROW.findall(body), key
+    assert seen == expected
