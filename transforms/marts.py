@@ -9,7 +9,7 @@ model, ``pipelines/assets.py``) and :func:`build_marts` can build everything in 
   the Kaplan-Meier relief curve (sections 3, 4, 7)
 - ``rom_gains``          ROM series per episode, gains per condition, joint and movement (section 5)
 - ``function_outcomes``  function series per episode, outcomes per condition and instrument (section 6)
-- ``audit``              payer audit flags and their summary (section 8)
+- ``audit``              payer audit flags, flagged episodes (units at risk) and their summary (section 8)
 - ``risk_adjustment``    case-mix models (pain change, responder), observed vs expected per clinic and
   therapist, calibration
 - ``follow_up``          follow-up status counts and lost rate per condition and clinic (section 12)
@@ -89,7 +89,8 @@ def _function(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, i
 
 
 def _audit(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    return {audit.FLAGS_TABLE: audit.build_audit_flags(con, settings.plateau_window),
+    return {audit.FLAGS_TABLE: audit.build_audit_flags(con),
+            audit.EPISODES_TABLE: audit.build_audit_episodes(con),
             audit.SUMMARY_TABLE: audit.build_audit_summary(con)}
 
 
@@ -113,8 +114,10 @@ MODELS: tuple[MartModel, ...] = (
               "Range-of-motion series per episode and gains per condition, joint and movement (section 5)."),
     MartModel("function_outcomes", (function.SERIES_TABLE, function.TABLE), (STAGING_SESSIONS, EPISODES), _function,
               "Function-instrument series per episode and outcomes per condition and instrument (section 6)."),
-    MartModel("audit", (audit.FLAGS_TABLE, audit.SUMMARY_TABLE), (STAGING_SESSIONS, EPISODES), _audit,
-              "Payer audit flags with readable details and their summary per clinic and payer (section 8)."),
+    MartModel("audit", (audit.FLAGS_TABLE, audit.EPISODES_TABLE, audit.SUMMARY_TABLE), (STAGING_SESSIONS, EPISODES),
+              _audit,
+              "Payer audit flags in four tiers with readable details, flagged episodes with their units at risk, "
+              "and the summary per clinic and payer (section 8 version 2)."),
     MartModel("risk_adjustment", (CASE_MIX_TABLE, COEFFICIENTS_TABLE, RISK_TABLE, RESPONDER_TABLE, CALIBRATION_TABLE),
               (EPISODES,), lambda con, settings: build_risk_adjustment(con),
               "Case-mix models of sustained pain change (linear) and of the responder outcome (logistic): "
@@ -141,7 +144,7 @@ MART_TABLES: tuple[str, ...] = tuple(t for m in MODELS for t in m.tables)
 
 def prepare_connection(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Install what every model needs on ``con``: reference tables, macros, ``_thresholds``, ``_t_quantiles``."""
-    install_reference_tables(con)
+    install_reference_tables(con, reference_dir=settings.reference_dir)
     con.execute("CREATE SCHEMA IF NOT EXISTS intermediate")
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
     install_macros(con)
