@@ -39,7 +39,7 @@ import duckdb
 from transforms.config import Settings
 from transforms.contract import INSURED_PAYERS, PAYER_TYPES, TIMED_CPT_CODES
 from transforms.episode_outcomes import TABLE as EPISODES
-from transforms.sqlmodels import create_table, insert_into, model_sql, query
+from transforms.sqlmodels import FULL_SOURCES, Sources, create_table, insert_into, model_sql, query
 
 FLAGS_TABLE = "marts.audit_flags"
 EPISODES_TABLE = "marts.audit_episodes"
@@ -257,7 +257,7 @@ def _install_catalogue(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def build_audit_flags(
-    con: duckdb.DuckDBPyConnection, sessions: str = "staging.sessions", episodes: str = EPISODES
+    con: duckdb.DuckDBPyConnection, sources: Sources = FULL_SOURCES, table: str = FLAGS_TABLE
 ) -> int:
     """Section 8: ``marts.audit_flags``, one row per raised flag with its tier and a detail in words.
 
@@ -267,18 +267,18 @@ def build_audit_flags(
     _install_catalogue(con)
     con.execute(f"CREATE OR REPLACE TABLE {RAISED_TABLE} ({_RAISED_COLUMNS})")
     for flag in FLAG_CATALOGUE:
-        insert_into(con, RAISED_TABLE, flag_model(flag.name), sessions=sessions, episodes=episodes)
-    count = create_table(con, FLAGS_TABLE, "marts/audit_flags", episodes=episodes)
+        insert_into(con, RAISED_TABLE, flag_model(flag.name), sessions=sources.sessions, episodes=sources.episodes)
+    count = create_table(con, table, "marts/audit_flags", episodes=sources.episodes)
     con.execute(f"DROP TABLE {RAISED_TABLE}")
     return count
 
 
 def build_audit_episodes(
-    con: duckdb.DuckDBPyConnection, sessions: str = "staging.sessions", episodes: str = EPISODES
+    con: duckdb.DuckDBPyConnection, sources: Sources = FULL_SOURCES, table: str = EPISODES_TABLE
 ) -> int:
     """Section 8: ``marts.audit_episodes``, one row per flagged episode with its flags, highest tier,
     units at risk (each session once) and excess units under the 8-minute rule (each day once)."""
-    return create_table(con, EPISODES_TABLE, "marts/audit_episodes", sessions=sessions, episodes=episodes)
+    return create_table(con, table, "marts/audit_episodes", sessions=sources.sessions, episodes=sources.episodes)
 
 
 def build_audit_summary(con: duckdb.DuckDBPyConnection) -> int:

@@ -409,9 +409,9 @@ def test_no_outcome_measure_needs_an_ended_episode(outcome_cases) -> None:
         "discharged after 3 visits, and none of visits 2 to 3 records a pain score before treatment or a function "
         "score")
     assert found["lost"]["NO_OUTCOME_MEASURE"] == (
-        "lost to follow-up after 3 visits: no discharge, last visit on 2026-01-19, 70 days before the clinic's "
-        "latest recorded visit on 2026-03-30, and none of visits 2 to 3 records a pain score before treatment or "
-        "a function score")
+        "lost to follow-up after 3 visits: no discharge, and no visit since 2026-01-19, more than 30 days before the "
+        "clinic's latest recorded visit, and none of visits 2 to 3 records a pain score before treatment or a "
+        "function score")
 
 
 # --- units at risk --------------------------------------------------------------------------------------

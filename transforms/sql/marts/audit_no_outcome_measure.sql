@@ -5,11 +5,9 @@
 -- expect progress shown by successive objective measures (eviCore massage guideline; Medicare
 -- Benefit Policy Manual ch. 15 section 220.3).
 -- Whether the flag applies to the episode's payer is decided in marts/audit_flags.sql.
-WITH clinic_end AS (
-    -- the clinic's data end is global: read from all of staging, also when only some episodes are rebuilt
-    SELECT clinic_id, max(session_date) AS data_end FROM staging.sessions GROUP BY clinic_id
-),
-facts AS (
+-- The detail names only the episode's own facts and the setting, not the clinic's data end: a
+-- later export moves the data end every month, and the reviewer's evidence is the gap itself.
+WITH facts AS (
     SELECT episode_key, count(*) AS n_sessions,
            count(*) FILTER (WHERE session_number >= 2 AND (pain_pre IS NOT NULL OR function_score IS NOT NULL))
                AS n_later_measured,
@@ -25,12 +23,11 @@ SELECT f.episode_key, 'NO_OUTCOME_MEASURE' AS flag, CAST(NULL AS VARCHAR) AS ses
        CAST(NULL AS INTEGER) AS day_excess_units,
        format('{}, and none of visits 2 to {} records a pain score before treatment or a function score',
               CASE WHEN e.status = 'discharged' THEN format('discharged after {} visits', f.n_sessions)
-                   ELSE format('lost to follow-up after {} visits: no discharge, last visit on {}, {} days before '
-                               'the clinic''s latest recorded visit on {}', f.n_sessions,
-                               strftime(e.last_date, '%Y-%m-%d'), date_diff('day', e.last_date, c.data_end),
-                               strftime(c.data_end, '%Y-%m-%d')) END,
+                   ELSE format('lost to follow-up after {} visits: no discharge, and no visit since {}, more '
+                               'than {} days before the clinic''s latest recorded visit', f.n_sessions,
+                               strftime(e.last_date, '%Y-%m-%d'), t.follow_up_active_days) END,
               f.n_sessions) AS detail
 FROM facts f
 JOIN {{ episodes }} e USING (episode_key)
-JOIN clinic_end c USING (clinic_id)
+CROSS JOIN _thresholds t
 WHERE e.status IN ('discharged', 'lost_to_follow_up') AND f.n_sessions >= 2 AND f.n_later_measured = 0
