@@ -91,6 +91,7 @@ SELECT 'bench' AS export,
        END AS function_score,
        age_band, CASE WHEN r6 < 0.6 THEN 'F' ELSE 'M' END AS sex, symptom_weeks,
        r5 > 0.05 AS goals_documented,
+       CASE WHEN payer_type IN ('medicare', 'workers_comp') THEN 12 END AS authorized_visits,
        groups.condition_group,
        'ep_' || substr(md5(CAST(ep AS VARCHAR)), 1, 16) AS episode_key,
        CAST(k AS INTEGER) AS session_number

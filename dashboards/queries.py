@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 
 from dashboards.suppression import ALL
+from transforms.audit import FLAGS as AUDIT_FLAGS
 from transforms.sqlmodels import model_sql
 
 # table -> the columns the dashboards read from it (metrics.md section 10 + docs/architecture.md).
@@ -52,15 +53,17 @@ CONTRACT: dict[str, tuple[str, ...]] = {
     ),
     "marts.audit_summary": (
         "clinic_id", "payer_type", "n_episodes", "n_flagged_episodes", "n_sessions", "units_billed",
-        "units_over_time", "units_over_time_flags", "missing_pain", "no_referral", "no_evaluation", "no_goals",
-        "no_progress_note", "plateau", "n_patients", "units_supported", "units_billed_timed",
+        "units_over_time", "units_at_risk", *AUDIT_FLAGS.values(), "n_patients", "n_episodes_at_risk",
     ),
     # read only through the aggregate queries below
     "marts.episode_outcomes": (
         "clinic_id", "therapist_id", "start_month", "condition_group", "payer_type", "n_sessions", "first_date",
-        "last_date", "baseline_pain", "final_pain", "relief_evaluable", "pain_evaluable", "status",
+        "last_date", "baseline_pain", "final_pain", "relief_evaluable", "pain_evaluable", "status", "n_immediate",
+        "units_billed",
     ),
-    "marts.audit_flags": ("clinic_id", "payer_type", "flag"),
+    "marts.audit_flags": ("clinic_id", "payer_type", "flag", "tier"),
+    "marts.audit_episodes": ("clinic_id", "payer_type", "units_at_risk", "units_over_time"),
+    "ref.audit_payer_rules": ("flag", "payer_type", "applies"),
     "marts.model_coefficients": ("residual_sd",),
     "ops.load_log": (
         "export", "status", "public_reason", "rows_in", "rows_loaded", "rows_quarantined", "patients_in", "loaded_at",
@@ -77,7 +80,9 @@ OUTCOME_TABLES = frozenset(t for t in CONTRACT if t.startswith("marts.condition_
 RELIEF_BY = re.compile(r"^relief_by_[0-9]+$")
 
 # Row-level tables: read only through the aggregate queries of this module, never pulled whole.
-AGGREGATE_ONLY = frozenset({"marts.episode_outcomes", "marts.audit_flags", "quarantine.rejected_rows", "ops.load_log"})
+AGGREGATE_ONLY = frozenset({
+    "marts.episode_outcomes", "marts.audit_flags", "marts.audit_episodes", "quarantine.rejected_rows", "ops.load_log",
+})
 IDENTIFIER_COLUMNS = frozenset({"patient_id", "session_id", "episode_key", "episode_id", "row_number", "value"})
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -184,9 +189,12 @@ def visits_per_episode(con: duckdb.DuckDBPyConnection, upper_edges: Sequence[int
 # GROUP BYs, which DuckDB can spill to disk; count(DISTINCT ...) under GROUPING SETS cannot, and ran
 # out of memory on ten million sessions.
 _FLAGS_SQL = """
-WITH flag_episodes AS (      -- one row per flag and flagged episode, plus one 'ANY' row per flagged episode
+WITH flag_episodes AS (      -- one row per flag and flagged episode, per tier and episode, and one 'ANY' row
     SELECT flag, episode_key, clinic_id, payer_type, count(*) AS n_flags
     FROM marts.audit_flags GROUP BY flag, episode_key, clinic_id, payer_type
+    UNION ALL
+    SELECT ? || tier, episode_key, clinic_id, payer_type, 1
+    FROM marts.audit_flags GROUP BY tier, episode_key, clinic_id, payer_type
     UNION ALL
     SELECT ?, episode_key, clinic_id, payer_type, 1
     FROM marts.audit_flags GROUP BY episode_key, clinic_id, payer_type
@@ -213,40 +221,88 @@ FROM by_payer GROUP BY flag, payer_type
 ORDER BY 1, 2, 3
 """
 ANY_FLAG = "ANY"
+TIER_PREFIX = "tier:"
 
 
 def flag_cells(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Raised flags, flagged episodes and distinct patients per flag, by clinic and by payer type.
 
-    ``flag = 'ANY'`` counts episodes with at least one flag (its ``n_flags`` is that episode count);
-    ``all`` in ``clinic_id`` / ``payer_type`` marks the margins.
+    ``flag = 'ANY'`` counts episodes with at least one flag (its ``n_flags`` is that episode count),
+    ``flag = 'tier:<tier>'`` episodes with at least one flag of that tier; ``all`` in ``clinic_id`` /
+    ``payer_type`` marks the margins.
     """
-    return con.execute(_FLAGS_SQL, [ANY_FLAG, ALL, ALL, ALL, ALL]).df()
+    return con.execute(_FLAGS_SQL, [TIER_PREFIX, ANY_FLAG, ALL, ALL, ALL, ALL]).df()
 
 
-_PAYER_SUMMARY_SQL = """
-SELECT CASE WHEN grouping(payer_type) = 1 THEN ? ELSE payer_type END AS payer_type,
-       CAST(sum(n_episodes) AS BIGINT) AS n_episodes,
-       CAST(sum(n_flagged_episodes) AS BIGINT) AS n_flagged_episodes,
-       CAST(sum(n_sessions) AS BIGINT) AS n_sessions,
-       CAST(sum(units_billed) AS BIGINT) AS units_billed,
+# Units per clinic and payer type. Distinct patients are counted in steps (payer and patient, then clinic and
+# patient) with plain GROUP BYs, which spill to disk (see _FLAGS_SQL).
+_UNITS_SQL = """
+WITH per_payer AS (          -- one row per clinic, payer type and patient
+    SELECT e.clinic_id, e.payer_type, e.patient_id, count(*) AS n_episodes, count(a.clinic_id) AS n_flagged,
+           sum(e.units_billed) AS units_billed, coalesce(sum(a.units_at_risk), 0) AS units_at_risk,
+           coalesce(sum(a.units_over_time), 0) AS units_over_time
+    FROM marts.episode_outcomes e
+    LEFT JOIN marts.audit_episodes a USING (episode_key)
+    GROUP BY e.clinic_id, e.payer_type, e.patient_id
+),
+per_patient AS (             -- one row per clinic and patient (a patient may have several payer types)
+    SELECT clinic_id, patient_id, sum(n_episodes) AS n_episodes, sum(n_flagged) AS n_flagged,
+           sum(units_billed) AS units_billed, sum(units_at_risk) AS units_at_risk,
+           sum(units_over_time) AS units_over_time
+    FROM per_payer GROUP BY clinic_id, patient_id
+),
+cells AS (
+    SELECT ? AS clinic_id, ? AS payer_type, * EXCLUDE (clinic_id, patient_id) FROM per_patient
+    UNION ALL SELECT clinic_id, ?, * EXCLUDE (clinic_id, patient_id) FROM per_patient
+    UNION ALL SELECT ?, payer_type, * EXCLUDE (clinic_id, payer_type, patient_id) FROM per_payer
+    UNION ALL SELECT clinic_id, payer_type, * EXCLUDE (clinic_id, payer_type, patient_id) FROM per_payer
+)
+SELECT clinic_id, payer_type,
+       CAST(sum(n_episodes) AS BIGINT) AS n_episodes, CAST(sum(n_flagged) AS BIGINT) AS n_flagged,
+       CAST(sum(units_billed) AS BIGINT) AS units_billed, CAST(sum(units_at_risk) AS BIGINT) AS units_at_risk,
        CAST(sum(units_over_time) AS BIGINT) AS units_over_time,
-       CAST(sum(units_supported) AS BIGINT) AS units_supported,
-       CAST(sum(units_billed_timed) AS BIGINT) AS units_billed_timed,
-       CAST(sum(missing_pain) AS BIGINT) AS missing_pain,
-       CAST(sum(no_referral) AS BIGINT) AS no_referral,
-       CAST(sum(no_evaluation) AS BIGINT) AS no_evaluation,
-       CAST(sum(no_goals) AS BIGINT) AS no_goals,
-       CAST(sum(no_progress_note) AS BIGINT) AS no_progress_note
-FROM marts.audit_summary
-GROUP BY GROUPING SETS ((), (payer_type))
+       count(*) AS patients, count(*) FILTER (WHERE n_flagged > 0) AS flagged_patients,
+       count(*) FILTER (WHERE units_at_risk > 0) AS risk_patients,
+       count(*) FILTER (WHERE units_over_time > 0) AS excess_patients
+FROM cells
+GROUP BY clinic_id, payer_type
+ORDER BY clinic_id, payer_type
+"""
+
+
+def units_cells(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Per clinic and payer type (``all`` marks the margins): episodes, flagged episodes, units billed, units at
+    risk and excess units under the 8-minute rule, with the distinct patients behind each (all patients,
+    flagged ones, ones with units at risk, ones with excess units). Patients are (clinic, patient) pairs."""
+    return con.execute(_UNITS_SQL, [ALL, ALL, ALL, ALL]).df()
+
+
+_PAIN_DOCUMENTATION_SQL = """
+WITH per_patient AS (
+    SELECT clinic_id, patient_id, sum(n_sessions) AS n_sessions, sum(n_immediate) AS n_scored
+    FROM marts.episode_outcomes GROUP BY clinic_id, patient_id
+)
+SELECT ? AS clinic_id, CAST(sum(n_sessions) AS BIGINT) AS n_sessions, CAST(sum(n_scored) AS BIGINT) AS n_scored,
+       count(*) AS patients
+FROM per_patient
+UNION ALL
+SELECT clinic_id, CAST(sum(n_sessions) AS BIGINT), CAST(sum(n_scored) AS BIGINT), count(*)
+FROM per_patient GROUP BY clinic_id
 ORDER BY 1
 """
 
 
-def payer_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """``marts.audit_summary`` summed per payer type, plus an ``all`` row."""
-    return con.execute(_PAYER_SUMMARY_SQL, [ALL]).df()
+def pain_documentation(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Pain documentation completeness per clinic and overall (``all``): sessions, sessions with both pain
+    scores (before and after treatment) and distinct patients (metrics.md section 8)."""
+    return con.execute(_PAIN_DOCUMENTATION_SQL, [ALL]).df()
+
+
+def payer_rules(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], bool]:
+    """The flag x payer type applicability table the run used (``ref.audit_payer_rules``)."""
+    frame = read_table(con, "ref.audit_payer_rules")
+    return {(str(f), str(p)): bool(a) for f, p, a in zip(frame["flag"], frame["payer_type"], frame["applies"],
+                                                         strict=True)}
 
 
 def residual_sd(con: duckdb.DuckDBPyConnection) -> float | None:

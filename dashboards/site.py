@@ -47,8 +47,9 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
                       "filter by clinic."),
     "researcher.html": ("For researchers", "Forest plot of conditions, Kaplan–Meier relief curves with a number-at-"
                         "risk table, range of motion against normal values, function instruments against MCIDs."),
-    "payer.html": ("For payers", "Audit flags by reason, payer type and clinic, documentation completeness, units "
-                   "billed against the minutes, visits per episode, and how to get the audit worklist."),
+    "payer.html": ("For payers", "Audit flags by tier, payer type and clinic, flag rates across clinics, units at "
+                   "risk and excess units, documentation, which rules apply to which payer, and how to get the "
+                   "audit worklists and packets."),
     "quality.html": ("For data managers", "The load log, rejected exports with their reasons and quarantined rows "
                      "by rule and export (counts only)."),
     "definitions.html": ("For everyone", "What every number, flag and threshold means and where it comes from."),

@@ -10,6 +10,7 @@ import warnings
 
 import dagster as dg
 
+from dashboards.audit_packet import PACKET_FOLDER, write_audit_packets
 from dashboards.html import install_assets
 from dashboards.site import PAGE_BUILDERS, PageBuilder, build_definitions_page, build_index_page
 from pipelines.partitions import WAREHOUSE_POOL, exports_partitions
@@ -195,6 +196,20 @@ def audit_worklists(warehouse: WarehouseResource, outcomes_settings: OutcomesSet
     settings = outcomes_settings.settings(warehouse)
     with warehouse.connect() as con:
         paths = write_audit_worklists(con, settings.restricted / "audit_worklists")
+    return dg.MaterializeResult(metadata={"files": [str(p) for p in paths], "folder": str(settings.restricted)})
+
+
+AUDIT_PACKETS = dg.AssetKey(["restricted", "audit_packets"])
+
+
+@dg.asset(key=AUDIT_PACKETS, deps=[_mart_key("marts.audit_flags"), _mart_key("marts.audit_episodes")],
+          group_name="marts", pool=WAREHOUSE_POOL, kinds={"html", "plotly"})
+def audit_packets(warehouse: WarehouseResource, outcomes_settings: OutcomesSettings) -> dg.MaterializeResult:
+    """One offline HTML audit packet per payer type, a section per flagged episode with its evidence, written to
+    the restricted folder (never the site)."""
+    settings = outcomes_settings.settings(warehouse)
+    with warehouse.connect() as con:
+        paths = write_audit_packets(con, settings.restricted / PACKET_FOLDER, settings, site=settings.site)
     return dg.MaterializeResult(metadata={"files": [str(p) for p in paths], "folder": str(settings.restricted)})
 
 

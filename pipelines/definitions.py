@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.assets import audit_worklists, mart_assets, raw_exports, site_index, site_pages, staging_tables
+from pipelines.assets import (
+    audit_packets,
+    audit_worklists,
+    mart_assets,
+    raw_exports,
+    site_index,
+    site_pages,
+    staging_tables,
+)
 from pipelines.checks import integrity_checks
 from pipelines.jobs import load_exports_job, refresh_job
 from pipelines.resources import OutcomesSettings, WarehouseResource
 from pipelines.sensors import inbox_sensor, refresh_after_load
 
-ALL_ASSETS = [raw_exports, staging_tables, *mart_assets, audit_worklists, *site_pages, site_index]
+ALL_ASSETS = [raw_exports, staging_tables, *mart_assets, audit_worklists, audit_packets, *site_pages, site_index]
 ALL_CHECKS = [*integrity_checks]
 
 

@@ -14,6 +14,9 @@ drop-out or discharge, a baseline NRS pain score that drifts down at a condition
 (or plateaus), an immediate within-session drop that is gone by the next visit, a function
 instrument scored at evaluation, re-evaluation and discharge, and range of motion below normal
 that improves by a few noisy degrees. Parameters follow ``domain-reference.md`` section 5.
+Billing and documentation habits give every payer audit flag of metrics.md section 8 its cases:
+over-billed days (some visits are billed as two timed rows), authorisations that run out, plans
+of care not re-evaluated, care continued after relief, visits without measures.
 
 Determinism: every draw comes from a :class:`numpy.random.Generator` seeded from the seed and
 the clinic/block numbers, in a fixed order; files are written by pyarrow without timestamps.
@@ -279,6 +282,19 @@ BASE_TECHNIQUES = {
     "swedish": 2.0, "deep_tissue": 2.0, "myofascial_release": 2.0, "trigger_point": 2.0, "neuromuscular": 1.0,
     "stretching": 1.2, "pnf": 0.4, "cupping": 0.4, "instrument_assisted": 0.5, "lymphatic_drainage": 0.3, "other": 0.15,
 }
+# Techniques and outcome (an association, as observational data shows; not an effect): the primary
+# technique of an episode scales the relief it reaches, and each technique listed on a visit scales
+# the chance of a flare (pain worse right after treatment), deep work more than gentle work.
+TECHNIQUE_RELIEF = {
+    "myofascial_release": 1.08, "trigger_point": 1.06, "neuromuscular": 1.04, "pnf": 1.05, "stretching": 1.03,
+    "instrument_assisted": 1.02, "deep_tissue": 1.0, "cupping": 0.97, "lymphatic_drainage": 0.96, "swedish": 0.92,
+    "other": 0.95,
+}
+TECHNIQUE_FLARE = {
+    "deep_tissue": 2.2, "instrument_assisted": 1.9, "cupping": 1.7, "trigger_point": 1.4, "neuromuscular": 1.1,
+    "myofascial_release": 1.0, "pnf": 1.0, "stretching": 0.8, "other": 1.0, "swedish": 0.5,
+    "lymphatic_drainage": 0.4,
+}
 # Payer mix of a typical clinic, then adjusted by age band (Medicare) and condition (auto, work injuries).
 PAYER_SHARE = {
     "commercial": 0.40, "medicare": 0.10, "medicaid": 0.07, "workers_comp": 0.07, "auto_pip": 0.04,
@@ -286,8 +302,8 @@ PAYER_SHARE = {
 }
 MEDICARE_BY_AGE = (0.0, 0.03, 0.03, 0.05, 0.10, 1.2, 9.0, 12.0, 12.0)  # multipliers over contract.AGE_BANDS
 REFERRAL_BY_PAYER = {  # probability that a referral is on file
-    "commercial": 0.86, "medicare": 0.95, "medicaid": 0.90, "workers_comp": 0.97, "auto_pip": 0.93,
-    "fsa_hsa": 0.72, "self_pay": 0.40,
+    "commercial": 0.90, "medicare": 0.95, "medicaid": 0.90, "workers_comp": 0.97, "auto_pip": 0.93,
+    "fsa_hsa": 0.80, "self_pay": 0.40,
 }
 REFERRAL_SHARE = {"physician": 0.60, "chiropractor": 0.18, "physical_therapist": 0.12, "other_provider": 0.10}
 SELF_REFERRAL = "self"
@@ -295,6 +311,8 @@ SELF_REFERRAL = "self"
 # evaluation code some clinics bill at the first visit (1 unit, not subject to the 8-minute rule).
 CPT_SHARE = {"97124": 0.52, "97140": 0.40, "97110": 0.03, "97112": 0.03, "97530": 0.02}
 EVALUATION_CPT = "97162"
+# A visit billed as two timed rows of one day: the second row is therapeutic exercise or activities.
+SPLIT_CPT = ("97110", "97530")
 MINUTES = {30: 0.17, 45: 0.30, 60: 0.43, 75: 0.06, 90: 0.04}
 # Function instruments: typical baseline impairment (fraction of the range), score step, and
 # responsiveness (relative change in impairment per relative change in pain), tuned so that
@@ -311,7 +329,7 @@ class Rates:
     """Episode- and session-level rates of the model (domain-reference.md section 5)."""
 
     baseline_sd: float = 1.8
-    plateau: float = 0.12  # episodes without measurable gain
+    plateau: float = 0.10  # episodes without measurable gain
     long_course: float = 0.09  # maintenance-like courses of 13-30 visits
     dropout: float = 0.19  # stop early, no discharge (censored, never dropped)
     dropout_plateau: float = 0.26
@@ -319,7 +337,7 @@ class Rates:
     recurrence: float = 0.08  # patients with a second episode
     pain_noise: float = 0.6  # visit-to-visit SD of pre-treatment pain
     immediate_drop: tuple[float, float] = (1.4, 0.7)  # mean, SD of pain_pre - pain_post
-    flare: float = 0.04  # sessions where pain is higher after treatment
+    flare: float = 0.045  # sessions where pain is 2-3 points higher after treatment (scaled by technique)
     pain_pre_missing: float = 0.03
     pain_post_missing: float = 0.08
     function_missing: float = 0.05
@@ -329,15 +347,28 @@ class Rates:
     techniques_missing: float = 0.03
     other_therapist: float = 0.15
     underbilled: float = 0.04
-    overbilled: float = 0.01  # per therapist, a few therapists bill much more often over time
+    overbilled: float = 0.005  # per therapist, a few therapists bill much more often over time
     overbilling_therapists: float = 0.15
-    overbilled_heavy: float = 0.15
+    overbilled_heavy: float = 0.08
     evaluation_code: float = 0.12
     missing_evaluation: tuple[float, float] = (0.05, 0.12)  # insured, not insured
-    missing_goals: tuple[float, float] = (0.08, 0.35)
+    missing_goals: tuple[float, float] = (0.05, 0.35)
     no_progress_notes: tuple[float, float] = (0.06, 0.25)
     rom_at: tuple[float, float, float, float] = (0.95, 0.06, 0.90, 0.85)  # by visit type (contract order)
     rom_post: float = 0.5
+    # Techniques per visit: the first of the episode's four, the second, third and fourth, another one.
+    technique_use: tuple[float, float, float, float, float] = (0.85, 0.6, 0.4, 0.2, 0.08)
+    # Payer audit (metrics.md section 8).
+    split_visit: float = 0.05  # treatment visits billed as two timed rows of one day
+    split_by_day: float = 0.35  # of those, units counted over the day (the others row by row)
+    reeval_after_relief: float = 0.85  # clinics re-evaluate 1-3 visits after relief is reached
+    no_intake_measure: float = 0.025  # neither pain nor function at the first visit
+    unmeasured_course: float = 0.03  # no pain or function score after the first visit
+    authorised: float = 0.85  # episodes of a payer the clinic records authorisations for
+    authorised_short: float = 0.08  # fewer visits authorised than the course takes
+    long_break: float = 0.04  # courses interrupted once for 8 to 12 weeks (travel, illness)
+    authorised_late: float = 0.15  # recorded at the second or third visit
+    authorised_change: float = 0.12  # changed at a later visit (mostly extended, sometimes lowered)
 
 
 RATES = Rates()
@@ -403,6 +434,9 @@ class Model:
     minutes: np.ndarray
     minutes_cdf: np.ndarray
     technique_labels: tuple[str | None, ...]  # bit mask -> ";"-joined techniques
+    tech_relief: np.ndarray  # relief multiplier of an episode's primary technique, over contract.TECHNIQUES
+    tech_flare: np.ndarray  # flare multiplier of a technique listed on a visit, over contract.TECHNIQUES
+    split_cpt: np.ndarray  # indexes into ``cpt`` of the second row's code of a split visit
 
     @property
     def max_rom(self) -> int:
@@ -440,14 +474,17 @@ def model() -> Model:
     ref_inst = instruments()
     pairs = list(rom_normals())
     n_ages = len(contract.AGE_BANDS)
-    for name in (*BASE_TECHNIQUES, *(t for c in conds for t, _ in c.techniques)):
+    for name in (*BASE_TECHNIQUES, *(t for c in conds for t, _ in c.techniques), *TECHNIQUE_RELIEF,
+                 *TECHNIQUE_FLARE):
         _ix(contract.TECHNIQUES, name)
     for name in (*PAYER_SHARE, *REFERRAL_BY_PAYER, *(p for c in conds for p, _ in c.payers)):
         _ix(contract.PAYER_TYPES, name)
     for name in (*REFERRAL_SHARE, SELF_REFERRAL):
         _ix(contract.REFERRAL_SOURCES, name)
-    for code in CPT_SHARE:
+    for code in (*CPT_SHARE, *SPLIT_CPT):
         _ix(contract.TIMED_CPT_CODES, code)
+        if code in SPLIT_CPT and code not in CPT_SHARE:
+            raise ValueError(f"synthetic model: split visit code {code} must be one of the billed codes")
     if EVALUATION_CPT in contract.TIMED_CPT_CODES or len(EVALUATION_CPT) != 5:
         raise ValueError("synthetic model: the evaluation code must be an untimed 5-character CPT code")
     if len(MEDICARE_BY_AGE) != n_ages:
@@ -559,6 +596,9 @@ def model() -> Model:
         minutes=np.array(list(MINUTES)),
         minutes_cdf=_cdf(list(MINUTES.values())),
         technique_labels=tuple(labels),
+        tech_relief=np.array([TECHNIQUE_RELIEF.get(t, 1.0) for t in contract.TECHNIQUES]),
+        tech_flare=np.array([TECHNIQUE_FLARE.get(t, 1.0) for t in contract.TECHNIQUES]),
+        split_cpt=np.array([list(CPT_SHARE).index(c) for c in SPLIT_CPT]),
     )
 
 
@@ -592,6 +632,8 @@ class ClinicSpec:
     function_rate: float = 0.85  # share of episodes with a function instrument
     relief: float = 1.0  # clinic effect on pain relief (multiplier)
     half_points: float = 0.2  # share of pain scores rounded to half points rather than whole points
+    # payer types whose authorised visits the clinic's system records (authorized_visits); none: no column
+    authorizations: tuple[str, ...] = ()
 
     def export_name(self, index: int) -> str:
         """Folder name of the clinic's export number ``index``."""
@@ -702,7 +744,14 @@ class Episodes:
     rom_level: np.ndarray
     rom_gain: np.ndarray
     rom_off: np.ndarray  # (E, max ROM movements, 2 sides)
-    tech: np.ndarray  # (E, 3) the episode's techniques, the first used at every visit
+    tech: np.ndarray  # (E, 4) the episode's techniques, the first its primary one
+    auth: np.ndarray  # visits authorised (-1 = not recorded)
+    auth_at: np.ndarray  # 0-based visit at which the authorisation is first recorded
+    auth_new: np.ndarray  # a later authorisation replacing it (-1 = none)
+    auth_new_at: np.ndarray
+    reeval_delay: np.ndarray  # visits after relief at which the clinic re-evaluates (0 = it does not)
+    no_intake: np.ndarray  # no pain or function score at the first visit
+    unmeasured: np.ndarray  # no pain or function score after the first visit
 
 
 @dataclass
@@ -726,6 +775,8 @@ class Sessions:
     goals: np.ndarray  # 1 true, 0 false, -1 missing
     has_rom: np.ndarray
     bad_code: np.ndarray  # a deliberately malformed condition code
+    authorized: np.ndarray  # authorised visits as known at this visit (-1 = not recorded)
+    sub: np.ndarray  # 0 = the visit's row, 1 = the second timed row of a visit billed as two rows
 
 
 @dataclass
@@ -813,8 +864,14 @@ def draw_episodes(
 
     baseline = np.clip(rng.normal(m.pain[group], r.baseline_sd), 0.0, 10.0)
     therapist = rng.integers(0, len(team.relief), n)
-    mean_relief = m.relief[group] * spec.relief * team.relief[therapist]
+    keys = m.tech_logw[group] + rng.gumbel(size=(n, len(contract.TECHNIQUES)))
+    tech = np.argsort(-keys, axis=1, kind="stable")[:, :4]
+    mean_relief = m.relief[group] * spec.relief * team.relief[therapist] * m.tech_relief[tech[:, 0]]
     frac = np.clip(np.where(plateau, rng.normal(0.03, 0.06, n), rng.normal(mean_relief, 0.17)), -0.15, 0.95)
+    # Half of the courses that cannot bring a relief of 2 points are reviewed and ended after 4-6 visits.
+    review_stop = (frac * baseline < 2.0) & ~long & (rng.random(n) < 0.5)
+    planned = np.where(review_stop, np.minimum(planned, rng.integers(4, 7, n)), planned)
+    actual = np.minimum(actual, planned)
     tau = m.tau[group] * rng.lognormal(0.0, 0.25, n)
     interval = np.clip(7.0 / (m.per_week[group] * rng.lognormal(0.0, 0.2, n)), 2.0, 14.0)
     reeval = rng.integers(9, 12, n)
@@ -835,8 +892,20 @@ def draw_episodes(
     rom_level = np.clip(rng.normal(m.rom_level[group], 0.08), 0.25, 1.02)
     rom_gain = rng.normal(m.rom_gain[group] * np.where(plateau, 0.2, 1.0), 0.6 * m.rom_gain[group])
     rom_off = rng.normal(0.0, 0.04, (n, m.max_rom, 2))
-    keys = m.tech_logw[group] + rng.gumbel(size=(n, len(contract.TECHNIQUES)))
-    tech = np.argsort(-keys, axis=1, kind="stable")[:, :3]
+
+    # Authorised visits, for the payer types the clinic records them for: usually a few more than the
+    # planned course, sometimes fewer; sometimes recorded late, sometimes extended (or lowered) later.
+    recorded = np.array([p in spec.authorizations for p in contract.PAYER_TYPES])[payer]
+    has_auth = recorded & (rng.random(n) < r.authorised)
+    short = rng.random(n) < r.authorised_short
+    auth = np.where(short, np.maximum(planned - rng.integers(1, 4, n), 1), planned + rng.integers(0, 4, n))
+    auth_at = np.where(rng.random(n) < r.authorised_late, rng.integers(1, 3, n), 0)
+    change = rng.random(n) < r.authorised_change
+    auth_new = np.where(rng.random(n) < 0.75, auth + rng.integers(2, 7, n), np.maximum(auth - rng.integers(1, 3, n), 1))
+    auth_new_at = auth_at + rng.integers(2, 8, n)
+    reeval_delay = np.where(rng.random(n) < r.reeval_after_relief, rng.integers(1, 4, n), 0)
+    no_intake = rng.random(n) < r.no_intake_measure
+    unmeasured = rng.random(n) < r.unmeasured_course
     return Episodes(
         group=group, code=code, variant=variant, side=side, patient=patient, age=age, sex=sex, start=start,
         payer=payer, referral=referral, has_goals=has_goals, goals_blank=goals_blank, no_eval=no_eval,
@@ -844,11 +913,18 @@ def draw_episodes(
         baseline=baseline, relief=frac * baseline, tau=tau, interval=interval, reeval=reeval, therapist=therapist,
         cpt=cpt, minutes=minutes, symptom_weeks=weeks, inst=inst, imp0=imp0, func_gain=func_gain,
         records_rom=records_rom, rom_level=rom_level, rom_gain=rom_gain, rom_off=rom_off, tech=tech,
+        auth=np.where(has_auth, auth, -1), auth_at=auth_at, auth_new=np.where(has_auth & change, auth_new, -1),
+        auth_new_at=auth_new_at, reeval_delay=reeval_delay, no_intake=no_intake, unmeasured=unmeasured,
     )
 
 
 def _round_pain(x: np.ndarray, half: np.ndarray) -> np.ndarray:
     return np.where(half, np.round(x * 2.0) / 2.0, np.round(x))
+
+
+def _first_per_episode(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The smallest value of each episode's rows (rows are episode-major; ``starts`` are their first rows)."""
+    return np.minimum.reduceat(values, starts) if len(values) else values
 
 
 def simulate(
@@ -862,6 +938,8 @@ def simulate(
     k = np.arange(len(eidx)) - first[eidx]
     gap = np.rint(ep.interval[eidx] * rng.lognormal(0.0, 0.15, len(eidx))) + 7 * (rng.random(len(eidx)) < 0.06)
     gap = np.where(k == 0, 0, np.clip(gap, 1, 28)).astype(np.int64)
+    interrupted = (k > 1) & (rng.random(len(eidx)) < RATES.long_break / np.maximum(ep.actual[eidx] - 2, 1))
+    gap = np.where(interrupted, rng.integers(56, 85, len(eidx)), gap)
     cum = np.cumsum(gap)
     day = ep.start[eidx] + cum - cum[first][eidx]
     day = day + ((day + 3) % 7 == 6)
@@ -872,14 +950,22 @@ def simulate(
     eidx, k, day = eidx[keep], k[keep], day[keep]
     n = len(eidx)
     kept = np.bincount(eidx, minlength=n_ep)
+    starts = np.flatnonzero(np.r_[True, eidx[1:] != eidx[:-1]]) if n else np.zeros(0, dtype=np.int64)
 
-    last = k == kept[eidx] - 1
-    complete = kept[eidx] == ep.actual[eidx]
-    discharge = ep.discharge[eidx] & last & complete & (k > 0)
-    visit = np.full(n, TREATMENT, dtype=np.int8)
-    visit[(k == 0) & ~ep.no_eval[eidx]] = EVALUATION
-    visit[(k > 0) & (k % ep.reeval[eidx] == 0) & ~ep.no_progress[eidx] & ~discharge] = REEVALUATION
-    visit[discharge] = DISCHARGE
+    # Techniques of each visit: mostly the episode's primary one, often others of its four, now and
+    # then another one; a flare is likelier on a visit with deep work.
+    tech = ep.tech[eidx]
+    use = np.asarray(r.technique_use)
+    bits = np.zeros(n, dtype=np.int64)
+    for j in range(tech.shape[1]):
+        bits |= (1 << tech[:, j]) * (rng.random(n) < use[j])
+    bits |= (1 << rng.integers(0, len(contract.TECHNIQUES), n)) * (rng.random(n) < use[-1])
+    bits = np.where(bits == 0, 1 << tech[:, 0], bits)
+    bits[rng.random(n) < r.techniques_missing] = 0
+    flare_scale = np.ones(n)
+    for t, mult in enumerate(m.tech_flare):
+        flare_scale += ((bits >> t) & 1) * (mult - 1.0)
+    flare_scale = np.maximum(flare_scale, 0.3)
 
     # Pain: pre-treatment scores drift towards baseline - relief; the immediate drop is transient.
     curve = 1.0 - np.exp(-k / ep.tau[eidx])
@@ -887,16 +973,33 @@ def simulate(
     half = rng.random(n) < spec.half_points
     pre = _round_pain(np.clip(ep.baseline[eidx] - ep.relief[eidx] * curve + noise, 0.0, 10.0), half)
     drop = np.maximum(rng.normal(*r.immediate_drop, n), 0.0)
-    drop = np.where(rng.random(n) < r.flare, -rng.integers(1, 3, n), drop)
+    drop = np.where(rng.random(n) < r.flare * flare_scale, -rng.integers(2, 4, n), drop)
     post = _round_pain(np.clip(pre - drop, 0.0, 10.0), half)
     pre_missing = rng.random(n) < r.pain_pre_missing
     post_missing = (rng.random(n) < r.pain_post_missing) | (pre_missing & (rng.random(n) < 0.5))
-    pre[pre_missing] = np.nan
-    post[post_missing] = np.nan
+    unscored = (ep.no_intake[eidx] & (k == 0)) | (ep.unmeasured[eidx] & (k > 0))
+    pre[pre_missing | unscored] = np.nan
+    post[post_missing | unscored] = np.nan
+
+    # Visit types: an evaluation first (usually), a re-evaluation every few visits, a discharge at the
+    # end for most completers, and -- at most clinics -- a re-evaluation soon after relief is reached.
+    last = k == kept[eidx] - 1
+    complete = kept[eidx] == ep.actual[eidx]
+    discharge = ep.discharge[eidx] & last & complete & (k > 0)
+    base = pre[starts][np.searchsorted(starts, np.arange(n), side="right") - 1] if n else pre
+    relieved = (k > 0) & (base >= 3) & (pre <= base - 2) & (pre <= 0.7 * base)
+    relief_k = _first_per_episode(np.where(relieved, k, 1 << 30), starts)
+    relief_k = np.full(n_ep, 1 << 30) if not n else np.repeat(relief_k, np.diff(np.r_[starts, n]))
+    after_relief = (ep.reeval_delay[eidx] > 0) & (k == relief_k + ep.reeval_delay[eidx])
+    visit = np.full(n, TREATMENT, dtype=np.int8)
+    visit[(k == 0) & ~ep.no_eval[eidx]] = EVALUATION
+    visit[(k > 0) & ((k % ep.reeval[eidx] == 0) | after_relief) & ~ep.no_progress[eidx] & ~discharge] = REEVALUATION
+    visit[discharge] = DISCHARGE
 
     # Function: scored at evaluation, re-evaluation and discharge visits.
     inst = ep.inst[eidx]
-    scored = np.isin(visit, (EVALUATION, REEVALUATION, DISCHARGE)) & (inst >= 0) & (rng.random(n) >= r.function_missing)
+    scored = (np.isin(visit, (EVALUATION, REEVALUATION, DISCHARGE)) & (inst >= 0) & ~unscored
+              & (rng.random(n) >= r.function_missing))
     ii = np.maximum(inst, 0)
     impairment = ep.imp0[eidx] * (1.0 - ep.func_gain[eidx] * curve) + rng.normal(0.0, 0.035, n) * (k > 0)
     impairment = np.clip(impairment, 0.0, 1.0)
@@ -918,13 +1021,13 @@ def simulate(
     units = units + (rng.random(n) < team.overbill[therapist])
     units[eval_code] = 1
 
-    tech = ep.tech[eidx]
-    bits = (1 << tech[:, 0]) | ((1 << tech[:, 1]) * (rng.random(n) < 0.55)) | ((1 << tech[:, 2]) * (rng.random(n) < 0.35))
-    bits[rng.random(n) < r.techniques_missing] = 0
     referral = np.where(rng.random(n) < r.referral_row_blank, -1, ep.referral[eidx])
     goals = np.where(
         ep.has_goals[eidx], np.where(rng.random(n) < r.goals_row_blank, -1, 1), np.where(ep.goals_blank[eidx], -1, 0)
     )
+    # Authorised visits as known at each visit: from the visit where they are recorded, changed later.
+    authorized = np.where((ep.auth[eidx] >= 0) & (k >= ep.auth_at[eidx]), ep.auth[eidx], -1)
+    authorized = np.where((ep.auth_new[eidx] >= 0) & (k >= ep.auth_new_at[eidx]), ep.auth_new[eidx], authorized)
 
     # ROM: measured pre (and sometimes post) treatment at some visits of episodes that record it.
     has_rom = ep.records_rom[eidx] & (rng.random(n) < np.asarray(r.rom_at)[visit])
@@ -955,9 +1058,48 @@ def simulate(
     sessions = Sessions(
         ep=eidx, k=k, day=day, visit=visit, pre=pre, post=post, inst=inst, score=score, therapist=therapist, cpt=cpt,
         units=units, minutes=minutes, tech=bits, referral=referral, goals=goals, has_rom=has_rom,
-        bad_code=np.zeros(n, dtype=bool),
+        bad_code=np.zeros(n, dtype=bool), authorized=authorized, sub=np.zeros(n, dtype=np.int8),
     )
-    return sessions, Rom(session=sidx[row], pair=pair, side=side, timing=timing, value=value)
+    sessions, moved = _split_visits(m, rng, sessions)
+    return sessions, Rom(session=moved[sidx[row]], pair=pair, side=side, timing=timing, value=value)
+
+
+def _split_visits(m: Model, rng: np.random.Generator, s: Sessions) -> tuple[Sessions, np.ndarray]:
+    """Some treatment visits billed as two timed rows of one day (the second: exercise or activities).
+
+    The minutes are split between the rows; most clinics bill each row by the 8-minute rule on its own
+    minutes (so the day can end up over-billed: 10 + 10 minutes make 2 units, the day's 20 minutes
+    support 1), some count the units over the day. The second row has no pain or function score and no
+    ROM. Returns the sessions (episode-major) and where each original row went.
+    """
+    r = RATES
+    n = len(s.ep)
+    pick = np.flatnonzero((s.visit == TREATMENT) & (s.k > 0) & (s.minutes >= 15) & (rng.random(n) < r.split_visit))
+    first_minutes = np.clip(np.rint(s.minutes[pick] * rng.uniform(0.35, 0.75, len(pick))), 5, s.minutes[pick] - 5)
+    second_minutes = s.minutes[pick] - first_minutes
+    first_units = (first_minutes + 7) // 15
+    by_day = rng.random(len(pick)) < r.split_by_day
+    second_units = np.where(by_day, np.maximum((s.minutes[pick] + 7) // 15 - first_units, 0),
+                            (second_minutes + 7) // 15)
+    extra = _take(s, pick)
+    extra.minutes = second_minutes.astype(np.int64)
+    extra.units = second_units.astype(np.int64)
+    extra.cpt = m.split_cpt[rng.integers(0, len(m.split_cpt), len(pick))]
+    extra.pre = np.full(len(pick), np.nan)
+    extra.post = np.full(len(pick), np.nan)
+    extra.inst = np.full(len(pick), -1, dtype=s.inst.dtype)
+    extra.score = np.full(len(pick), np.nan)
+    extra.has_rom = np.zeros(len(pick), dtype=bool)
+    extra.sub = np.ones(len(pick), dtype=np.int8)
+    s.minutes = s.minutes.copy()
+    s.units = s.units.copy()
+    s.minutes[pick] = first_minutes
+    s.units[pick] = first_units
+    joined = _concat([s, extra])
+    order = np.lexsort((joined.sub, joined.k, joined.ep))
+    moved = np.empty(len(order), dtype=np.int64)
+    moved[order] = np.arange(len(order))
+    return _take(joined, order), moved[:n]
 
 
 def episode_batch(
@@ -1055,9 +1197,9 @@ def sized_batch(
 
 
 def order_by_date(b: Batch) -> Batch:
-    """Sessions in (date, episode, visit) order, ROM rows following their sessions."""
+    """Sessions in (date, episode, visit, row) order, ROM rows following their sessions."""
     s = b.sessions
-    order = np.lexsort((s.k, s.ep, s.day))
+    order = np.lexsort((s.sub, s.k, s.ep, s.day))
     return Batch(b.episodes, _take(s, order), _remap_rom(b.rom, order), b.n_patients)
 
 
@@ -1155,6 +1297,8 @@ def session_table(
     cols["sex"] = _labels(ep.sex[e], contract.SEXES)
     weeks = ep.symptom_weeks[e]
     cols["symptom_weeks"] = pa.array(weeks.astype(np.int32), mask=weeks < 0)
+    if spec.authorizations:
+        cols["authorized_visits"] = pa.array(s.authorized.astype(np.int32), mask=s.authorized < 0)
     words = GOALS_STYLES[spec.goals_style]
     if words is None:
         cols["goals_documented"] = pa.array(s.goals == 1, mask=s.goals < 0)
@@ -1407,6 +1551,7 @@ def bench_clinics(
             therapists=therapists, therapist_base=therapist_base, dotless_codes=0.9 if c % 3 == 0 else 0.0,
             lower_codes=0.02, rom_rate=float(rng.uniform(0.6, 0.85)), function_rate=float(rng.uniform(0.75, 0.95)),
             relief=float(rng.lognormal(0.0, 0.06)), half_points=float(rng.uniform(0.05, 0.3)),
+            authorizations=contract.INSURED_PAYERS if c % 2 == 0 else (),
         )
         therapist_base += therapists
         out.append((spec, target))
@@ -1477,13 +1622,13 @@ SAMPLE_CLINICS: tuple[tuple[ClinicSpec, int], ...] = (
     (ClinicSpec(
         "north", "clinic-north", tuple((mo, mo, mo) for mo in _MONTHS_2026), fmt="csv", episode_ids=True,
         therapists=8, therapist_base=1, lower_codes=0.03, rom_rate=0.8, function_rate=0.9, relief=1.05,
-        half_points=0.15,
+        half_points=0.15, authorizations=("commercial", "medicare", "medicaid", "workers_comp", "auto_pip"),
     ), 250),
     # Parquet exports every few months, no case numbers (the pipeline derives episodes).
     (ClinicSpec(
         "south", "clinic-south", (("2026-02-to-04", "2026-02", "2026-04"), ("2026-05-to-08", "2026-05", "2026-08")),
         fmt="parquet", therapists=6, therapist_base=11, rom_rate=0.7, function_rate=0.85, relief=0.95,
-        half_points=0.3,
+        half_points=0.3, authorizations=("medicare", "medicaid", "workers_comp", "auto_pip"),
     ), 175),
     # CSV without case numbers, codes mostly typed without the dot, goals as yes/no, other column order.
     (ClinicSpec(

@@ -1,260 +1,313 @@
-"""Payer audit flags, their summary per clinic and payer, and the restricted audit worklists (metrics.md section 8).
+"""Payer audit, version 2: flags, flagged episodes with units at risk, the summary per clinic and payer,
+and the restricted worklists (metrics.md section 8).
 
-Clinical/billing rules (insured payers and timed CPT codes from :mod:`transforms.contract`;
-episode-level flags use the episode's payer, i.e. that of session 1):
+Eleven flags in four tiers, each a prompt for a reviewer (never a finding):
 
-- ``UNITS_OVER_TIME`` (session): a timed code billed with more units than the CMS 8-minute rule
-  allows, ``units > (duration_min + 7) // 15``;
-- ``MISSING_PAIN`` (session): ``pain_pre`` or ``pain_post`` missing;
-- ``NO_REFERRAL`` (episode, insured): no session names a referral source other than blank or ``self``;
-- ``NO_EVALUATION`` (episode, insured): session 1 is not an ``evaluation``;
-- ``NO_GOALS`` (episode, insured): no session has ``goals_documented`` true;
-- ``NO_PROGRESS_NOTE`` (episode, insured): more than 10 consecutive ``treatment`` visits with no
-  ``evaluation`` or ``reevaluation`` between them (a ``discharge`` visit neither counts nor resets);
-- ``PLATEAU`` (episode, any payer): at least 6 sessions with ``pain_pre`` and, over the last 4 of
-  them, first minus last is less than 1 point. A prompt for review, never a denial: Medicare may not
-  apply an improvement standard (Jimmo v. Sebelius); skilled maintenance care is covered when documented.
+- **billing**: ``UNITS_OVER_TIME`` (the CMS 8-minute rule per patient and day), ``OVER_AUTHORIZED``
+  (a visit beyond the authorisation in force);
+- **necessity**: ``NO_REFERRAL`` (also for FSA/HSA plans), ``NO_EVALUATION``, ``NO_RECERTIFICATION``
+  (plan of care not recertified within ``recertification_days``), ``CARE_AFTER_GOAL`` (treatment
+  continued after relief without a re-evaluation);
+- **documentation**: ``NO_GOALS``, ``NO_PROGRESS_NOTE``, ``NO_BASELINE_MEASURE``, ``NO_OUTCOME_MEASURE``;
+- **review**: ``PLATEAU`` (a prompt for review, not a denial: Jimmo v. Sebelius).
 
-Flags are prompts for a reviewer. The worklist files name episodes only by their pseudonymous
-``episode_key`` and go to the restricted folder, never to the published site.
+Each flag is one SQL model, ``transforms/sql/marts/audit_<flag>.sql``, whose opening comment states
+the payer rule and its source; each reads ``{{ sessions }}`` (and ``{{ episodes }}``), so the
+pipeline can later rebuild only the affected episodes (``UNITS_OVER_TIME`` is per patient and day,
+so a scope must hold whole patients). The models raise rows into the working table
+``_audit_raised``; ``marts/audit_flags.sql`` keeps a row when its flag applies to the episode's payer
+(``ref.audit_payer_rules``, a reference CSV overridable through the ``reference_dir`` setting) and
+adds the tier from :data:`FLAG_CATALOGUE`, the one place where flags, tiers and their summary
+columns are listed. ``marts/audit_episodes.sql`` gives every flagged episode its units at risk and
+its excess units; ``marts/audit_summary.sql`` sums them per clinic and payer type.
+
+Every threshold reaches SQL through ``_thresholds`` (:mod:`transforms.thresholds`) only.
+Worklists name episodes only by their pseudonymous ``episode_key`` and go to the restricted
+folder, never to the published site.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from transforms.contract import PAYER_TYPES
+from transforms.config import Settings
+from transforms.contract import INSURED_PAYERS, PAYER_TYPES, TIMED_CPT_CODES
 from transforms.episode_outcomes import TABLE as EPISODES
-from transforms.thresholds import THRESHOLDS_TABLE
+from transforms.sqlmodels import FULL_SOURCES, Sources, create_table, insert_into, model_sql, query
 
 FLAGS_TABLE = "marts.audit_flags"
+EPISODES_TABLE = "marts.audit_episodes"
 SUMMARY_TABLE = "marts.audit_summary"
+TABLES = (FLAGS_TABLE, EPISODES_TABLE, SUMMARY_TABLE)
+RAISED_TABLE = "_audit_raised"
+CATALOGUE_TABLE = "_audit_catalogue"
+PAYER_RULES_TABLE = "ref.audit_payer_rules"
 
-# flag -> its count column in marts.audit_summary (docs/architecture.md)
-FLAGS: dict[str, str] = {
-    "UNITS_OVER_TIME": "units_over_time_flags",
-    "MISSING_PAIN": "missing_pain",
-    "NO_REFERRAL": "no_referral",
-    "NO_EVALUATION": "no_evaluation",
-    "NO_GOALS": "no_goals",
-    "NO_PROGRESS_NOTE": "no_progress_note",
-    "PLATEAU": "plateau",
+TIERS: tuple[str, ...] = ("billing", "necessity", "documentation", "review")
+ALL_PAYERS = PAYER_TYPES
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One audit flag of metrics.md section 8.
+
+    ``column`` is its count column in ``marts.audit_summary`` (episodes carrying it); ``defaults``
+    are the payer types it applies to unless the reference table says otherwise; ``label`` and
+    ``source`` are what a payer's reviewer reads.
+    """
+
+    name: str
+    tier: str
+    level: str
+    column: str
+    defaults: tuple[str, ...]
+    label: str
+    source: str
+
+
+# The one catalogue of flags: tier order, then the order of section 8.
+FLAG_CATALOGUE: tuple[Flag, ...] = (
+    Flag("UNITS_OVER_TIME", "billing", "session", "units_over_time_episodes", ALL_PAYERS,
+         "Units beyond the minutes (8-minute rule)",
+         "CMS 8-minute rule (Medicare Claims Processing Manual, chapter 5): the minutes of all timed codes of a "
+         "day decide the units"),
+    Flag("OVER_AUTHORIZED", "billing", "session", "over_authorized", INSURED_PAYERS,
+         "Visit beyond the authorisation",
+         "the payer's authorisation, or the number of visits the referral prescribed, for the course of care"),
+    Flag("NO_REFERRAL", "necessity", "episode", "no_referral", (*INSURED_PAYERS, "fsa_hsa"),
+         "No referral on file",
+         "insurers pay for massage on a provider's referral or prescription; FSA/HSA plans reimburse it only "
+         "with a letter of medical necessity (IRS Publication 502)"),
+    Flag("NO_EVALUATION", "necessity", "episode", "no_evaluation", INSURED_PAYERS,
+         "No evaluation at the first visit",
+         "covered therapy starts with an evaluation and a plan of care (Medicare Benefit Policy Manual, chapter "
+         "15, section 220)"),
+    Flag("NO_RECERTIFICATION", "necessity", "session", "no_recertification", INSURED_PAYERS,
+         "Plan of care not recertified",
+         "Medicare requires the plan of care to be recertified periodically (42 CFR 424.24(c)); commercial "
+         "payers review continued care alike"),
+    Flag("CARE_AFTER_GOAL", "necessity", "episode", "care_after_goal", INSURED_PAYERS,
+         "Care continued after the goal was met",
+         "covered care needs expected improvement toward the plan's goals; once relief is reached, continuing "
+         "needs a re-assessment (Medicare Benefit Policy Manual, chapter 15, section 220.2)"),
+    Flag("NO_GOALS", "documentation", "episode", "no_goals", INSURED_PAYERS,
+         "No treatment goals documented",
+         "payers expect measurable, diagnosis-related goals in the plan of care (Medicare Benefit Policy Manual, "
+         "chapter 15, section 220.1; Premera 8.03.502)"),
+    Flag("NO_PROGRESS_NOTE", "documentation", "episode", "no_progress_note", INSURED_PAYERS,
+         "No progress note in time",
+         "Medicare asks for a progress report by the clinician at regular intervals of treatment days "
+         "(Benefit Policy Manual, chapter 15, section 220.3)"),
+    Flag("NO_BASELINE_MEASURE", "documentation", "episode", "no_baseline_measure", INSURED_PAYERS,
+         "No baseline measure",
+         "payers expect baseline limits documented with an objective measure (eviCore massage guideline; "
+         "Medicare chapter 15, section 220.3)"),
+    Flag("NO_OUTCOME_MEASURE", "documentation", "episode", "no_outcome_measure", INSURED_PAYERS,
+         "No outcome measure",
+         "payers expect progress shown by successive objective measures (eviCore massage guideline; Medicare "
+         "chapter 15, section 220.3)"),
+    Flag("PLATEAU", "review", "episode", "plateau", INSURED_PAYERS,
+         "Plateau (a prompt for review)",
+         "Jimmo v. Sebelius (2013): Medicare may not require improvement; skilled maintenance care is covered "
+         "when it is documented, so a plateau is a prompt for review, not a denial"),
+)
+FLAG_BY_NAME: dict[str, Flag] = {f.name: f for f in FLAG_CATALOGUE}
+# flag -> its count column in marts.audit_summary
+FLAGS: dict[str, str] = {f.name: f.column for f in FLAG_CATALOGUE}
+SESSION_FLAGS: tuple[str, ...] = tuple(f.name for f in FLAG_CATALOGUE if f.level == "session")
+# Whole-episode flags: every unit of an episode carrying one is at risk (section 8).
+WHOLE_EPISODE_AT_RISK = ("NO_REFERRAL", "NO_EVALUATION")
+TIER_LABELS = {
+    "billing": "Billing", "necessity": "Medical necessity", "documentation": "Documentation", "review": "Review",
 }
-SESSION_FLAGS = ("UNITS_OVER_TIME", "MISSING_PAIN")
 
 WORKLIST_PREFIX = "audit_worklist_"
 WORKLIST_COLUMNS = (
-    "episode_key", "clinic_id", "payer_type", "flags", "n_flags", "first_date", "last_date", "n_sessions",
-    "units_billed", "details",
+    "episode_key", "clinic_id", "payer_type", "tier", "flags", "n_flags", "units_at_risk", "units_over_time",
+    "first_date", "last_date", "n_sessions", "units_billed", "details",
+)
+_RAISED_COLUMNS = (
+    "episode_key VARCHAR, flag VARCHAR, session_id VARCHAR, session_number INTEGER, session_date DATE, "
+    "session_payer_type VARCHAR, evidence_sessions INTEGER[], risk_sessions INTEGER[], day_excess_units INTEGER, "
+    "detail VARCHAR"
 )
 
-_SESSION_FACTS_SQL = f"""
-CREATE OR REPLACE TABLE _audit_sessions AS
-SELECT s.episode_key, s.session_id, s.session_number, s.session_date, s.payer_type AS session_payer_type,
-       s.cpt_code, s.units, s.duration_min, s.pain_pre, s.pain_post,
-       list_contains(t.timed_cpt_codes, s.cpt_code) AS timed,
-       CASE WHEN list_contains(t.timed_cpt_codes, s.cpt_code)
-            THEN (s.duration_min + t.unit_rounding_minutes) // t.unit_minutes END AS units_allowed
-FROM staging.sessions s
-CROSS JOIN {THRESHOLDS_TABLE} t
-"""
 
-_EPISODE_FACTS_SQL = f"""
-CREATE OR REPLACE TABLE _audit_episodes AS
-WITH segments AS (
-    SELECT episode_key, session_number, visit_type,
-           sum(CASE WHEN visit_type IN ('evaluation', 'reevaluation') THEN 1 ELSE 0 END)
-               OVER (PARTITION BY episode_key ORDER BY session_number ROWS UNBOUNDED PRECEDING) AS segment
-    FROM staging.sessions
-),
-runs AS (
-    SELECT episode_key, segment,
-           count(*) FILTER (WHERE visit_type = 'treatment') AS run_length,
-           min(session_number) FILTER (WHERE visit_type = 'treatment') AS run_first,
-           max(session_number) FILTER (WHERE visit_type = 'treatment') AS run_last
-    FROM segments
-    GROUP BY episode_key, segment
-    QUALIFY row_number() OVER (PARTITION BY episode_key ORDER BY run_length DESC, segment) = 1
-),
-scored AS (
-    -- back_rank 1 = the last session with a pain_pre, 2 = the one before... (NULL when unscored)
-    SELECT *, CASE WHEN pain_pre IS NOT NULL THEN
-                  row_number() OVER (PARTITION BY episode_key, pain_pre IS NULL ORDER BY session_number DESC) END
-              AS back_rank
-    FROM staging.sessions
-),
-facts AS (
-    SELECT episode_key,
-           coalesce(bool_or(referral_source IS NOT NULL AND trim(referral_source) <> ''
-                            AND referral_source <> 'self'), false) AS has_referral,
-           coalesce(bool_or(goals_documented), false) AS has_goals,
-           any_value(visit_type) FILTER (WHERE session_number = 1) AS first_visit_type,
-           count(pain_pre) AS n_pain_scored,
-           max(pain_pre) FILTER (WHERE back_rank = ?) AS plateau_first_pain,
-           max(pain_pre) FILTER (WHERE back_rank = 1) AS plateau_last_pain,
-           max(session_number) FILTER (WHERE back_rank = ?) AS plateau_first_session,
-           max(session_number) FILTER (WHERE back_rank = 1) AS plateau_last_session,
-           CAST(sum(units) AS BIGINT) AS units_billed
-    FROM scored
-    GROUP BY episode_key
-)
-SELECT e.episode_key, e.clinic_id, e.payer_type, e.first_date, e.last_date,
-       list_contains(t.insured_payers, e.payer_type) AS insured,
-       f.has_referral, f.has_goals, f.first_visit_type, f.n_pain_scored,
-       f.plateau_first_pain, f.plateau_last_pain, f.plateau_first_session, f.plateau_last_session,
-       r.run_length, r.run_first, r.run_last
-FROM {EPISODES} e
-JOIN facts f USING (episode_key)
-JOIN runs r USING (episode_key)
-CROSS JOIN {THRESHOLDS_TABLE} t
-"""
-
-_FLAGS_SQL = f"""
-CREATE OR REPLACE TABLE {FLAGS_TABLE} AS
-WITH raised AS (
-    SELECT s.episode_key, 'UNITS_OVER_TIME' AS flag, s.session_id, s.session_number, s.session_date,
-           s.session_payer_type,
-           format('{{}} unit{{}} billed for {{}} min; the 8-minute rule allows {{}} (CPT {{}}, session {{}})',
-                  s.units, CASE WHEN s.units = 1 THEN '' ELSE 's' END, s.duration_min, s.units_allowed,
-                  s.cpt_code, s.session_number) AS detail
-    FROM _audit_sessions s
-    WHERE s.timed AND s.units > s.units_allowed
-    UNION ALL
-    SELECT s.episode_key, 'MISSING_PAIN', s.session_id, s.session_number, s.session_date, s.session_payer_type,
-           format('pain {{}} not recorded (session {{}})',
-                  CASE WHEN s.pain_pre IS NULL AND s.pain_post IS NULL
-                       THEN 'before and after treatment (pain_pre, pain_post)'
-                       WHEN s.pain_pre IS NULL THEN 'before treatment (pain_pre)'
-                       ELSE 'after treatment (pain_post)' END,
-                  s.session_number)
-    FROM _audit_sessions s
-    WHERE s.pain_pre IS NULL OR s.pain_post IS NULL
-    UNION ALL
-    SELECT a.episode_key, 'NO_REFERRAL', NULL, NULL, NULL, NULL,
-           format('no session of this {{}} episode names a referral source other than self or blank',
-                  a.payer_type)
-    FROM _audit_episodes a
-    WHERE a.insured AND NOT a.has_referral
-    UNION ALL
-    SELECT a.episode_key, 'NO_EVALUATION', NULL, NULL, NULL, NULL,
-           format('session 1 of this {{}} episode is a {{}} visit, not an evaluation', a.payer_type,
-                  a.first_visit_type)
-    FROM _audit_episodes a
-    WHERE a.insured AND a.first_visit_type <> 'evaluation'
-    UNION ALL
-    SELECT a.episode_key, 'NO_GOALS', NULL, NULL, NULL, NULL,
-           format('no session of this {{}} episode has treatment goals documented', a.payer_type)
-    FROM _audit_episodes a
-    WHERE a.insured AND NOT a.has_goals
-    UNION ALL
-    SELECT a.episode_key, 'NO_PROGRESS_NOTE', NULL, NULL, NULL, NULL,
-           format('{{}} treatment visits in a row (sessions {{}} to {{}}) without an evaluation or re-evaluation; '
-                  'a progress note is due at least every {{}} treatment visits',
-                  a.run_length, a.run_first, a.run_last, t.progress_note_max_visits)
-    FROM _audit_episodes a CROSS JOIN {THRESHOLDS_TABLE} t
-    WHERE a.insured AND a.run_length > t.progress_note_max_visits
-    UNION ALL
-    SELECT a.episode_key, 'PLATEAU', NULL, NULL, NULL, NULL,
-           format('pain {{:g}} -> {{:g}} over the last {{}} scored visits (sessions {{}} to {{}}): a change of {{:g}}, '
-                  'less than {{:g}} point. This is a prompt for review, not a denial: discharge the patient, or '
-                  'document why skilled maintenance care is needed (Medicare may not apply an improvement '
-                  'standard: Jimmo v. Sebelius)',
-                  a.plateau_first_pain, a.plateau_last_pain, t.plateau_window, a.plateau_first_session,
-                  a.plateau_last_session, a.plateau_first_pain - a.plateau_last_pain, t.plateau_min_change)
-    FROM _audit_episodes a CROSS JOIN {THRESHOLDS_TABLE} t
-    WHERE a.n_pain_scored >= t.plateau_min_sessions AND a.n_pain_scored >= t.plateau_window
-      AND falls_short(a.plateau_first_pain - a.plateau_last_pain, t.plateau_min_change, t.tol)
-)
-SELECT r.episode_key, e.clinic_id, e.payer_type, r.flag, r.session_id, r.detail, e.first_date, e.last_date,
-       CAST(r.session_number AS INTEGER) AS session_number, r.session_date, r.session_payer_type
-FROM raised r
-JOIN {EPISODES} e USING (episode_key)
-"""
+def flag_model(flag: str) -> str:
+    """The SQL model that raises ``flag`` (``marts/audit_<flag in lower case>``)."""
+    if flag not in FLAG_BY_NAME:
+        raise ValueError(f"unknown audit flag {flag!r}")
+    return f"marts/audit_{flag.lower()}"
 
 
-def _summary_sql() -> str:
-    counts = "".join(
-        f",\n           sum(CASE WHEN flag = ? THEN 1 ELSE 0 END) AS {column}" for column in FLAGS.values()
-    )
-    totals = "".join(f",\n       CAST(coalesce(sum(f.{column}), 0) AS BIGINT) AS {column}" for column in FLAGS.values())
-    return f"""
-CREATE OR REPLACE TABLE {SUMMARY_TABLE} AS
-WITH units AS (
-    SELECT episode_key,
-           sum(units) AS units_billed,
-           sum(units) FILTER (WHERE timed) AS units_billed_timed,
-           sum(units_allowed) FILTER (WHERE timed) AS units_supported,
-           sum(greatest(units - units_allowed, 0)) FILTER (WHERE timed) AS units_over_time
-    FROM _audit_sessions
-    GROUP BY episode_key
-),
-flags AS (
-    SELECT episode_key, count(*) AS n_flags{counts}
-    FROM {FLAGS_TABLE}
-    GROUP BY episode_key
-)
-SELECT e.clinic_id, e.payer_type,
-       count(*) AS n_episodes,
-       count(*) FILTER (WHERE f.n_flags > 0) AS n_flagged_episodes,
-       CAST(sum(e.n_sessions) AS BIGINT) AS n_sessions,
-       CAST(coalesce(sum(u.units_billed), 0) AS BIGINT) AS units_billed,
-       CAST(coalesce(sum(u.units_over_time), 0) AS BIGINT) AS units_over_time{totals},
-       count(DISTINCT e.patient_id) AS n_patients,
-       CAST(coalesce(sum(u.units_supported), 0) AS BIGINT) AS units_supported,
-       CAST(coalesce(sum(u.units_billed_timed), 0) AS BIGINT) AS units_billed_timed
-FROM {EPISODES} e
-LEFT JOIN units u USING (episode_key)
-LEFT JOIN flags f USING (episode_key)
-GROUP BY e.clinic_id, e.payer_type
-ORDER BY e.clinic_id, e.payer_type
-"""
+# --- which payer types each flag applies to (reference data) ------------------------------------------
 
 
-def build_audit_flags(con: duckdb.DuckDBPyConnection, plateau_window: int) -> int:
-    """Section 8: one row per raised flag, each with a human-readable detail; returns the row count.
+def default_payer_rules() -> list[tuple[str, str, bool]]:
+    """Section 8's "applies to" column as (flag, payer type, applies) rows: the shipped reference table."""
+    return [(f.name, p, p in f.defaults) for f in FLAG_CATALOGUE for p in PAYER_TYPES]
 
-    Needs ``marts.episode_outcomes`` and ``_thresholds``; ``plateau_window`` is the number of last
-    scored visits the plateau rule compares (``Settings.plateau_window``).
+
+def payer_rules(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], bool]:
+    """The flag x payer type table in force (``ref.audit_payer_rules``), checked to be complete.
+
+    Raises ``ValueError`` naming the problem when a flag or payer type is unknown, missing or listed twice.
     """
-    con.execute(_SESSION_FACTS_SQL)
-    con.execute(_EPISODE_FACTS_SQL, [int(plateau_window), int(plateau_window)])
-    con.execute(_FLAGS_SQL)
-    return con.execute(f"SELECT count(*) FROM {FLAGS_TABLE}").fetchall()[0][0]
+    rows = con.execute(f"SELECT flag, payer_type, applies FROM {PAYER_RULES_TABLE}").fetchall()
+    table: dict[tuple[str, str], bool] = {}
+    problems = []
+    for flag, payer, applies in rows:
+        if flag not in FLAG_BY_NAME:
+            problems.append(f"unknown flag {flag!r}")
+        elif payer not in PAYER_TYPES:
+            problems.append(f"unknown payer type {payer!r}")
+        elif (flag, payer) in table:
+            problems.append(f"{flag} x {payer} listed twice")
+        elif applies is None:
+            problems.append(f"{flag} x {payer} has no applies value")
+        else:
+            table[(flag, payer)] = bool(applies)
+    missing = [f"{f} x {p}" for f in FLAG_BY_NAME for p in PAYER_TYPES if (f, p) not in table]
+    if missing:
+        problems.append(f"missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    if problems:
+        raise ValueError(f"audit_payer_rules.csv (flag x payer type -> applies): {'; '.join(problems)}")
+    return table
+
+
+# --- the rules in words (for reviewers; every settings-driven number from the run's settings) ----------
+
+
+def _num(value: Decimal | float | int) -> str:
+    return f"{float(value):g}"
+
+
+def _points(value: Decimal | float | int) -> str:
+    return f"{_num(value)} point{'' if float(value) == 1 else 's'}"
+
+
+def relief_in_words(settings: Settings) -> str:
+    """Section 4's relief level in words, from the run's settings."""
+    return (f"pain before treatment at least {_points(settings.relief_min_points)} below the first visit's and no "
+            f"more than {_num(Decimal(settings.relief_max_fraction) * 100)} % of it")
+
+
+def rule_in_words(flag: str, settings: Settings) -> str:
+    """What raises ``flag``, in words a payer's reviewer reads, with the run's thresholds (never defaults)."""
+    s = settings
+    timed = ", ".join(TIMED_CPT_CODES)
+    texts = {
+        "UNITS_OVER_TIME": (
+            f"Over all rows of one patient on one day with a timed code (CPT {timed}), whatever their episode or "
+            "payer, more units were billed than the day's total minutes support: (minutes + 7) ÷ 15, rounded "
+            "down, so 8 to 22 minutes support 1 unit, 23 to 37 support 2 and 38 to 52 support 3. Every timed row "
+            "of such a day is flagged; the day's excess units are counted once."),
+        "OVER_AUTHORIZED": (
+            "The visit number is higher than the visits authorised at that point: the most recent number of "
+            "authorised visits recorded at or before the visit (a later, lower number replaces a higher one)."),
+        "NO_REFERRAL": (
+            "No visit of the episode records a referral source other than the patient (self). For FSA/HSA plans "
+            "this means no letter of medical necessity is on file."),
+        "NO_EVALUATION": "The first visit of the episode is not an evaluation.",
+        "NO_RECERTIFICATION": (
+            f"The visit is more than {s.recertification_days} days after the latest evaluation or re-evaluation "
+            "dated on or before it (after the first visit when there is none): the plan of care was due for "
+            "recertification."),
+        "CARE_AFTER_GOAL": (
+            f"Relief was reached ({relief_in_words(s)}, from a first-visit score of at least "
+            f"{_num(s.relief_min_baseline)}), and {s.care_after_goal_visits} or more treatment visits followed "
+            "before a re-evaluation, or until the end of the episode. Evaluation and discharge visits neither "
+            "count nor stop the count."),
+        "NO_GOALS": "No visit of the episode has measurable treatment goals documented.",
+        "NO_PROGRESS_NOTE": (
+            f"More than {s.progress_note_max_visits} treatment visits in a row without an evaluation or "
+            "re-evaluation between them (a discharge visit neither counts nor breaks the run)."),
+        "NO_BASELINE_MEASURE": "The first visit records neither a pain score before treatment nor a function score.",
+        "NO_OUTCOME_MEASURE": (
+            "The episode has ended (discharged, or lost to follow-up: no discharge and no visit in the last "
+            f"{s.follow_up_active_days} days of the clinic's data) after two or more visits, and no visit after "
+            "the first records a pain score before treatment or a function score."),
+        "PLATEAU": (
+            f"At least {s.plateau_min_sessions} visits have a pain score before treatment; over the last "
+            f"{s.plateau_window} of them pain fell by less than {_points(s.plateau_min_change)} (or rose); and the "
+            f"last is not at the relief level ({relief_in_words(s)}). A prompt for review, not a denial: "
+            "improvement is not required for skilled maintenance care (Jimmo v. Sebelius)."),
+    }
+    if flag not in texts:
+        raise ValueError(f"unknown audit flag {flag!r}")
+    return texts[flag]
+
+
+# --- building the marts -----------------------------------------------------------------------------------
+
+
+def _install_catalogue(con: duckdb.DuckDBPyConnection) -> None:
+    rows = [(f.name, f.tier, TIERS.index(f.tier) + 1, i + 1, f.level) for i, f in enumerate(FLAG_CATALOGUE)]
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {CATALOGUE_TABLE} "
+        "(flag VARCHAR, tier VARCHAR, tier_rank INTEGER, flag_rank INTEGER, level VARCHAR)"
+    )
+    con.executemany(f"INSERT INTO {CATALOGUE_TABLE} VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def build_audit_flags(
+    con: duckdb.DuckDBPyConnection, sources: Sources = FULL_SOURCES, table: str = FLAGS_TABLE
+) -> int:
+    """Section 8: ``marts.audit_flags``, one row per raised flag with its tier and a detail in words.
+
+    Needs ``marts.episode_outcomes``, ``ref.audit_payer_rules`` and ``_thresholds``; returns the row count.
+    """
+    payer_rules(con)  # a broken override stops the build with a message, before anything is written
+    _install_catalogue(con)
+    con.execute(f"CREATE OR REPLACE TABLE {RAISED_TABLE} ({_RAISED_COLUMNS})")
+    for flag in FLAG_CATALOGUE:
+        insert_into(con, RAISED_TABLE, flag_model(flag.name), sessions=sources.sessions, episodes=sources.episodes)
+    count = create_table(con, table, "marts/audit_flags", episodes=sources.episodes)
+    con.execute(f"DROP TABLE {RAISED_TABLE}")
+    return count
+
+
+def build_audit_episodes(
+    con: duckdb.DuckDBPyConnection, sources: Sources = FULL_SOURCES, table: str = EPISODES_TABLE
+) -> int:
+    """Section 8: ``marts.audit_episodes``, one row per flagged episode with its flags, highest tier,
+    units at risk (each session once) and excess units under the 8-minute rule (each day once)."""
+    return create_table(con, table, "marts/audit_episodes", sessions=sources.sessions, episodes=sources.episodes)
 
 
 def build_audit_summary(con: duckdb.DuckDBPyConnection) -> int:
-    """Section 8: per clinic and payer, episodes, flagged episodes, sessions, units and one count per flag.
-
-    Units over time = units billed beyond what the minutes support (timed codes); flag counts are
-    sessions for session flags and episodes for episode flags. Run after :func:`build_audit_flags`.
-    """
-    con.execute(_summary_sql(), list(FLAGS))
-    for temp in ("_audit_sessions", "_audit_episodes"):
-        con.execute(f"DROP TABLE IF EXISTS {temp}")
-    return con.execute(f"SELECT count(*) FROM {SUMMARY_TABLE}").fetchall()[0][0]
+    """Sections 8 and 10: ``marts.audit_summary`` per clinic and payer type. Run after the two above."""
+    count = create_table(con, SUMMARY_TABLE, "marts/audit_summary")
+    con.execute(f"DROP TABLE IF EXISTS {CATALOGUE_TABLE}")
+    return count
 
 
-# One payer type's worklist. Flags and details are sorted inside lists (not by ordered aggregates),
-# so the aggregation can spill to disk at ten million sessions; COPY streams the rows to the file.
-_WORKLIST_SQL = f"""
-COPY (
-    SELECT f.episode_key, f.clinic_id, f.payer_type,
-           array_to_string(list_sort(list(DISTINCT f.flag)), ';') AS flags,
-           count(*) AS n_flags,
-           f.first_date, f.last_date, e.n_sessions, e.units_billed,
-           array_to_string(
-               list_transform(list_sort(list({{'flag': f.flag, 'session': f.session_number,
-                                               'text': f.flag || ': ' || f.detail}})), lambda x: x.text),
-               ' | ') AS details
-    FROM {FLAGS_TABLE} f
-    JOIN {EPISODES} e USING (episode_key)
-    WHERE f.payer_type = ?
-    GROUP BY f.payer_type, f.episode_key, f.clinic_id, f.first_date, f.last_date, e.n_sessions, e.units_billed
-    ORDER BY f.clinic_id, f.first_date, f.episode_key
-) TO ? (HEADER)
-"""
+# --- restricted outputs ---------------------------------------------------------------------------------
+
+
+def check_restricted(restricted_dir: Path, site: Path | None) -> Path:
+    """The restricted folder, refused when it is in or around the public ``site`` folder."""
+    restricted_dir = Path(restricted_dir)
+    if site is not None:
+        r, s = restricted_dir.resolve(), Path(site).resolve()
+        if r == s or s in r.parents or r in s.parents:
+            raise ValueError(f"audit outputs name episodes: {restricted_dir} must not be in or around the site {site}")
+    return restricted_dir
+
+
+def flagged_payers(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The payer types with at least one flagged episode, in the contract's order."""
+    found = {p for (p,) in con.execute(f"SELECT DISTINCT payer_type FROM {EPISODES_TABLE}").fetchall()}
+    unexpected = found - set(PAYER_TYPES)
+    if unexpected:  # file names come from the contract's vocabulary only
+        raise ValueError(f"unexpected payer type(s) {sorted(unexpected)} in {EPISODES_TABLE}")
+    return [p for p in PAYER_TYPES if p in found]
 
 
 def write_audit_worklists(
@@ -262,25 +315,116 @@ def write_audit_worklists(
 ) -> list[Path]:
     """Section 8/11: one CSV per payer type of flagged episodes, written to the *restricted* folder only.
 
-    Rows: pseudonymous ``episode_key``, clinic, flags, number of flags, first/last dates, sessions,
-    units billed and the flags' details. Worklists of an earlier run are replaced; payer types
-    without a flagged episode get no file. Given the public ``site`` folder, refuses a restricted
-    folder inside it (or containing it). Returns the files written.
+    Rows (:data:`WORKLIST_COLUMNS`): pseudonymous ``episode_key``, clinic, payer type, the highest tier
+    of its flags, the flags, their number, units at risk, excess units, first/last dates, sessions, units
+    billed and every flag's detail; ordered by tier, then units at risk (largest first). Worklists of an
+    earlier run are replaced; payer types without a flagged episode get no file. Given the public
+    ``site`` folder, refuses a restricted folder inside it (or containing it). Returns the files written.
     """
-    restricted_dir = Path(restricted_dir)
-    if site is not None:
-        r, s = restricted_dir.resolve(), Path(site).resolve()
-        if r == s or s in r.parents or r in s.parents:
-            raise ValueError(f"audit worklists name episodes: {restricted_dir} must not be in or around the site {site}")
+    restricted_dir = check_restricted(restricted_dir, site)
     restricted_dir.mkdir(parents=True, exist_ok=True)
     for old in restricted_dir.glob(f"{WORKLIST_PREFIX}*.csv"):
         old.unlink()
-    payers = [p for (p,) in con.execute(f"SELECT DISTINCT payer_type FROM {FLAGS_TABLE} ORDER BY 1").fetchall()]
     written = []
-    for payer in payers:
-        if payer not in PAYER_TYPES:  # file names come from the contract's vocabulary only
-            raise ValueError(f"unexpected payer type {payer!r} in {FLAGS_TABLE}")
+    for payer in flagged_payers(con):
         path = restricted_dir / f"{WORKLIST_PREFIX}{payer}.csv"
-        con.execute(_WORKLIST_SQL, [payer, str(path)])
+        con.execute(f"COPY ({model_sql('restricted/audit_worklist')}) TO ? (HEADER)", [payer, str(path)])
         written.append(path)
     return written
+
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PacketData:
+    """What one page of a payer type's audit packet shows (restricted: row level, pseudonymous ids only).
+
+    ``episodes``: the page's flagged episodes in reviewing order (tier, then units at risk); ``flags``:
+    their flag rows; ``visits``: their visit timelines (rows as dictionaries, SQL NULL as None);
+    ``page`` of ``pages``; ``totals``: the whole payer type's flagged episodes (in all and per tier),
+    units at risk and excess units.
+    """
+
+    payer_type: str
+    episodes: list[Record]
+    flags: list[Record]
+    visits: list[Record]
+    page: int = 1
+    pages: int = 1
+    totals: dict[str, int] | None = None
+
+
+def _records(cursor: duckdb.DuckDBPyConnection) -> list[Record]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def packet_episodes(con: duckdb.DuckDBPyConnection, payer_type: str, episodes: str = EPISODES) -> list[Record]:
+    """The flagged episodes of one payer type in reviewing order (tier, then units at risk, largest first),
+    numbered by that order (``review_rank``)."""
+    if payer_type not in PAYER_TYPES:
+        raise ValueError(f"unknown payer type {payer_type!r}")
+    return _records(query(con, "restricted/audit_packet_episodes", [payer_type], episodes=episodes))
+
+
+def packet_totals(episodes: list[Record]) -> dict[str, int]:
+    """A payer type's flagged episodes (in all and per tier), units at risk and excess units."""
+    totals = {"episodes": len(episodes), "units_at_risk": sum(int(e["units_at_risk"]) for e in episodes),
+              "units_over_time": sum(int(e["units_over_time"]) for e in episodes)}
+    totals.update({t: sum(1 for e in episodes if e["top_tier"] == t) for t in TIERS})
+    return totals
+
+
+def _stream(cursor: duckdb.DuckDBPyConnection, rows: int = 10_000) -> Iterator[Record]:
+    names = [d[0] for d in cursor.description]
+    while chunk := cursor.fetchmany(rows):
+        for row in chunk:
+            yield dict(zip(names, row, strict=True))
+
+
+def _take_until(stream: Iterator[Record], pending: list[Record], last_rank: int) -> list[Record]:
+    """The rows of ``stream`` (plus the one held back in ``pending``) up to ``review_rank`` ``last_rank``."""
+    taken = []
+    while pending or (nxt := next(stream, None)) is not None:
+        row = pending.pop() if pending else nxt
+        if row["review_rank"] > last_rank:
+            pending.append(row)
+            break
+        taken.append(row)
+    return taken
+
+
+def packet_pages(
+    con: duckdb.DuckDBPyConnection, payer_type: str, page_episodes: int | None = None,
+    sessions: str = "staging.sessions", episodes: str = EPISODES,
+) -> Iterator[PacketData]:
+    """The audit packet of one payer type, page by page (``page_episodes`` episodes a page; all on one page
+    when None). Visits and flags are streamed in the packet's order, one scan each, so memory stays bounded
+    by a page however many episodes are flagged."""
+    ordered = packet_episodes(con, payer_type, episodes)
+    size = max(1, page_episodes or len(ordered) or 1)
+    pages = max(1, -(-len(ordered) // size))
+    totals = packet_totals(ordered)
+    flag_cursor, visit_cursor = con.cursor(), con.cursor()
+    try:
+        flag_rows = _stream(flag_cursor.execute(model_sql("restricted/audit_packet_flags"), [payer_type]))
+        visit_rows = _stream(visit_cursor.execute(model_sql("restricted/audit_packet_visits", sessions=sessions),
+                                                  [payer_type]))
+        held_flags: list[Record] = []
+        held_visits: list[Record] = []
+        for page in range(1, pages + 1):
+            part = ordered[(page - 1) * size: page * size]
+            last = int(part[-1]["review_rank"]) if part else 0
+            yield PacketData(payer_type, part, _take_until(flag_rows, held_flags, last),
+                             _take_until(visit_rows, held_visits, last), page, pages, totals)
+    finally:
+        flag_cursor.close()
+        visit_cursor.close()
+
+
+def packet_data(
+    con: duckdb.DuckDBPyConnection, payer_type: str, sessions: str = "staging.sessions", episodes: str = EPISODES
+) -> PacketData:
+    """Every flagged episode of one payer type, its flags and its visits, as one page (small warehouses, tests)."""
+    return next(packet_pages(con, payer_type, None, sessions, episodes))

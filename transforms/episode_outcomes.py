@@ -25,16 +25,18 @@ from __future__ import annotations
 
 import duckdb
 
-from transforms.sqlmodels import create_table
+from transforms.sqlmodels import FULL_SOURCES, Sources, create_table
 
 TABLE = "marts.episode_outcomes"
 MODEL = "marts/episode_outcomes"
 
 
-def build_episode_outcomes(con: duckdb.DuckDBPyConnection, sessions: str = "staging.sessions") -> int:
+def build_episode_outcomes(
+    con: duckdb.DuckDBPyConnection, sources: Sources = FULL_SOURCES, table: str = TABLE
+) -> int:
     """Sections 3, 4 and 12: one row per episode with baseline, final, sustained change, responder,
     relief and follow-up status (``transforms/sql/marts/episode_outcomes.sql``).
 
     Needs ``_thresholds`` (:func:`transforms.thresholds.install_thresholds`); returns the row count.
     """
-    return create_table(con, TABLE, MODEL, sessions=sessions)
+    return create_table(con, table, MODEL, sessions=sources.sessions)

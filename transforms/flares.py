@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import duckdb
 
-from transforms.sqlmodels import create_table
+from transforms.sqlmodels import FULL_SOURCES, Sources, create_table
 
 EPISODE_TABLE = "intermediate.episode_flares"
 TABLE = "marts.flares"
 
 
-def build_episode_flares(con: duckdb.DuckDBPyConnection, sessions: str = "staging.sessions") -> int:
+def build_episode_flares(
+    con: duckdb.DuckDBPyConnection, sources: Sources = FULL_SOURCES, table: str = EPISODE_TABLE
+) -> int:
     """Section 14: per episode, scored sessions and flares overall (technique ``all``) and per listed technique.
 
     Needs ``_thresholds`` and the macros; returns the row count.
     """
-    return create_table(con, EPISODE_TABLE, "marts/episode_flares", sessions=sessions)
+    return create_table(con, table, "marts/episode_flares", sessions=sources.sessions)
 
 
 def build_flares(con: duckdb.DuckDBPyConnection) -> int:

@@ -16,16 +16,17 @@ from __future__ import annotations
 import duckdb
 
 from transforms.intervals import ensure_t_quantiles
-from transforms.sqlmodels import create_table
+from transforms.sqlmodels import FULL_SOURCES, Sources, create_table
 
 TABLE = "marts.function_outcomes"
 SERIES_TABLE = "intermediate.function_series"
 
 
-def build_function_series(con: duckdb.DuckDBPyConnection) -> int:
+def build_function_series(
+    con: duckdb.DuckDBPyConnection, sources: Sources = FULL_SOURCES, table: str = SERIES_TABLE
+) -> int:
     """Section 6, per episode: baseline, final, improvement and MCID response of every instrument used."""
-    return create_table(con, SERIES_TABLE, "marts/function_series", sessions="staging.sessions",
-                        episodes="marts.episode_outcomes")
+    return create_table(con, table, "marts/function_series", sessions=sources.sessions, episodes=sources.episodes)
 
 
 def build_function_outcomes(con: duckdb.DuckDBPyConnection) -> int:

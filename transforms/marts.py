@@ -9,7 +9,7 @@ model, ``pipelines/assets.py``) and :func:`build_marts` can build everything in 
   the Kaplan-Meier relief curve (sections 3, 4, 7)
 - ``rom_gains``          ROM series per episode, gains per condition, joint and movement (section 5)
 - ``function_outcomes``  function series per episode, outcomes per condition and instrument (section 6)
-- ``audit``              payer audit flags and their summary (section 8)
+- ``audit``              payer audit flags, flagged episodes (units at risk) and their summary (section 8)
 - ``risk_adjustment``    case-mix models (pain change, responder), observed vs expected per clinic and
   therapist, calibration
 - ``follow_up``          follow-up status counts and lost rate per condition and clinic (section 12)
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from transforms import audit, function, rom
+from transforms import audit, changes, function, rom
 from transforms.condition_outcomes import BREAKDOWNS, build_condition_outcomes
 from transforms.config import Settings
 from transforms.episode_outcomes import TABLE as EPISODES
@@ -54,7 +54,7 @@ from transforms.sensitivity import COEFFICIENTS_TABLE as IPW_COEFFICIENTS
 from transforms.sensitivity import EPISODE_TABLE as EPISODE_IPW
 from transforms.sensitivity import TABLE as SENSITIVITY
 from transforms.sensitivity import build_responder_sensitivity
-from transforms.sqlmodels import install_macros, remove_macros
+from transforms.sqlmodels import FULL_SOURCES, SCOPED_SOURCES, Sources, install_macros, remove_macros
 from transforms.techniques import EPISODE_TABLE as EPISODE_TECHNIQUES
 from transforms.techniques import TABLE as TECHNIQUES
 from transforms.techniques import build_episode_techniques, build_technique_outcomes
@@ -63,85 +63,113 @@ from transforms.thresholds import install_thresholds, remove_thresholds
 STAGING_SESSIONS = "staging.sessions"
 STAGING_ROM = "staging.rom"
 
+EpisodeBuild = Callable[[duckdb.DuckDBPyConnection, Sources, str], int]
+AggregateBuild = Callable[[duckdb.DuckDBPyConnection, Settings], dict[str, int]]
+
+
+@dataclass(frozen=True)
+class EpisodeStep:
+    """An episode-level table: one or more rows per episode, computed from the episode's own sessions.
+
+    ``build(con, sources, table)`` writes ``table`` from ``sources`` (all of staging, or the rows of
+    the episodes being rebuilt), so the same model serves full and incremental builds.
+    """
+
+    table: str
+    build: EpisodeBuild
+
 
 @dataclass(frozen=True)
 class MartModel:
-    """A step of the marts build: the tables it writes, the tables it reads, and how to build them."""
+    """A step of the marts build: its episode-level tables, then its aggregate tables (recomputed
+    from episode-level tables), the tables it reads, and a description for the Dagster UI."""
 
     name: str
-    tables: tuple[str, ...]
     reads: tuple[str, ...]
-    build: Callable[[duckdb.DuckDBPyConnection, Settings], dict[str, int]]
     description: str
+    episode_steps: tuple[EpisodeStep, ...] = ()
+    aggregate: AggregateBuild | None = None
+    aggregate_tables: tuple[str, ...] = ()
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Every table the model writes, episode-level first."""
+        return (*(s.table for s in self.episode_steps), *self.aggregate_tables)
 
 
-def _episode_outcomes(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    return {EPISODES: build_episode_outcomes(con)}
+def _rom_gains(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
+    return {rom.TABLE: rom.build_rom_gains(con)}
 
 
-def _rom(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    return {rom.SERIES_TABLE: rom.build_rom_series(con), rom.TABLE: rom.build_rom_gains(con)}
+def _function_outcomes(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
+    return {function.TABLE: function.build_function_outcomes(con)}
 
 
-def _function(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    return {function.SERIES_TABLE: function.build_function_series(con),
-            function.TABLE: function.build_function_outcomes(con)}
-
-
-def _audit(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    return {audit.FLAGS_TABLE: audit.build_audit_flags(con, settings.plateau_window),
-            audit.SUMMARY_TABLE: audit.build_audit_summary(con)}
-
-
-def _techniques(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    return {EPISODE_TECHNIQUES: build_episode_techniques(con), TECHNIQUES: build_technique_outcomes(con)}
-
-
-def _flares(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    return {EPISODE_FLARES: build_episode_flares(con), FLARES: build_flares(con)}
+def _audit_summary(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
+    return {audit.SUMMARY_TABLE: audit.build_audit_summary(con)}
 
 
 MODELS: tuple[MartModel, ...] = (
-    MartModel("episode_outcomes", (EPISODES,), (STAGING_SESSIONS,), _episode_outcomes,
+    MartModel("episode_outcomes", (STAGING_SESSIONS,),
               "One row per episode of care: baseline and final pain, sustained change, responder, relief "
-              "(sections 3-4) and follow-up status (section 12)."),
-    MartModel("condition_outcomes", (*(t for t, _ in BREAKDOWNS.values()), CURVE_TABLE), (EPISODES,),
-              build_condition_outcomes,
-              "Outcomes per condition group and 'all', overall and by clinic, therapist and month, with "
-              "intervals; the Kaplan-Meier relief curve (sections 3, 4, 7)."),
-    MartModel("rom_gains", (rom.SERIES_TABLE, rom.TABLE), (STAGING_SESSIONS, STAGING_ROM, EPISODES), _rom,
-              "Range-of-motion series per episode and gains per condition, joint and movement (section 5)."),
-    MartModel("function_outcomes", (function.SERIES_TABLE, function.TABLE), (STAGING_SESSIONS, EPISODES), _function,
-              "Function-instrument series per episode and outcomes per condition and instrument (section 6)."),
-    MartModel("audit", (audit.FLAGS_TABLE, audit.SUMMARY_TABLE), (STAGING_SESSIONS, EPISODES), _audit,
-              "Payer audit flags with readable details and their summary per clinic and payer (section 8)."),
-    MartModel("risk_adjustment", (CASE_MIX_TABLE, COEFFICIENTS_TABLE, RISK_TABLE, RESPONDER_TABLE, CALIBRATION_TABLE),
-              (EPISODES,), lambda con, settings: build_risk_adjustment(con),
+              "(sections 3-4) and follow-up status (section 12).",
+              (EpisodeStep(EPISODES, build_episode_outcomes),)),
+    MartModel("condition_outcomes", (EPISODES,),
+              "Outcomes per condition group and 'all', overall and by clinic, therapist, month and clinic-month, "
+              "with intervals; the Kaplan-Meier relief curve (sections 3, 4, 7).",
+              aggregate=build_condition_outcomes,
+              aggregate_tables=(*(t for t, _ in BREAKDOWNS.values()), CURVE_TABLE)),
+    MartModel("rom_gains", (STAGING_SESSIONS, STAGING_ROM, EPISODES),
+              "Range-of-motion series per episode and gains per condition, joint and movement (section 5).",
+              (EpisodeStep(rom.SERIES_TABLE, rom.build_rom_series),), _rom_gains, (rom.TABLE,)),
+    MartModel("function_outcomes", (STAGING_SESSIONS, EPISODES),
+              "Function-instrument series per episode and outcomes per condition and instrument (section 6).",
+              (EpisodeStep(function.SERIES_TABLE, function.build_function_series),), _function_outcomes,
+              (function.TABLE,)),
+    MartModel("audit", (STAGING_SESSIONS, EPISODES),
+              "Payer audit flags in four tiers with readable details, flagged episodes with their units at risk, "
+              "and the summary per clinic and payer (section 8 version 2).",
+              (EpisodeStep(audit.FLAGS_TABLE, audit.build_audit_flags),
+               EpisodeStep(audit.EPISODES_TABLE, audit.build_audit_episodes)),
+              _audit_summary, (audit.SUMMARY_TABLE,)),
+    MartModel("risk_adjustment", (EPISODES,),
               "Case-mix models of sustained pain change (linear) and of the responder outcome (logistic): "
               "expected outcomes per episode, coefficients, observed vs expected per clinic and therapist, "
-              "calibration by decile."),
-    MartModel("follow_up", (FOLLOW_UP,), (EPISODES,), lambda con, settings: {FOLLOW_UP: build_follow_up(con)},
+              "calibration by decile.",
+              aggregate=lambda con, settings: build_risk_adjustment(con),
+              aggregate_tables=(CASE_MIX_TABLE, COEFFICIENTS_TABLE, RISK_TABLE, RESPONDER_TABLE, CALIBRATION_TABLE)),
+    MartModel("follow_up", (EPISODES,),
               "Follow-up status (discharged, active, lost) and the lost-to-follow-up rate per condition group "
-              "and clinic (section 12)."),
-    MartModel("responder_sensitivity", (EPISODE_IPW, IPW_COEFFICIENTS, SENSITIVITY), (EPISODES,),
-              lambda con, settings: build_responder_sensitivity(con),
+              "and clinic (section 12).",
+              aggregate=lambda con, settings: {FOLLOW_UP: build_follow_up(con)}, aggregate_tables=(FOLLOW_UP,)),
+    MartModel("responder_sensitivity", (EPISODES,),
               "How much missing follow-up could move the responder rate: complete case, worst and best case, "
-              "and inverse probability weighting from a penalised logistic model (section 13)."),
-    MartModel("technique_outcomes", (EPISODE_TECHNIQUES, TECHNIQUES), (STAGING_SESSIONS, EPISODES, CASE_MIX_TABLE),
-              _techniques,
+              "and inverse probability weighting from a penalised logistic model (section 13).",
+              aggregate=lambda con, settings: build_responder_sensitivity(con),
+              aggregate_tables=(EPISODE_IPW, IPW_COEFFICIENTS, SENSITIVITY)),
+    MartModel("technique_outcomes", (STAGING_SESSIONS, EPISODES, CASE_MIX_TABLE),
               "Primary techniques per episode; outcomes and case-mix adjusted differences per condition group "
-              "and technique (section 14; associations, not effects)."),
-    MartModel("flares", (EPISODE_FLARES, FLARES), (STAGING_SESSIONS,), _flares,
+              "and technique (section 14; associations, not effects).",
+              (EpisodeStep(EPISODE_TECHNIQUES, build_episode_techniques),),
+              lambda con, settings: {TECHNIQUES: build_technique_outcomes(con)}, (TECHNIQUES,)),
+    MartModel("flares", (STAGING_SESSIONS,),
               "Post-treatment flares (pain up by 2 points or more right after a session) per condition group "
-              "and technique (section 14)."),
+              "and technique (section 14).",
+              (EpisodeStep(EPISODE_FLARES, build_episode_flares),),
+              lambda con, settings: {FLARES: build_flares(con)}, (FLARES,)),
 )
 MODELS_BY_NAME: dict[str, MartModel] = {m.name: m for m in MODELS}
 MART_TABLES: tuple[str, ...] = tuple(t for m in MODELS for t in m.tables)
+EPISODE_MODELS: tuple[str, ...] = tuple(m.name for m in MODELS if m.episode_steps)
+AGGREGATE_MODELS: tuple[str, ...] = tuple(m.name for m in MODELS if not m.episode_steps)
+# Episode-level models whose rows depend on an episode's follow-up status (NO_OUTCOME_MEASURE): a status
+# that changes because the clinic's data end moved must rebuild them too.
+STATUS_DEPENDENT: tuple[str, ...] = ("audit",)
 
 
 def prepare_connection(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Install what every model needs on ``con``: reference tables, macros, ``_thresholds``, ``_t_quantiles``."""
-    install_reference_tables(con)
+    install_reference_tables(con, reference_dir=settings.reference_dir)
     con.execute("CREATE SCHEMA IF NOT EXISTS intermediate")
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
     install_macros(con)
@@ -156,14 +184,90 @@ def release_connection(con: duckdb.DuckDBPyConnection) -> None:
     remove_macros(con)
 
 
-def build_model(con: duckdb.DuckDBPyConnection, settings: Settings, model: MartModel) -> dict[str, int]:
-    """Build one model's tables in one transaction (readers see the old tables or the new ones)."""
+def _scope_sources(con: duckdb.DuckDBPyConnection) -> None:
+    """The rows of the episodes in ``_scope_keys``: ``_scope_sessions``, ``_scope_rom``, ``_scope_outcomes``."""
+    for name, table in (("_scope_sessions", STAGING_SESSIONS), ("_scope_rom", STAGING_ROM),
+                        ("_scope_outcomes", EPISODES)):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {table} "
+                    f"WHERE episode_key IN (SELECT episode_key FROM {changes.SCOPE_KEYS})")
+
+
+def _rebuild_episodes(con: duckdb.DuckDBPyConnection, step: EpisodeStep) -> int:
+    """Replace the rows of the scoped episodes in an episode-level table; returns the rows written."""
+    step.build(con, SCOPED_SOURCES, "_step_rows")
+    con.execute(f"DELETE FROM {step.table} WHERE episode_key IN (SELECT episode_key FROM {changes.SCOPE_KEYS})")
+    written = con.execute(f"INSERT INTO {step.table} BY NAME SELECT * FROM _step_rows").fetchall()[0][0]
+    con.execute("DROP TABLE _step_rows")
+    return written
+
+
+def _refresh_statuses(con: duckdb.DuckDBPyConnection, full: bool) -> int:
+    """Section 12: a clinic's data end decides which episodes are still active. Where it moved, update
+    the status of the clinic's other episodes and mark the patients whose status changed for the
+    status-dependent models; record every clinic's data end. Returns the episodes whose status changed."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _data_end AS "
+                "SELECT clinic_id, max(session_date) AS data_end FROM staging.sessions GROUP BY clinic_id")
+    changed = 0
+    if not full:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _status_changed AS "
+            "SELECT e.episode_key, e.clinic_id, e.patient_id, "
+            "       follow_up_status(e.has_discharge, e.last_date, d.data_end, t.follow_up_active_days) AS status "
+            "FROM marts.episode_outcomes e JOIN _data_end d USING (clinic_id) CROSS JOIN _thresholds t "
+            "WHERE d.clinic_id IN (SELECT d2.clinic_id FROM _data_end d2 LEFT JOIN ops.clinic_data_end o "
+            "                      USING (clinic_id) WHERE o.data_end IS DISTINCT FROM d2.data_end) "
+            "  AND e.status <> follow_up_status(e.has_discharge, e.last_date, d.data_end, t.follow_up_active_days)"
+        )
+        con.execute("UPDATE marts.episode_outcomes e SET status = c.status FROM _status_changed c "
+                    "WHERE e.episode_key = c.episode_key")
+        changed = con.execute("SELECT count(*) FROM _status_changed").fetchall()[0][0]
+        if changed:
+            con.execute("CREATE OR REPLACE TEMP TABLE _status_episodes AS SELECT DISTINCT e.episode_key "
+                        "FROM marts.episode_outcomes e JOIN _status_changed c USING (clinic_id, patient_id)")
+            changes.mark_episodes(con, STATUS_DEPENDENT, "_status_episodes")
+            con.execute("DROP TABLE _status_episodes")
+        con.execute("DROP TABLE _status_changed")
+    con.execute("DELETE FROM ops.clinic_data_end")
+    con.execute("INSERT INTO ops.clinic_data_end SELECT clinic_id, data_end FROM _data_end")
+    con.execute("DROP TABLE _data_end")
+    return changed
+
+
+def build_model(
+    con: duckdb.DuckDBPyConnection, settings: Settings, model: MartModel, *, incremental: bool = False
+) -> dict[str, int]:
+    """Build one model's tables in one transaction (readers see the old tables or the new ones).
+
+    ``incremental``: build only what the dirty set (:mod:`transforms.changes`) asks for -- nothing
+    when the model is clean, its episode-level rows for the dirty episodes then its aggregates when
+    some episodes are dirty, everything when it is marked for a full rebuild -- and clear its dirty
+    rows in the same transaction. Returns the row counts of the tables it wrote.
+    """
+    state = changes.pending(con, model.name) if incremental else changes.FULL
+    if state == changes.CLEAN:
+        return {}
     # Row order carries no meaning (aggregates are order-independent); not preserving it lets DuckDB
     # stream and spill large intermediate results instead of running out of memory.
     con.execute("SET preserve_insertion_order = false")
     con.execute("BEGIN TRANSACTION")
     try:
-        counts = model.build(con, settings)
+        counts: dict[str, int] = {}
+        if state == changes.SCOPED and model.episode_steps:
+            changes.load_scope(con, model.name)
+            _scope_sources(con)
+            for step in model.episode_steps:
+                counts[step.table] = _rebuild_episodes(con, step)
+            for name in ("_scope_sessions", "_scope_rom", "_scope_outcomes", changes.SCOPE_KEYS):
+                con.execute(f"DROP TABLE {name}")
+        else:
+            for step in model.episode_steps:
+                counts[step.table] = step.build(con, FULL_SOURCES, step.table)
+        if model.name == "episode_outcomes":
+            _refresh_statuses(con, full=state == changes.FULL)
+        if model.aggregate is not None:
+            counts.update(model.aggregate(con, settings))
+        if incremental:
+            changes.clear(con, model.name)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -173,8 +277,9 @@ def build_model(con: duckdb.DuckDBPyConnection, settings: Settings, model: MartM
     return counts
 
 
-def build_marts(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    """Sections 3-14: build every model in dependency order; returns table -> row count.
+def build_marts(con: duckdb.DuckDBPyConnection, settings: Settings, *, incremental: bool = False) -> dict[str, int]:
+    """Sections 3-14: build every model in dependency order; returns table -> row count (of the tables
+    written: all of them in a full build). ``incremental``: only what the dirty set asks for.
 
     Needs ``staging.sessions`` and ``staging.rom``; leaves no temporary object behind.
     """
@@ -182,10 +287,10 @@ def build_marts(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str,
     try:
         counts: dict[str, int] = {}
         for model in MODELS:
-            counts.update(build_model(con, settings, model))
+            counts.update(build_model(con, settings, model, incremental=incremental))
     finally:
         release_connection(con)
-    return {table: counts[table] for table in MART_TABLES}
+    return counts if incremental else {table: counts[table] for table in MART_TABLES}
 
 
 def write_audit_worklists(con: duckdb.DuckDBPyConnection, restricted_dir, *, site=None) -> list:

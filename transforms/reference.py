@@ -1,8 +1,10 @@
-"""Reference tables (ICD-10 condition groups, ROM normals, function instruments).
+"""Reference tables (ICD-10 condition groups, ROM normals, function instruments, payer audit rules).
 
-They are CSV files in ``transforms/reference/`` so that a clinician can review and change
-them without touching code. :func:`install_reference_tables` loads them into the ``ref``
-schema of a DuckDB connection, where the SQL models join them.
+They are CSV files in ``transforms/reference/`` so that a clinician or a payer can review and change
+them without touching code. A run may point the ``reference_dir`` setting at a folder of its own
+CSVs: a file there with the same name as a shipped one replaces that table as a whole (the other
+tables stay the shipped ones). :func:`install_reference_tables` loads the tables in force into the
+``ref`` schema of a DuckDB connection, where the SQL models join them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from functools import cache
 from pathlib import Path
 
 import duckdb
+
+from transforms.contract import BOOLEAN_FALSE, BOOLEAN_TRUE
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
 
@@ -29,6 +33,10 @@ REFERENCE_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "instrument": "VARCHAR", "score_min": "DOUBLE", "score_max": "DOUBLE", "higher_is": "VARCHAR",
             "mcid": "DOUBLE", "source": "VARCHAR",
         },
+    ),
+    # Which payer types each audit flag applies to (metrics.md section 8): one row per flag and payer type.
+    "audit_payer_rules": (
+        "audit_payer_rules.csv", {"flag": "VARCHAR", "payer_type": "VARCHAR", "applies": "BOOLEAN"},
     ),
 }
 
@@ -47,55 +55,96 @@ class Instrument:
     source: str
 
 
-def read_reference(table: str) -> list[dict[str, str]]:
-    """Rows of one reference CSV as dictionaries of strings."""
+def reference_path(table: str, reference_dir: Path | None = None) -> Path:
+    """The CSV in force for ``table``: ``reference_dir/<file>`` when that file exists, else the shipped one.
+
+    Raises ``ValueError`` when ``reference_dir`` is given but is not a folder (a mistyped setting must
+    not silently fall back to the shipped tables).
+    """
     filename, _ = REFERENCE_TABLES[table]
-    with open(REFERENCE_DIR / filename, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    if reference_dir is not None:
+        folder = Path(reference_dir)
+        if not folder.is_dir():
+            raise ValueError(f"reference_dir {folder} is not a folder")
+        if (folder / filename).is_file():
+            return folder / filename
+    return REFERENCE_DIR / filename
+
+
+def read_reference(table: str, reference_dir: Path | None = None) -> list[dict[str, str]]:
+    """Rows of one reference CSV in force (see :func:`reference_path`) as dictionaries of strings.
+
+    Raises ``ValueError`` when the file lacks a column of the table.
+    """
+    path = reference_path(table, reference_dir)
+    _, columns = REFERENCE_TABLES[table]
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        header = [name.strip() for name in reader.fieldnames or []]
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise ValueError(f"reference table {path} lacks the column(s) {', '.join(missing)}")
+        return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+
+
+def _value(text: str, typ: str, where: str) -> object:
+    """A CSV cell as the value of a column type (booleans as the export contract writes them)."""
+    if typ != "BOOLEAN":
+        return text
+    word = text.lower()
+    if word in BOOLEAN_TRUE:
+        return True
+    if word in BOOLEAN_FALSE:
+        return False
+    raise ValueError(f"{where}: {text!r} is not a boolean (true/false, yes/no, 1/0)")
 
 
 @cache
-def condition_groups() -> tuple[str, ...]:
-    """Every condition group of the spec, in reference-file order, ending with ``other``."""
+def condition_groups(reference_dir: Path | None = None) -> tuple[str, ...]:
+    """Every condition group of the table in force, in reference-file order, ending with ``other``."""
     seen: dict[str, None] = {}
-    for row in read_reference("condition_prefixes"):
+    for row in read_reference("condition_prefixes", reference_dir):
         seen.setdefault(row["condition_group"], None)
     return (*seen, CONDITION_GROUP_OTHER)
 
 
 @cache
-def instruments() -> dict[str, Instrument]:
-    """The function instruments keyed by name."""
+def instruments(reference_dir: Path | None = None) -> dict[str, Instrument]:
+    """The function instruments of the table in force, keyed by name."""
     return {
         r["instrument"]: Instrument(
             r["instrument"], float(r["score_min"]), float(r["score_max"]), r["higher_is"] == "better",
             float(r["mcid"]), r["source"],
         )
-        for r in read_reference("instruments")
+        for r in read_reference("instruments", reference_dir)
     }
 
 
 @cache
-def rom_normals() -> dict[tuple[str, str], tuple[float, float, str]]:
-    """(joint, movement) -> (normal, plausible maximum, unit)."""
+def rom_normals(reference_dir: Path | None = None) -> dict[tuple[str, str], tuple[float, float, str]]:
+    """(joint, movement) -> (normal, plausible maximum, unit), from the table in force."""
     return {
         (r["joint"], r["movement"]): (float(r["normal"]), float(r["plausible_max"]), r["unit"])
-        for r in read_reference("rom_normals")
+        for r in read_reference("rom_normals", reference_dir)
     }
 
 
-def install_reference_tables(con: duckdb.DuckDBPyConnection, schema: str = "ref") -> None:
-    """(Re)create the ``ref.*`` tables from the CSV files on the given connection."""
+def install_reference_tables(
+    con: duckdb.DuckDBPyConnection, schema: str = "ref", reference_dir: Path | None = None
+) -> None:
+    """(Re)create every ``ref.*`` table from the CSV in force (``reference_dir`` overrides by file name)."""
     if schema not in {"ref"}:
         raise ValueError(f"reference schema must be 'ref', got {schema!r}")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     for table, (_filename, columns) in REFERENCE_TABLES.items():
+        rows = read_reference(table, reference_dir)
+        where = str(reference_path(table, reference_dir))
+        values = [
+            [_value(row[name], typ, f"{where} row {i}, column {name}") for name, typ in columns.items()]
+            for i, row in enumerate(rows, start=1)
+        ]
         cols = ", ".join(f"{name} {typ}" for name, typ in columns.items())
         con.execute(f"CREATE OR REPLACE TABLE {schema}.{table} ({cols})")
-        rows = read_reference(table)
-        if rows:
+        if values:
             placeholders = ", ".join("?" for _ in columns)
-            con.executemany(
-                f"INSERT INTO {schema}.{table} VALUES ({placeholders})",
-                [[row[name] for name in columns] for row in rows],
-            )
+            con.executemany(f"INSERT INTO {schema}.{table} VALUES ({placeholders})", values)

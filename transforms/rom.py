@@ -19,16 +19,16 @@ from __future__ import annotations
 import duckdb
 
 from transforms.intervals import ensure_t_quantiles
-from transforms.sqlmodels import create_table
+from transforms.sqlmodels import FULL_SOURCES, Sources, create_table
 
 TABLE = "marts.rom_gains"
 SERIES_TABLE = "intermediate.rom_series"
 
 
-def build_rom_series(con: duckdb.DuckDBPyConnection) -> int:
+def build_rom_series(con: duckdb.DuckDBPyConnection, sources: Sources = FULL_SOURCES, table: str = SERIES_TABLE) -> int:
     """Section 5, per episode: the baseline and final of every (joint, movement, side) series."""
-    return create_table(con, SERIES_TABLE, "marts/rom_series", rom="staging.rom", sessions="staging.sessions",
-                        episodes="marts.episode_outcomes")
+    return create_table(con, table, "marts/rom_series", rom=sources.rom, sessions=sources.sessions,
+                        episodes=sources.episodes)
 
 
 def build_rom_gains(con: duckdb.DuckDBPyConnection) -> int:

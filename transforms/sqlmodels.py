@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -33,7 +34,7 @@ MACROS_FILE = SQL_DIR / "macros.sql"
 # the rows of the episodes an incremental run rebuilds.
 RELATIONS = frozenset({
     "raw.sessions", "raw.rom", "staging._latest", "staging._groups", "_codes",
-    "staging.sessions", "staging.rom", "_scope_sessions", "_scope_rom",
+    "staging.sessions", "staging.rom", "_scope_sessions", "_scope_rom", "_scope_outcomes",
     "marts.episode_outcomes", "_scope_episodes",
     "_outcome_units", "_condition_agg", "_relief_km", "_relief_summary",
     "intermediate.rom_series", "intermediate.function_series",
@@ -42,6 +43,21 @@ RELATIONS = frozenset({
     "intermediate.episode_case_mix", "intermediate.episode_ipw", "intermediate.episode_techniques",
     "intermediate.episode_flares",
 })
+
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The relations episode-level models read: all of staging (a full build), or the rows of the
+    episodes an incremental build rebuilds (``_scope_*`` temporary tables)."""
+
+    sessions: str
+    rom: str
+    episodes: str
+
+
+FULL_SOURCES = Sources("staging.sessions", "staging.rom", "marts.episode_outcomes")
+SCOPED_SOURCES = Sources("_scope_sessions", "_scope_rom", "_scope_outcomes")
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 _MODEL_NAME = re.compile(r"^[a-z_]+/[a-z0-9_]+$")

@@ -29,7 +29,7 @@ def build_staging(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[st
     Intermediate results are ordinary tables (they may spill to disk; temporary tables live in
     memory) and are dropped in the same transaction.
     """
-    install_reference_tables(con)
+    install_reference_tables(con, reference_dir=settings.reference_dir)
     install_macros(con)
     install_thresholds(con, settings)
     # Row order of staging tables carries no meaning; not preserving it lets DuckDB stream and spill.

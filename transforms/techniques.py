@@ -25,18 +25,20 @@ import duckdb
 from transforms.episode_outcomes import TABLE as EPISODES
 from transforms.intervals import ensure_t_quantiles
 from transforms.risk_adjustment import CASE_MIX_TABLE
-from transforms.sqlmodels import create_table
+from transforms.sqlmodels import FULL_SOURCES, Sources, create_table
 
 EPISODE_TABLE = "intermediate.episode_techniques"
 TABLE = "marts.technique_outcomes"
 
 
-def build_episode_techniques(con: duckdb.DuckDBPyConnection, sessions: str = "staging.sessions") -> int:
+def build_episode_techniques(
+    con: duckdb.DuckDBPyConnection, sources: Sources = FULL_SOURCES, table: str = EPISODE_TABLE
+) -> int:
     """Section 14: one row per episode and technique it lists, with ``is_primary`` (listed at >= half its sessions).
 
     Needs ``_thresholds`` and the macros; returns the row count.
     """
-    return create_table(con, EPISODE_TABLE, "marts/episode_techniques", sessions=sessions)
+    return create_table(con, table, "marts/episode_techniques", sessions=sources.sessions)
 
 
 def build_technique_outcomes(con: duckdb.DuckDBPyConnection) -> int:

@@ -1,11 +1,12 @@
-"""The payer page's flag cells on a hand-made case: counts of flags, flagged episodes and distinct patients."""
+"""The payer page's queries on hand-made cases: flags, flagged episodes and distinct patients; units and pain
+documentation per clinic and payer type."""
 
 from __future__ import annotations
 
 import duckdb
 import pytest
 
-from dashboards.queries import ANY_FLAG, flag_cells
+from dashboards.queries import ANY_FLAG, TIER_PREFIX, flag_cells, pain_documentation, units_cells
 from dashboards.suppression import ALL
 
 
@@ -16,12 +17,14 @@ def con() -> duckdb.DuckDBPyConnection:
     con.execute("CREATE SCHEMA marts")
     con.execute("CREATE TABLE marts.episode_outcomes (episode_key VARCHAR, clinic_id VARCHAR, patient_id VARCHAR)")
     con.execute("INSERT INTO marts.episode_outcomes VALUES ('e1', 'a', 'p1'), ('e2', 'a', 'p1'), ('e3', 'b', 'p1')")
-    con.execute("CREATE TABLE marts.audit_flags (episode_key VARCHAR, clinic_id VARCHAR, payer_type VARCHAR, flag VARCHAR)")
+    con.execute("CREATE TABLE marts.audit_flags (episode_key VARCHAR, clinic_id VARCHAR, payer_type VARCHAR, "
+                "flag VARCHAR, tier VARCHAR)")
     con.execute(
         "INSERT INTO marts.audit_flags VALUES "
-        "('e1', 'a', 'commercial', 'MISSING_PAIN'), ('e1', 'a', 'commercial', 'MISSING_PAIN'), "
-        "('e1', 'a', 'commercial', 'PLATEAU'), ('e2', 'a', 'medicare', 'MISSING_PAIN'), "
-        "('e3', 'b', 'commercial', 'MISSING_PAIN')"
+        "('e1', 'a', 'commercial', 'NO_RECERTIFICATION', 'necessity'), "
+        "('e1', 'a', 'commercial', 'NO_RECERTIFICATION', 'necessity'), ('e1', 'a', 'commercial', 'PLATEAU', 'review'), "
+        "('e2', 'a', 'medicare', 'NO_RECERTIFICATION', 'necessity'), "
+        "('e3', 'b', 'commercial', 'NO_RECERTIFICATION', 'necessity')"
     )
     return con
 
@@ -35,13 +38,56 @@ def _cell(frame, flag: str, clinic: str, payer: str) -> tuple[int, int, int]:
 def test_flag_cells_count_flags_episodes_and_distinct_patients(con) -> None:
     frame = flag_cells(con)
     # (n_flags, n_episodes, patients)
-    assert _cell(frame, "MISSING_PAIN", ALL, ALL) == (4, 3, 2)  # p1 of a counted once across two payers
-    assert _cell(frame, "MISSING_PAIN", "a", ALL) == (3, 2, 1)
-    assert _cell(frame, "MISSING_PAIN", ALL, "commercial") == (3, 2, 2)
-    assert _cell(frame, "MISSING_PAIN", ALL, "medicare") == (1, 1, 1)
+    assert _cell(frame, "NO_RECERTIFICATION", ALL, ALL) == (4, 3, 2)  # p1 of a counted once across two payers
+    assert _cell(frame, "NO_RECERTIFICATION", "a", ALL) == (3, 2, 1)
+    assert _cell(frame, "NO_RECERTIFICATION", ALL, "commercial") == (3, 2, 2)
+    assert _cell(frame, "NO_RECERTIFICATION", ALL, "medicare") == (1, 1, 1)
     assert _cell(frame, "PLATEAU", ALL, ALL) == (1, 1, 1)
     assert _cell(frame, ANY_FLAG, ALL, ALL) == (3, 3, 2)  # ANY counts flagged episodes
     assert _cell(frame, ANY_FLAG, "a", ALL) == (2, 2, 1)
     assert _cell(frame, ANY_FLAG, ALL, "commercial") == (2, 2, 2)
-    # per flag: its total, one row per clinic, one per payer type (MISSING_PAIN, PLATEAU, ANY)
-    assert len(frame) == (1 + 2 + 2) + (1 + 1 + 1) + (1 + 2 + 2)
+    # a tier counts episodes with at least one of its flags
+    assert _cell(frame, f"{TIER_PREFIX}necessity", ALL, ALL) == (3, 3, 2)
+    assert _cell(frame, f"{TIER_PREFIX}review", "a", ALL) == (1, 1, 1)
+    # per flag, tier and ANY: its total, one row per clinic, one per payer type
+    # (NO_RECERTIFICATION, PLATEAU, tier:necessity, tier:review, ANY)
+    assert len(frame) == (1 + 2 + 2) + (1 + 1 + 1) + (1 + 2 + 2) + (1 + 1 + 1) + (1 + 2 + 2)
+
+
+@pytest.fixture()
+def units_con() -> duckdb.DuckDBPyConnection:
+    """Clinic a: p1 with a commercial (flagged) and a medicare episode, p2 commercial; clinic b: p1 self-pay."""
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA marts")
+    con.execute("CREATE TABLE marts.episode_outcomes (episode_key VARCHAR, clinic_id VARCHAR, payer_type VARCHAR, "
+                "patient_id VARCHAR, n_sessions INTEGER, n_immediate INTEGER, units_billed BIGINT)")
+    con.execute("INSERT INTO marts.episode_outcomes VALUES ('e1', 'a', 'commercial', 'p1', 5, 4, 10), "
+                "('e2', 'a', 'medicare', 'p1', 3, 3, 6), ('e3', 'a', 'commercial', 'p2', 4, 1, 8), "
+                "('e4', 'b', 'self_pay', 'p1', 2, 0, 4)")
+    con.execute("CREATE TABLE marts.audit_episodes (episode_key VARCHAR, clinic_id VARCHAR, payer_type VARCHAR, "
+                "units_at_risk BIGINT, units_over_time BIGINT)")
+    con.execute("INSERT INTO marts.audit_episodes VALUES ('e1', 'a', 'commercial', 6, 1), "
+                "('e4', 'b', 'self_pay', 0, 2)")
+    return con
+
+
+def test_units_cells_sum_units_and_count_distinct_patients(units_con) -> None:
+    frame = units_cells(units_con).set_index(["clinic_id", "payer_type"])
+    columns = ["n_episodes", "n_flagged", "units_billed", "units_at_risk", "units_over_time", "patients",
+               "flagged_patients", "risk_patients", "excess_patients"]
+
+    def cell(clinic: str, payer: str) -> list[int]:
+        return [int(frame.loc[(clinic, payer), c]) for c in columns]
+
+    assert cell(ALL, ALL) == [4, 2, 28, 6, 3, 3, 2, 1, 2]
+    assert cell("a", ALL) == [3, 1, 24, 6, 1, 2, 1, 1, 1]  # p1 once although two payers
+    assert cell(ALL, "commercial") == [2, 1, 18, 6, 1, 2, 1, 1, 1]
+    assert cell("a", "medicare") == [1, 0, 6, 0, 0, 1, 0, 0, 0]
+    assert cell("b", "self_pay") == [1, 1, 4, 0, 2, 1, 1, 0, 1]
+    assert len(frame) == 1 + 2 + 3 + 3  # all; 2 clinics; 3 payer types; 3 (clinic, payer type) pairs
+
+
+def test_pain_documentation_per_clinic(units_con) -> None:
+    frame = pain_documentation(units_con).set_index("clinic_id")
+    assert [int(frame.loc[ALL, c]) for c in ("n_sessions", "n_scored", "patients")] == [14, 8, 3]
+    assert [int(frame.loc["a", c]) for c in ("n_sessions", "n_scored", "patients")] == [12, 8, 2]

@@ -12,7 +12,7 @@ from transforms.marts import MART_TABLES, build_marts
 
 REQUIRED = {
     "intermediate.rom_series", "intermediate.function_series", "marts.episode_outcomes", "marts.condition_outcomes", "marts.relief_curve", "marts.rom_gains",
-    "marts.function_outcomes", "marts.audit_flags", "marts.audit_summary", "marts.condition_outcomes_by_clinic",
+    "marts.function_outcomes", "marts.audit_flags", "marts.audit_episodes", "marts.audit_summary", "marts.condition_outcomes_by_clinic",
     "marts.condition_outcomes_by_therapist", "marts.condition_outcomes_by_month",
     "marts.condition_outcomes_by_clinic_month", "marts.risk_adjusted",
     "marts.model_coefficients", "intermediate.episode_case_mix", "marts.risk_adjusted_responders",
@@ -171,4 +171,4 @@ def test_invariants(warehouse_factory, rows, episodes) -> None:
     assert sum(r["n_episodes"] for r in summary) == len(episodes)
     assert sum(r["n_sessions"] for r in summary) == len(sessions)
     assert all(r["n_flagged_episodes"] <= r["n_episodes"] for r in summary)
-    assert all(r["units_billed_timed"] - r["units_supported"] <= r["units_over_time"] for r in summary)
+    assert all(0 <= r["units_at_risk"] <= r["units_billed"] for r in summary)

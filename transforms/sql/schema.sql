@@ -106,3 +106,21 @@ CREATE TABLE IF NOT EXISTS ops.runs (
     rows_loaded BIGINT,                -- rows of the current export versions in raw.* (sessions + rom)
     rows_quarantined BIGINT            -- rows of the current export versions held in quarantine
 );
+
+-- Incremental runs (what changed since the last build; transforms/changes.py).
+CREATE TABLE IF NOT EXISTS ops.build_state (
+    key VARCHAR PRIMARY KEY,           -- 'fingerprint': settings, reference tables and code of the last full build
+    value VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ops.staged_exports (
+    export VARCHAR PRIMARY KEY,        -- the export versions staging reflects
+    checksum VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ops.dirty (
+    target VARCHAR NOT NULL,           -- a mart model, a page or a restricted output still to rebuild
+    episode_key VARCHAR                -- an episode to rebuild; NULL: rebuild the target in full
+);
+CREATE TABLE IF NOT EXISTS ops.clinic_data_end (
+    clinic_id VARCHAR PRIMARY KEY,     -- each clinic's latest session date when the marts were last built
+    data_end DATE NOT NULL
+);

@@ -1,0 +1,418 @@
+"""The audit packet: one offline HTML page per payer type, a section per flagged episode (restricted only).
+
+A payer's reviewer reads one episode at a time and must find the evidence of every flag on the page:
+each section shows the episode's facts, every flag with its rule in plain words (thresholds from the
+run's settings) and its detail, the visit timeline (date, visit type, CPT code, units, minutes, pain
+before and after, function score, goals, referral, authorised visits) with the evidence rows
+highlighted, and a small chart of the episode's pain. Episodes come in the order a reviewer works:
+by the highest tier of their flags (billing, necessity, documentation, review), then by units at
+risk, largest first.
+
+The packet names episodes and dates of service, so it is written to the **restricted** folder only,
+never to the published site. The only identifiers on it are pseudonymous: the ``episode_key``, the
+``session_id`` of each visit and the ``clinic_id`` (no patient, therapist or clinic case number:
+a reviewer does not need them, and an episode key already ties the visits of one course of care
+together). Plotly's script is shipped beside the pages (``assets/plotly.min.js``), as on the site,
+so the packet opens offline; charts are drawn when their section scrolls into view.
+
+:func:`render_packet` is a pure function (data in, HTML out); :func:`write_audit_packets` reads the
+warehouse and writes the files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from functools import cache
+from html import escape
+from pathlib import Path
+
+import duckdb
+import plotly.graph_objects as go
+
+from dashboards import html
+from dashboards.theme import ACCENT, MUTED, WARN, base_layout, clinic_label, condition_label
+from transforms.audit import (
+    FLAG_BY_NAME,
+    TIER_LABELS,
+    TIERS,
+    PacketData,
+    Record,
+    check_restricted,
+    flagged_payers,
+    packet_pages,
+    packet_totals,
+    relief_in_words,
+    rule_in_words,
+)
+from transforms.config import Settings
+
+PACKET_PREFIX = "audit_packet_"
+PACKET_FOLDER = "audit_packets"
+# Episodes per page: a page stays quick to open however many episodes a payer type has.
+PAGE_EPISODES = 200
+PAYER_LABELS = {"commercial": "Commercial", "medicare": "Medicare", "medicaid": "Medicaid",
+                "workers_comp": "Workers' compensation", "auto_pip": "Auto (PIP)", "fsa_hsa": "FSA / HSA",
+                "self_pay": "Self-pay"}
+TIER_COLOURS = {"billing": "#b00020", "necessity": "#b35c00", "documentation": "#0b6e99", "review": "#5b6775"}
+STATUS_LABELS = {"discharged": "discharged", "active": "active (still in care)",
+                 "lost_to_follow_up": "lost to follow-up"}
+
+PACKET_CSS = """
+.restricted{background:#fdecea;border-left:4px solid #b00020;padding:9px 13px;margin:12px 0;border-radius:4px}
+.episode{background:#fff;border:1px solid var(--line);border-radius:10px;padding:6px 18px 14px;margin:22px 0;
+ box-shadow:0 1px 2px rgba(16,24,40,.04)}
+.episode h2{margin-top:14px;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:16px}
+.facts{color:var(--muted);margin:2px 0 8px}
+.facts b{color:var(--ink)}
+.tier{display:inline-block;border-radius:10px;padding:1px 9px;font-size:11.5px;font-weight:650;color:#fff;white-space:nowrap;
+ margin-right:6px;vertical-align:1px}
+ul.flags{list-style:none;padding:0;margin:8px 0 12px}
+ul.flags>li{border-left:3px solid var(--line);padding:5px 12px;margin:6px 0;background:#fafbfc}
+ul.flags .rule{color:var(--muted);font-size:12.5px;margin:2px 0}
+ul.flags .detail{margin:2px 0}
+ul.flags .evidence{font-size:12px;color:var(--muted)}
+table.timeline td{white-space:nowrap}
+table.timeline tr.evidence td{background:#fff4e0}
+table.timeline tr.at-risk td:first-child{box-shadow:inset 4px 0 0 #b00020}
+table.timeline td.cites{font-size:11.5px;color:#7a4a00;white-space:normal;min-width:140px}
+.episode-grid{display:grid;grid-template-columns:minmax(0,1fr) 360px;gap:14px;align-items:start}
+@media(max-width:1100px){.episode-grid{grid-template-columns:1fr}}
+.legend-row{font-size:12px;color:var(--muted);margin:4px 0 10px}
+.legend-row span.box{display:inline-block;width:12px;height:12px;vertical-align:-2px;margin:0 4px 0 10px}
+"""
+
+# Draw each chart when its section comes near the viewport: a packet may hold hundreds of episodes.
+PACKET_SCRIPT = """
+(function () {
+  if (!window.Plotly) { return; }
+  function draw(spec) {
+    var div = document.getElementById(spec.getAttribute('data-plot-for'));
+    if (!div || div.classList.contains('js-plotly-plot')) { return; }
+    var fig = JSON.parse(spec.textContent);
+    window.Plotly.newPlot(div, fig.data, fig.layout, fig.config);
+  }
+  var specs = Array.prototype.slice.call(document.querySelectorAll('script[data-plot-for]'));
+  if (!('IntersectionObserver' in window)) { specs.forEach(draw); return; }
+  var byDiv = {};
+  specs.forEach(function (spec) { byDiv[spec.getAttribute('data-plot-for')] = spec; });
+  var observer = new IntersectionObserver(function (entries) {
+    entries.forEach(function (entry) {
+      if (entry.isIntersecting) { draw(byDiv[entry.target.id]); observer.unobserve(entry.target); }
+    });
+  }, {rootMargin: '600px 0px'});
+  specs.forEach(function (spec) {
+    var div = document.getElementById(spec.getAttribute('data-plot-for'));
+    if (div) { observer.observe(div); }
+  });
+})();
+"""
+
+
+def payer_label(payer: str) -> str:
+    """Readable payer type."""
+    return PAYER_LABELS.get(payer, payer.replace("_", " "))
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _num(value: object) -> str:
+    return "" if _missing(value) else f"{float(value):g}"  # type: ignore[arg-type]
+
+
+def _visits_text(numbers: Sequence[int]) -> str:
+    """``visits 3, 4, 5`` / ``visit 2`` / ``visits 3 to 12`` for a consecutive run of more than four."""
+    nums = sorted(set(numbers))
+    if not nums:
+        return ""
+    if len(nums) == 1:
+        return f"visit {nums[0]}"
+    if len(nums) > 4 and nums == list(range(nums[0], nums[-1] + 1)):
+        return f"visits {nums[0]} to {nums[-1]}"
+    return "visits " + ", ".join(str(n) for n in nums)
+
+
+def tier_badge(tier: str) -> str:
+    """A coloured label of a tier."""
+    return (f"<span class=tier style='background:{TIER_COLOURS.get(tier, MUTED)}'>"
+            f"{escape(TIER_LABELS.get(tier, tier))}</span>")
+
+
+@cache
+def _pain_layout() -> str:
+    """The shared layout of every pain chart (JSON; built once: a packet may hold many charts)."""
+    fig = base_layout(go.Figure(), "Pain (0–10)", height=250)
+    fig.update_layout(margin={"l": 44, "r": 14, "t": 40, "b": 40}, showlegend=True,
+                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.28, "yanchor": "top"})
+    fig.update_xaxes(title_text="visit")
+    fig.update_yaxes(range=[-0.3, 10.3], dtick=2)
+    return json.dumps(fig.to_plotly_json()["layout"])
+
+
+def pain_chart_spec(visits: Sequence[Record], baseline: object, relief_session: object,
+                    settings: Settings) -> dict | None:
+    """The Plotly figure (as its JSON dictionary) of an episode's pain before and after each visit (0-10),
+    with the relief level and the visit where relief was first seen; None without any pain score."""
+    pre = [(v["session_number"], v["pain_pre"]) for v in visits if not _missing(v["pain_pre"])]
+    post = [(v["session_number"], v["pain_post"]) for v in visits if not _missing(v["pain_post"])]
+    if not pre and not post:
+        return None
+    layout = json.loads(_pain_layout())
+    last = max([2, *(int(v["session_number"]) for v in visits)])
+    layout["xaxis"].update({"range": [0.5, last + 0.5], **({"dtick": 1} if last <= 16 else {})})
+    shapes, notes = [], []
+    if not _missing(baseline):
+        b = float(baseline)  # type: ignore[arg-type]
+        level = min(b - float(settings.relief_min_points), float(settings.relief_max_fraction) * b)
+        if level >= 0:
+            shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": level, "y1": level,
+                           "line": {"color": "#5b8c3a", "dash": "dash", "width": 1}})
+            notes.append({"xref": "paper", "x": 1, "yref": "y", "y": level, "text": f"relief level {level:g}",
+                          "showarrow": False, "xanchor": "right", "yanchor": "bottom",
+                          "font": {"size": 10, "color": "#5b8c3a"}})
+    if not _missing(relief_session):
+        k = int(relief_session)  # type: ignore[arg-type]
+        shapes.append({"type": "line", "xref": "x", "x0": k, "x1": k, "yref": "paper", "y0": 0, "y1": 1,
+                       "line": {"color": WARN, "dash": "dot", "width": 1}})
+        notes.append({"xref": "x", "x": k, "yref": "paper", "y": 1, "text": "relief", "showarrow": False,
+                      "xanchor": "right", "yanchor": "top", "font": {"size": 10, "color": WARN}})
+    layout["shapes"], layout["annotations"] = shapes, notes
+    data = [
+        {"type": "scatter", "x": [int(n) for n, _ in pre], "y": [float(p) for _, p in pre],
+         "mode": "lines+markers", "name": "before treatment", "line": {"color": ACCENT, "width": 2},
+         "hovertemplate": "visit %{x}: %{y} before treatment<extra></extra>"},
+        {"type": "scatter", "x": [int(n) for n, _ in post], "y": [float(p) for _, p in post],
+         "mode": "markers", "name": "after treatment", "marker": {"color": MUTED, "symbol": "circle-open", "size": 8},
+         "hovertemplate": "visit %{x}: %{y} after treatment<extra></extra>"},
+    ]
+    return {"data": data, "layout": layout}
+
+
+def pain_figure(visits: Sequence[Record], baseline: object, relief_session: object,
+                settings: Settings) -> go.Figure | None:
+    """The episode's pain chart as a Plotly figure (see :func:`pain_chart_spec`)."""
+    spec = pain_chart_spec(visits, baseline, relief_session, settings)
+    return None if spec is None else go.Figure(spec)
+
+
+def _chart(spec: dict | None, div_id: str) -> str:
+    """A pain chart drawn when its section comes into view (the figure travels as inline JSON)."""
+    if spec is None:
+        return html.message("No pain score recorded in this episode.")
+    text = json.dumps({**spec, "config": html.PLOT_CONFIG}, separators=(",", ":")).replace("</", "<\\/")
+    height = int(spec["layout"].get("height", 250))
+    return (f"<div id='{escape(div_id)}' class='plotly-graph-div lazy-plot' style='height:{height}px;width:100%'>"
+            f"</div><script type='application/json' data-plot-for='{escape(div_id)}'>{text}</script>")
+
+
+def _bool(value: object) -> str:
+    return "" if _missing(value) else ("yes" if value else "no")
+
+
+TIMELINE_HEADERS = ("Visit", "Session", "Date", "Visit type", "CPT", "Units", "Minutes", "Pain before", "Pain after",
+                    "Function", "Goals", "Referral", "Authorised (recorded / in force)", "Flags citing this visit")
+_TIMELINE_HEAD = "".join(f"<th>{escape(h)}</th>" for h in TIMELINE_HEADERS)
+
+
+def _timeline(visits: Sequence[Record], cites: dict[int, list[str]], at_risk: set[int]) -> str:
+    body = []
+    for v in visits:
+        n = int(v["session_number"])
+        function = "" if _missing(v["function_score"]) else (
+            f"{v['function_instrument'] or ''} {_num(v['function_score'])}".strip())
+        recorded, in_force = _num(v["authorized_visits"]), _num(v["authorised_in_force"])
+        authorised = f"{recorded or '–'} / {in_force or '–'}" if recorded or in_force else ""
+        # numbers and dates need no escaping; every text from the data is escaped
+        cells = (n, escape(v["session_id"]), str(v["session_date"])[:10], escape(v["visit_type"]),
+                 escape(v["cpt_code"]), _num(v["units"]), _num(v["duration_min"]), _num(v["pain_pre"]),
+                 _num(v["pain_post"]), escape(function), _bool(v["goals_documented"]),
+                 escape(v["referral_source"] or ""), authorised)
+        classes = [c for c, on in (("evidence", n in cites), ("at-risk", n in at_risk)) if on]
+        cls = f" class='{' '.join(classes)}'" if classes else ""
+        tds = "".join(f"<td>{c}</td>" for c in cells)
+        cited = ", ".join(cites.get(n, [])) + (" · units at risk" if n in at_risk else "")
+        body.append(f"<tr{cls} data-visit='{n}'>{tds}<td class=cites>{escape(cited)}</td></tr>")
+    return (f"<div class=table-wrap><table class='data timeline'><thead><tr>{_TIMELINE_HEAD}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _flag_items(flags: Sequence[Record], rules: dict[str, str]) -> str:
+    by_flag: dict[str, list[Record]] = {}
+    for f in flags:
+        by_flag.setdefault(f["flag"], []).append(f)
+    items = []
+    for flag, rows in by_flag.items():
+        info = FLAG_BY_NAME[flag]
+        evidence = sorted({n for r in rows for n in r["evidence_sessions"] or ()})
+        risk = sorted({n for r in rows for n in r["risk_sessions"] or ()})
+        details = [str(r["detail"]) for r in rows]
+        shown = "".join(f"<div class=detail>{escape(d)}</div>" for d in details[:6])
+        if len(details) > 6:
+            rest = "".join(f"<div class=detail>{escape(d)}</div>" for d in details[6:])
+            shown += f"<details><summary>{len(details) - 6} more visits with this flag</summary>{rest}</details>"
+        notes = [f"evidence: {_visits_text(evidence)}"] if evidence else []
+        if risk:
+            notes.append(f"units at risk: {_visits_text(risk)}")
+        items.append(
+            f"<li style='border-left-color:{TIER_COLOURS.get(info.tier, MUTED)}'>{tier_badge(info.tier)}"
+            f"<b>{escape(info.name)}</b> · {escape(info.label)}"
+            f"<div class=rule>Rule: {rules[flag]} Source: {escape(info.source)}.</div>"
+            f"{shown}<div class=evidence>{escape('; '.join(notes))}</div></li>"
+        )
+    return f"<ul class=flags>{''.join(items)}</ul>"
+
+
+LEGEND = ("<div class=legend-row>Highlighted rows: <span class=box style='background:#fff4e0'></span>cited "
+          "as evidence by a flag; <span class=box style='box-shadow:inset 4px 0 0 #b00020'></span>units at risk "
+          "(a payer could deny them for necessity or authorisation).</div>")
+
+
+def _episode_section(ep: Record, flags: Sequence[Record], visits: Sequence[Record], settings: Settings,
+                     rules: dict[str, str], index: int) -> str:
+    key = str(ep["episode_key"])
+    cites: dict[int, list[str]] = {}
+    for f in flags:
+        for n in f["evidence_sessions"] or ():
+            if f["flag"] not in cites.setdefault(n, []):
+                cites[n].append(f["flag"])
+    at_risk = {n for f in flags for n in f["risk_sessions"] or ()}
+    relief = "" if _missing(ep["relief_session"]) else f"; relief first seen at visit {int(ep['relief_session'])}"
+    baseline = "none recorded" if _missing(ep["baseline_pain"]) else _num(ep["baseline_pain"])
+    facts = (
+        f"{escape(clinic_label(str(ep['clinic_id'])))} (<code>{escape(str(ep['clinic_id']))}</code>) · "
+        f"{escape(condition_label(str(ep['condition_group'])))} · {escape(payer_label(str(ep['payer_type'])))} · "
+        f"{escape(str(ep['first_date'])[:10])} to {escape(str(ep['last_date'])[:10])} · "
+        f"<b>{int(ep['n_sessions'])}</b> visits, <b>{int(ep['units_billed'])}</b> units billed · "
+        f"{escape(STATUS_LABELS.get(str(ep['status']), str(ep['status'])))}<br>"
+        f"Units at risk: <b>{int(ep['units_at_risk'])}</b> · excess units under the 8-minute rule: "
+        f"<b>{int(ep['units_over_time'])}</b> · baseline pain {escape(baseline)}{escape(relief)}"
+    )
+    chart = _chart(pain_chart_spec(visits, ep["baseline_pain"], ep["relief_session"], settings), f"pain-{index}")
+    return (
+        f"<section class=episode id='{escape(key)}'><h2>{escape(key)} {tier_badge(str(ep['top_tier']))}</h2>"
+        f"<p class=facts>{facts}</p>"
+        f"<div class=episode-grid><div>{_flag_items(flags, rules)}</div><div>{chart}</div></div>"
+        f"{LEGEND}{_timeline(visits, cites, at_risk)}</section>"
+    )
+
+
+def _contents(episodes: Sequence[Record]) -> str:
+    rows = []
+    for ep in episodes:
+        key = escape(str(ep["episode_key"]))
+        rows.append(
+            f"<tr><td><a href='#{key}'><code>{key}</code></a></td><td>{escape(str(ep['clinic_id']))}</td>"
+            f"<td>{tier_badge(str(ep['top_tier']))}</td><td>{escape(', '.join(ep['flags']))}</td>"
+            f"<td class=num>{int(ep['units_at_risk'])}</td><td class=num>{int(ep['units_over_time'])}</td></tr>"
+        )
+    head = "".join(f"<th{' class=num' if i >= 4 else ''}>{h}</th>" for i, h in enumerate(
+        ("Episode", "Clinic", "Highest tier", "Flags", "Units at risk", "Excess units")))
+    return (f"<div class=table-wrap><table class=data id=contents><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def _rules_table(flags_present: Iterable[str], rules: dict[str, str]) -> str:
+    present = set(flags_present)
+    rows = []
+    for tier in TIERS:
+        for info in (f for f in FLAG_BY_NAME.values() if f.tier == tier and f.name in present):
+            rows.append(f"<tr><td><b>{escape(info.name)}</b></td><td>{tier_badge(tier)}</td>"
+                        f"<td>{rules[info.name]}</td><td>{escape(info.source)}</td></tr>")
+    return ("<div class=table-wrap><table class=data><thead><tr><th>Flag</th><th>Tier</th><th>Raised when</th>"
+            f"<th>Source</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def packet_filename(payer: str, page: int = 1) -> str:
+    """``audit_packet_<payer>.html`` for the first page, ``audit_packet_<payer>_<page>.html`` for the next ones."""
+    return f"{PACKET_PREFIX}{payer}.html" if page == 1 else f"{PACKET_PREFIX}{payer}_{page}.html"
+
+
+def _pages_nav(payer: str, page: int, pages: int, first: int, last: int, total: int) -> str:
+    if pages <= 1:
+        return ""
+    links = " ".join(f"<b>{p}</b>" if p == page else f"<a href='{escape(packet_filename(payer, p))}'>{p}</a>"
+                     for p in range(1, pages + 1))
+    return (f"<div class=info>Page {page} of {pages}: episodes {first:,} to {last:,} of {total:,}, in reviewing "
+            f"order. Pages: {links}</div>")
+
+
+def render_packet(data: PacketData, settings: Settings) -> str:
+    """One page of a payer type's audit packet as HTML (pure: the same data gives the same bytes)."""
+    episodes = data.episodes
+    totals = data.totals or packet_totals(episodes)
+    label = payer_label(data.payer_type)
+    summary = html.cards([
+        html.card("Flagged episodes", f"{totals['episodes']:,}", "; ".join(
+            f"{TIER_LABELS[t].lower()} {totals[t]}" for t in TIERS if totals.get(t)) or "none"),
+        html.card("Units at risk", f"{totals['units_at_risk']:,}", "denial for necessity or authorisation"),
+        html.card("Excess units", f"{totals['units_over_time']:,}", "8-minute rule, each patient-day once"),
+    ])
+    first = int(episodes[0]["review_rank"]) if episodes else 0
+    nav = _pages_nav(data.payer_type, data.page, data.pages, first, first + len(episodes) - 1, totals["episodes"])
+    rules = {f: escape(rule_in_words(f, settings)) for f in FLAG_BY_NAME}
+    flags_by_episode: dict[str, list[Record]] = {}
+    for f in data.flags:
+        flags_by_episode.setdefault(f["episode_key"], []).append(f)
+    visits_by_episode: dict[str, list[Record]] = {}
+    for v in data.visits:
+        visits_by_episode.setdefault(v["episode_key"], []).append(v)
+    sections = [_episode_section(ep, flags_by_episode.get(ep["episode_key"], []),
+                                 visits_by_episode.get(ep["episode_key"], []), settings, rules, i)
+                for i, ep in enumerate(episodes)]
+    body = (
+        "<div class=restricted><b>Restricted.</b> This packet names episodes of care and their dates of service. "
+        "It is for the payer's reviewer under the data-use agreement: never publish it or forward it. Its only "
+        "identifiers are pseudonymous (episode key, session id, clinic id).</div>"
+        f"{summary}"
+        "<h2>How to read it</h2><p class=explain>Every flag is a prompt to look at the record, not a finding. "
+        "Episodes are ordered by the highest tier of their flags (billing, then medical necessity, documentation "
+        "and review), then by units at risk, largest first. <b>Units at risk</b> are the units a payer could deny "
+        "for necessity or authorisation (every unit of an episode without a referral or without an evaluation; "
+        "otherwise the visits beyond the authorisation or past the recertification date, and the treatment visits "
+        "after relief without re-evaluation), each visit counted once. <b>Excess units</b> are units billed beyond "
+        "the 8-minute rule, counted once per patient and day. The relief level is "
+        f"{escape(relief_in_words(settings))}.</p>"
+        f"<h2>The rules behind the flags on this page</h2>{_rules_table({f['flag'] for f in data.flags}, rules)}"
+        f"<h2>Flagged episodes</h2>{nav}{_contents(episodes)}{''.join(sections)}{nav}"
+    )
+    title = f"Audit packet · {label}" + (f" · page {data.page} of {data.pages}" if data.pages > 1 else "")
+    n = totals["episodes"]
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'><link rel=icon href='data:,'>"
+        f"<title>{escape(title)}</title><style>{html.CSS}{PACKET_CSS}</style>"
+        f"<script src='{html.PLOTLY_JS_PATH}'></script></head><body>"
+        f"<header><span class=brand>Manual-therapy outcomes · restricted</span></header>"
+        f"<main><h1>{escape(title)}</h1><p class=lead>{n:,} flagged episode{'' if n == 1 else 's'} whose payer "
+        f"(at the first visit) is {escape(label)}.</p>{body}"
+        f"</main>{html.script(PACKET_SCRIPT)}</body></html>"
+    )
+
+
+def write_audit_packets(
+    con: duckdb.DuckDBPyConnection, folder: Path, settings: Settings, *, site: Path | None = None
+) -> list[Path]:
+    """Write the audit packet of every payer type with a flagged episode into ``folder``.
+
+    A payer type's packet is ``audit_packet_<payer>.html`` and, beyond :data:`PAGE_EPISODES` episodes,
+    further pages ``audit_packet_<payer>_2.html``, ... (each page's episodes are read on their own, so
+    memory stays bounded). ``folder`` is in the restricted area; given the public ``site`` folder, one
+    in or around it is refused. Plotly's script is copied to ``folder/assets/``; packets of an earlier
+    run are replaced. Needs the audit marts and ``staging.sessions``. Returns the pages written.
+    """
+    folder = check_restricted(folder, site)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(f"{PACKET_PREFIX}*.html"):
+        old.unlink()
+    written = []
+    payers = flagged_payers(con)
+    if payers:
+        html.install_assets(folder)
+    for payer in payers:
+        for data in packet_pages(con, payer, PAGE_EPISODES):
+            text = render_packet(data, settings)
+            written.append(html.write_page(folder, packet_filename(data.payer_type, data.page), text))
+    return written

@@ -1,0 +1,145 @@
+"""Incremental runs equal full ones, table for table (staging, intermediate and marts).
+
+Each case loads part of the sample inbox and builds everything, changes the inbox the way clinics
+do (a new month, a correction export that supersedes another export's sessions, a replaced
+export, a new episode of an existing patient after the 90-day gap), loads again and rebuilds only
+what the changes touch; then it rebuilds everything from scratch on the same warehouse and compares
+every table.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import table_snapshot
+from transforms import changes
+from transforms.config import Settings
+from transforms.exports import discover_exports
+from transforms.loading import load_exports, new_run_id
+from transforms.marts import AGGREGATE_MODELS, EPISODE_MODELS, build_marts
+from transforms.warehouse import open_warehouse
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+LATER = ("clinic-north-2026-04-corrections", "clinic-north-2026-07", "clinic-north-2026-08")
+BUILT = ("staging.", "intermediate.", "marts.")
+
+
+def _run(settings: Settings, *, full: bool = False) -> changes.StagingChange:
+    load_exports(discover_exports(settings.inbox), lambda: open_warehouse(settings.warehouse), settings, new_run_id())
+    with open_warehouse(settings.warehouse) as con:
+        change = changes.stage(con, settings, EPISODE_MODELS, AGGREGATE_MODELS, force_full=full)
+        build_marts(con, settings, incremental=True)
+        assert con.execute("SELECT count(*) FROM ops.dirty").fetchall()[0][0] == 0
+    return change
+
+
+def _built(settings: Settings) -> dict[str, list[tuple]]:
+    return {t: rows for t, rows in table_snapshot(settings.warehouse).items() if t.startswith(BUILT)}
+
+
+@pytest.fixture
+def history(settings: Settings) -> Settings:
+    """The sample without its last months and the corrections, loaded and built in full."""
+    settings.inbox.mkdir(parents=True)
+    for export in SAMPLE.iterdir():
+        if export.name not in LATER:
+            shutil.copytree(export, settings.inbox / export.name)
+    assert _run(settings).action == changes.FULL
+    return settings
+
+
+def _assert_equals_full(settings: Settings) -> None:
+    incremental = _built(settings)
+    assert _run(settings, full=True).action == changes.FULL
+    full = _built(settings)
+    assert set(incremental) == set(full)
+    for table in full:
+        assert incremental[table] == full[table], table
+
+
+def test_new_months_and_a_correction_export(history: Settings) -> None:
+    for name in LATER:
+        shutil.copytree(SAMPLE / name, history.inbox / name)
+    change = _run(history)
+    assert change.action == changes.SCOPED and set(change.exports) == set(LATER)
+    with duckdb.connect(str(history.warehouse), read_only=True) as con:
+        patients = con.execute("SELECT count(DISTINCT (clinic_id, patient_id)) FROM staging.sessions").fetchall()[0][0]
+    assert 0 < change.patients < patients  # only some patients were restaged
+    _assert_equals_full(history)
+
+
+def _rewrite(path: Path, edit) -> None:
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    fields = list(rows[0])
+    rows = edit(rows)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_a_replaced_export(history: Settings) -> None:
+    def lower_pain(rows: list[dict]) -> list[dict]:
+        for row in rows[:40]:
+            if row["pain_pre"]:
+                row["pain_pre"] = str(max(0.0, float(row["pain_pre"]) - 2))
+        return rows[:-15]  # and the last visits of the month are withdrawn
+
+    _rewrite(history.inbox / "clinic-north-2026-05" / "sessions.csv", lower_pain)
+    change = _run(history)
+    assert change.action == changes.SCOPED and change.exports == ("clinic-north-2026-05",)
+    _assert_equals_full(history)
+
+
+def test_a_new_episode_of_an_existing_patient_after_the_gap(history: Settings) -> None:
+    """A patient of clinic east (derived episodes) returns 100 days after their last visit in a new export."""
+    with duckdb.connect(str(history.warehouse), read_only=True) as con:
+        row = con.execute(
+            "SELECT clinic_id, patient_id, therapist_id, condition_code, payer_type, age_band, sex, "
+            "CAST(max(session_date) + INTERVAL 100 DAY AS DATE) FROM staging.sessions WHERE episode_id IS NULL "
+            "AND clinic_id = 'east' GROUP BY ALL HAVING max(session_date) < DATE '2026-07-01' "
+            "ORDER BY patient_id LIMIT 1").fetchall()
+        assert row, "the sample has derived episodes at clinic east"
+        clinic, patient, therapist, code, payer, age, sex, start = row[0]
+        before = con.execute("SELECT count(DISTINCT episode_key) FROM staging.sessions WHERE clinic_id = ? "
+                             "AND patient_id = ?", [clinic, patient]).fetchall()[0][0]
+    folder = history.inbox / "clinic-east-returning"
+    folder.mkdir()
+    with open(folder / "sessions.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["session_id", "clinic_id", "patient_id", "therapist_id", "session_date", "visit_type",
+                         "condition_code", "payer_type", "cpt_code", "units", "duration_min", "pain_pre",
+                         "pain_post", "age_band", "sex"])
+        for i in range(3):
+            writer.writerow([f"RET{i}", clinic, patient, therapist, (start + timedelta(days=7 * i)).isoformat(),
+                             "evaluation" if i == 0 else "treatment", code, payer, "97124", "2", "30",
+                             str(6 - i), str(5 - i), age, sex])
+    change = _run(history)
+    assert change.action == changes.SCOPED and change.patients == 1
+    with duckdb.connect(str(history.warehouse), read_only=True) as con:
+        after = con.execute("SELECT count(DISTINCT episode_key) FROM staging.sessions WHERE clinic_id = ? "
+                            "AND patient_id = ?", [clinic, patient]).fetchall()[0][0]
+    assert after == before + 1
+    _assert_equals_full(history)
+
+
+def test_an_unchanged_rerun_does_nothing(history: Settings) -> None:
+    before = table_snapshot(history.warehouse)
+    assert _run(history).action == changes.CLEAN
+    assert table_snapshot(history.warehouse) == before
+
+
+def test_a_changed_setting_rebuilds_everything(history: Settings) -> None:
+    changed = history.with_overrides(responder_min_fraction="0.35")
+    assert _run(changed).action == changes.FULL
+    with duckdb.connect(str(history.warehouse), read_only=True) as con:
+        low = con.execute("SELECT count(*) FROM marts.episode_outcomes WHERE responder "
+                          "AND pain_change_pct < 0.35 - 1e-9").fetchall()[0][0]
+    assert low == 0
