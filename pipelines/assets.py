@@ -1,23 +1,30 @@
 """Assets: each fetches its inputs, calls ``transforms/`` (or ``dashboards/``), and writes.
 
-Asset keys mirror warehouse tables: ``raw/exports`` (partitioned by export), ``staging/sessions``,
-``staging/rom``, ``marts/*`` and ``site/*``.
+Asset keys mirror warehouse tables: ``raw/exports``, ``staging/sessions``, ``staging/rom``,
+``intermediate/*``, ``marts/*``, ``restricted/*`` and ``site/*``.
+
+Every asset does only the work that is due (:mod:`transforms.changes`): loading skips unchanged
+exports; staging restages the patients the new, replaced or superseding exports touch (or
+everything after a change of settings, reference tables or code); each mart model rebuilds its
+dirty episodes and then its aggregates; pages and restricted outputs are rewritten only when what
+they show changed. A step with nothing to do says so in its metadata (``rebuilt: false``).
 """
 
 
 import logging
-import warnings
 
 import dagster as dg
 
 from dashboards.audit_packet import PACKET_FOLDER, write_audit_packets
 from dashboards.html import install_assets
 from dashboards.site import PAGE_BUILDERS, PageBuilder, build_definitions_page, build_index_page
-from pipelines.partitions import WAREHOUSE_POOL, exports_partitions
 from pipelines.resources import OutcomesSettings, WarehouseResource
-from transforms.exports import discover_exports
-from transforms.loading import LoadOutcome, ensure_schema, load_exports, new_run_id
+from transforms import changes
+from transforms.exports import discover_exports, ignored_entries
+from transforms.loading import LoadOutcome, ensure_schema, load_exports, record_ignored
 from transforms.marts import (
+    AGGREGATE_MODELS,
+    EPISODE_MODELS,
     MART_TABLES,
     MODELS,
     MartModel,
@@ -27,7 +34,6 @@ from transforms.marts import (
     write_audit_worklists,
 )
 from transforms.runs import begin_run, finish_run, read_run
-from transforms.staging import build_staging
 
 log = logging.getLogger("outcomes")
 
@@ -39,7 +45,12 @@ def pipeline_run_id(context: dg.AssetExecutionContext) -> str:
     """The pipeline run this step belongs to (``ops.runs``): the CLI's run id, else the Dagster run id."""
     return context.run.tags.get(RUN_TAG) or context.run_id
 
+
 RAW_EXPORTS = dg.AssetKey(["raw", "exports"])
+# Targets of the dirty set besides the mart models: the pages and the restricted outputs.
+PAGE_TARGETS = {page: f"page:{page}" for page in (*PAGE_BUILDERS, "index")}
+AUDIT_TARGET = "restricted:audit"
+LOAD_STATE_TARGETS = (PAGE_TARGETS["quality"], PAGE_TARGETS["index"])
 STAGING_SESSIONS = dg.AssetKey(["staging", "sessions"])
 STAGING_ROM = dg.AssetKey(["staging", "rom"])
 
@@ -65,16 +76,8 @@ def _outcome_table(outcomes: list[LoadOutcome]) -> str:
     return "\n".join(lines)
 
 
-# A single-run backfill (every export partition in one run, one GX pass) is what we want; Dagster
-# marks the parameter beta and would print that on every `outcomes` command.
-warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
-
-
 @dg.asset(
     key=RAW_EXPORTS,
-    partitions_def=exports_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
     check_specs=EXPORT_CHECKS,
     group_name="load",
     kinds={"duckdb", "great_expectations"},
@@ -82,31 +85,34 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 def raw_exports(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, outcomes_settings: OutcomesSettings
 ) -> dg.MaterializeResult:
-    """Read, validate (Great Expectations) and load the selected export folders of the inbox.
+    """Read, validate (Great Expectations) and load every new or changed export folder of the inbox.
 
-    One partition per export folder. Valid rows go to ``raw.sessions`` / ``raw.rom``, broken rows
-    to ``quarantine.rejected_rows``, every outcome to ``ops.load_log``; each export is its own
-    transaction, so a rejected export leaves every table as it was.
+    Unchanged exports (same checksum) are only noted. Valid rows go to ``raw.sessions`` /
+    ``raw.rom``, broken rows to ``quarantine.rejected_rows``, every outcome to ``ops.load_log``; each
+    export is its own transaction, so a rejected export leaves every table as it was.
     """
     settings = outcomes_settings.settings(warehouse)
+    run_id = pipeline_run_id(context)
     with warehouse.connect() as con:
         ensure_schema(con)
-        begin_run(con, pipeline_run_id(context), settings)
-    wanted = set(context.partition_keys)
-    folders = [e for e in discover_exports(settings.inbox) if e.name in wanted]
-    missing = sorted(wanted - {e.name for e in folders})
-    for name in missing:
-        context.log.warning(f"export {name} is no longer in the inbox {settings.inbox}; its loaded data is kept")
+        begin_run(con, run_id, settings)
+        ignored = ignored_entries(settings.inbox)
+        if ignored:
+            record_ignored(con, run_id, ignored)
     results = load_exports(
-        folders, warehouse.connect, settings, run_id=context.run_id or new_run_id(),
+        discover_exports(settings.inbox), warehouse.connect, settings, run_id=run_id,
         progress=lambda o: context.log.info(f"{o.export}: {o.status}: {o.reason}"),
     )
+    if any(o.status != "unchanged" for o in results):
+        with warehouse.connect() as con:
+            changes.mark_full(con, LOAD_STATE_TARGETS)  # the quality page and the index show the load state
     rejected = [o for o in results if o.status == "rejected"]
     counts = {s: sum(1 for o in results if o.status == s) for s in ("loaded", "replaced", "unchanged", "rejected")}
     quarantined = sum(o.rows_quarantined or 0 for o in results if o.status in ("loaded", "replaced"))
     return dg.MaterializeResult(
         metadata={
             **{f"exports_{k}": v for k, v in counts.items()},
+            "exports_ignored": len(ignored),
             "rows_quarantined": quarantined,
             "outcomes": dg.MetadataValue.md(_outcome_table(results)),
         },
@@ -134,20 +140,33 @@ def raw_exports(
         dg.AssetSpec(STAGING_ROM, deps=[RAW_EXPORTS], group_name="staging", kinds={"duckdb"},
                      description="Valid range-of-motion rows of the sessions in staging.sessions, from the same export."),
     ],
-    pool=WAREHOUSE_POOL,
+    config_schema={"full": dg.Field(bool, default_value=False,
+                                    description="rebuild staging, every mart and every page from scratch")},
 )
 def staging_tables(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, outcomes_settings: OutcomesSettings
 ):
-    """Rebuild ``staging.sessions`` and ``staging.rom`` from ``raw.*`` (metrics.md sections 1-2)."""
+    """Bring ``staging.sessions`` and ``staging.rom`` up to date with ``raw.*`` (metrics.md sections 1-2).
+
+    Restages only the patients that new, replaced or superseding exports touch (all of them after a
+    change of settings, reference tables or code, or with ``full``) and records what the marts,
+    pages and restricted outputs must rebuild.
+    """
     settings = outcomes_settings.settings(warehouse)
-    log.info("building staging (episodes, condition groups, session numbers)")
     with warehouse.connect() as con:
         ensure_schema(con)
         begin_run(con, pipeline_run_id(context), settings)
-        counts = build_staging(con, settings)
-    yield dg.MaterializeResult(asset_key=STAGING_SESSIONS, metadata={"rows": counts["staging.sessions"]})
-    yield dg.MaterializeResult(asset_key=STAGING_ROM, metadata={"rows": counts["staging.rom"]})
+        change = changes.stage(con, settings, EPISODE_MODELS,
+                               [*AGGREGATE_MODELS, *PAGE_TARGETS.values(), AUDIT_TARGET],
+                               force_full=bool(context.op_execution_context.op_config.get("full")))
+    if change.action == changes.FULL:
+        log.info("built staging in full (episodes, condition groups, session numbers)")
+    elif change.action == changes.SCOPED:
+        log.info(f"restaged {change.patients} patient(s) touched by {len(change.exports)} new or changed export(s)")
+    meta = {"action": change.action, "rebuilt": change.action != changes.CLEAN, "exports": list(change.exports),
+            "patients_restaged": change.patients, "episodes_to_rebuild": change.episodes}
+    yield dg.MaterializeResult(asset_key=STAGING_SESSIONS, metadata={**meta, "rows": change.sessions or 0})
+    yield dg.MaterializeResult(asset_key=STAGING_ROM, metadata={**meta, "rows": change.rom or 0})
 
 
 def _mart_key(table: str) -> dg.AssetKey:
@@ -165,19 +184,26 @@ def _mart_asset(model: MartModel) -> dg.AssetsDefinition:
                          kinds={"duckdb"}, description=model.description)
             for table in model.tables
         ],
-        pool=WAREHOUSE_POOL,
     )
     def _build(warehouse: WarehouseResource, outcomes_settings: OutcomesSettings):
         settings = outcomes_settings.settings(warehouse)
-        log.info(f"building {model.name}")
         with warehouse.connect() as con:
-            prepare_connection(con, settings)
-            try:
-                counts = build_model(con, settings, model)
-            finally:
-                release_connection(con)
+            state = changes.pending(con, model.name)
+            if state != changes.CLEAN:
+                log.info(f"building {model.name}" + (" (changed episodes)" if state == changes.SCOPED else ""))
+                prepare_connection(con, settings)
+                try:
+                    counts = build_model(con, settings, model, incremental=True)
+                finally:
+                    release_connection(con)
+                changes.mark_full(con, [AUDIT_TARGET] if model.name == "audit" else [])
+            else:
+                counts = {}
         for table in model.tables:
-            yield dg.MaterializeResult(asset_key=_mart_key(table), metadata={"rows": counts[table]})
+            meta = {"rebuilt": table in counts, "action": state}
+            if table in counts:
+                meta["rows_written"] = counts[table]
+            yield dg.MaterializeResult(asset_key=_mart_key(table), metadata=meta)
 
     _build.__doc__ = model.description
     return _build
@@ -189,28 +215,41 @@ mart_assets = [_mart_asset(model) for model in MODELS]
 AUDIT_WORKLISTS = dg.AssetKey(["restricted", "audit_worklists"])
 
 
-@dg.asset(key=AUDIT_WORKLISTS, deps=[_mart_key("marts.audit_flags")], group_name="marts", pool=WAREHOUSE_POOL,
-          kinds={"csv"})
+def _restricted_due(con, folder) -> bool:
+    """The restricted audit outputs are rewritten when the audit changed, or when their folder is gone."""
+    return changes.pending(con, AUDIT_TARGET) != changes.CLEAN or not folder.is_dir()
+
+
+@dg.asset(key=AUDIT_WORKLISTS, deps=[_mart_key("marts.audit_flags")], group_name="marts", kinds={"csv"})
 def audit_worklists(warehouse: WarehouseResource, outcomes_settings: OutcomesSettings) -> dg.MaterializeResult:
     """One CSV per payer type of flagged episodes, written to the restricted folder (never the site)."""
     settings = outcomes_settings.settings(warehouse)
+    folder = settings.restricted / "audit_worklists"
     with warehouse.connect() as con:
-        paths = write_audit_worklists(con, settings.restricted / "audit_worklists")
-    return dg.MaterializeResult(metadata={"files": [str(p) for p in paths], "folder": str(settings.restricted)})
+        if not _restricted_due(con, folder):
+            return dg.MaterializeResult(metadata={"rebuilt": False, "folder": str(folder)})
+        paths = write_audit_worklists(con, folder)
+    return dg.MaterializeResult(metadata={"rebuilt": True, "files": [str(p) for p in paths],
+                                          "folder": str(settings.restricted)})
 
 
 AUDIT_PACKETS = dg.AssetKey(["restricted", "audit_packets"])
 
 
-@dg.asset(key=AUDIT_PACKETS, deps=[_mart_key("marts.audit_flags"), _mart_key("marts.audit_episodes")],
-          group_name="marts", pool=WAREHOUSE_POOL, kinds={"html", "plotly"})
+@dg.asset(key=AUDIT_PACKETS, deps=[AUDIT_WORKLISTS, _mart_key("marts.audit_episodes")], group_name="marts",
+          kinds={"html", "plotly"})
 def audit_packets(warehouse: WarehouseResource, outcomes_settings: OutcomesSettings) -> dg.MaterializeResult:
     """One offline HTML audit packet per payer type, a section per flagged episode with its evidence, written to
-    the restricted folder (never the site)."""
+    the restricted folder (never the site). Runs after the worklists, and clears the audit's dirty mark."""
     settings = outcomes_settings.settings(warehouse)
+    folder = settings.restricted / PACKET_FOLDER
     with warehouse.connect() as con:
-        paths = write_audit_packets(con, settings.restricted / PACKET_FOLDER, settings, site=settings.site)
-    return dg.MaterializeResult(metadata={"files": [str(p) for p in paths], "folder": str(settings.restricted)})
+        if not _restricted_due(con, folder):
+            return dg.MaterializeResult(metadata={"rebuilt": False, "folder": str(folder)})
+        paths = write_audit_packets(con, folder, settings, site=settings.site)
+        changes.clear(con, AUDIT_TARGET)
+    return dg.MaterializeResult(metadata={"rebuilt": True, "files": [str(p) for p in paths],
+                                          "folder": str(settings.restricted)})
 
 
 def _page_asset(page: str, builder: PageBuilder) -> dg.AssetsDefinition:
@@ -218,7 +257,6 @@ def _page_asset(page: str, builder: PageBuilder) -> dg.AssetsDefinition:
         key=dg.AssetKey(["site", page]),
         deps=[_mart_key(t) for t in MART_TABLES],
         group_name="site",
-        pool=WAREHOUSE_POOL,
         kinds={"plotly", "html"},
         description=f"The published {page} page (aggregates only, small cells suppressed).",
     )
@@ -226,11 +264,15 @@ def _page_asset(page: str, builder: PageBuilder) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, outcomes_settings: OutcomesSettings
     ) -> dg.MaterializeResult:
         settings = outcomes_settings.settings(warehouse)
-        settings.site.mkdir(parents=True, exist_ok=True)
-        install_assets(settings.site)
+        target = settings.site / f"{page}.html"
         with warehouse.connect() as con:
+            if changes.pending(con, PAGE_TARGETS[page]) == changes.CLEAN and target.exists():
+                return dg.MaterializeResult(metadata={"rebuilt": False, "path": str(target)})
+            settings.site.mkdir(parents=True, exist_ok=True)
+            install_assets(settings.site)
             path = builder(con, settings.site, settings, read_run(con, pipeline_run_id(context)))
-        return dg.MaterializeResult(metadata={"path": str(path), "bytes": path.stat().st_size})
+            changes.clear(con, PAGE_TARGETS[page])
+        return dg.MaterializeResult(metadata={"rebuilt": True, "path": str(path), "bytes": path.stat().st_size})
 
     return _page
 
@@ -242,7 +284,6 @@ site_pages = [_page_asset(page, builder) for page, builder in PAGE_BUILDERS.item
     key=dg.AssetKey(["site", "index"]),
     deps=[dg.AssetKey(["site", page]) for page in PAGE_BUILDERS],
     group_name="site",
-    pool=WAREHOUSE_POOL,
     kinds={"html"},
 )
 def site_index(
@@ -251,16 +292,21 @@ def site_index(
     """The site's ``index.html`` (data period, load status, links, and the run that made the site: its
     exports with checksums, settings and pipeline version) and the definitions page (settings in force).
 
-    Completes the run's row of ``ops.runs``.
+    Completes the run's row of ``ops.runs``; rewrites the two pages only when something changed.
     """
     settings = outcomes_settings.settings(warehouse)
-    log.info(f"publishing the dashboards to {settings.site}")
-    install_assets(settings.site)
     run_id = pipeline_run_id(context)
+    index = settings.site / "index.html"
     with warehouse.connect() as con:
         begin_run(con, run_id, settings)
         finish_run(con, run_id)
+        if changes.pending(con, PAGE_TARGETS["index"]) == changes.CLEAN and index.exists() \
+                and (settings.site / "definitions.html").exists():
+            return dg.MaterializeResult(metadata={"rebuilt": False, "path": str(index)})
+        log.info(f"publishing the dashboards to {settings.site}")
+        install_assets(settings.site)
         run = read_run(con, run_id)
         build_definitions_page(settings.site, settings, run)
         path = build_index_page(con, settings.site, settings, run)
-    return dg.MaterializeResult(metadata={"path": str(path)})
+        changes.clear(con, PAGE_TARGETS["index"])
+    return dg.MaterializeResult(metadata={"rebuilt": True, "path": str(path)})

@@ -4,7 +4,6 @@
 import dagster as dg
 
 from pipelines.assets import STAGING_ROM, STAGING_SESSIONS
-from pipelines.partitions import WAREHOUSE_POOL
 from pipelines.resources import WarehouseResource
 from transforms.integrity import INTEGRITY_RULES, IntegrityRule, count_violations
 
@@ -19,7 +18,6 @@ _ASSET_OF_TABLE = {
 def _make_check(rule: IntegrityRule) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=_ASSET_OF_TABLE[rule.table], name=rule.name, description=rule.description, blocking=True,
-        pool=WAREHOUSE_POOL,
     )
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.connect() as con:

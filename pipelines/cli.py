@@ -27,7 +27,7 @@ import duckdb
 
 from transforms.config import Settings, SettingsError, load_settings
 from transforms.exports import ExportFolder, IgnoredEntry, discover_exports, ignored_entries
-from transforms.loading import ensure_schema, export_status, new_run_id, record_ignored, remove_stale_scratch
+from transforms.loading import ensure_schema, export_status, new_run_id, remove_stale_scratch
 from transforms.restricted import apply_umask, make_private, owner_only_umask, private_dir
 from transforms.warehouse import (
     WarehouseLocked,
@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--restricted", help=f"folder for row-level outputs (default {defaults.restricted}, env OUTCOMES_RESTRICTED)"
     )
+    run.add_argument("--full", action="store_true",
+                     help="rebuild staging, every mart and every page from scratch (a run normally rebuilds only "
+                          "what new or changed exports touch)")
     run.add_argument("-v", "--verbose", action="store_true", help="also show Dagster's own log (and tracebacks)")
     return parser
 
@@ -156,13 +159,21 @@ def _summary(settings: Settings, run_id: str) -> list[str]:
     return lines
 
 
-def run(settings: Settings, verbose: bool = False) -> list[str]:
-    """Run the whole job; returns the summary lines. Raises :class:`RunFailed` when it cannot run."""
+def run(settings: Settings, verbose: bool = False, full: bool = False) -> list[str]:
+    """Run the whole job; returns the summary lines. Raises :class:`RunFailed` when it cannot run.
+
+    Two Dagster runs in the persistent instance (``DAGSTER_HOME``, see :mod:`pipelines.instance`):
+    loading, then -- only when there is work to do -- everything downstream, which rebuilds only
+    what new or changed exports touch (everything with ``full``).
+    """
     _prepare_folders(settings)  # before importing Dagster: a run that cannot start says so at once
     import dagster as dg
 
     from pipelines.assets import RAW_EXPORTS, RUN_TAG
     from pipelines.definitions import ALL_ASSETS, ALL_CHECKS, resources
+    from pipelines.instance import persistent_instance
+    from transforms.changes import anything_pending
+    from transforms.runs import begin_run, finish_run
 
     log = logging.getLogger(PROGRESS_LOGGER)
     run_id = new_run_id()  # the pipeline run: one ops.runs row for both Dagster runs below, and the lock's holder
@@ -173,33 +184,32 @@ def run(settings: Settings, verbose: bool = False) -> list[str]:
                 warehouse=str(settings.warehouse), inbox=str(settings.inbox), site=str(settings.site),
                 restricted=str(settings.restricted),
             )
-            instance = dg.DagsterInstance.ephemeral()
-            run_config = None if verbose else QUIET_DAGSTER
+            instance = persistent_instance()
+            quiet = {} if verbose else QUIET_DAGSTER
             names = [e.name for e in inbox.exports]
-            load_run_id = run_id
-            if names:
-                instance.add_dynamic_partitions("exports", names)
-                log.info(f"loading {len(names)} export(s) from {settings.inbox}")
-                result = dg.materialize(
-                    ALL_ASSETS, selection=[RAW_EXPORTS], instance=instance, resources=res, run_config=run_config,
-                    tags={"dagster/asset_partition_range_start": names[0],
-                          "dagster/asset_partition_range_end": names[-1], RUN_TAG: run_id},
-                    raise_on_error=False,
-                )
-                _raise_if_failed(result, "loading exports")
-                load_run_id = result.run_id
-            else:
-                log.info(f"no export folders in {settings.inbox}; rebuilding tables from what is already loaded")
-            if inbox.ignored:
-                with open_warehouse(settings.warehouse, timeout=settings.lock_timeout_s) as con:
-                    record_ignored(con, load_run_id, inbox.ignored)
-            downstream = dg.AssetSelection.keys(RAW_EXPORTS).downstream(include_self=False)
+            log.info(f"loading {len(names)} export(s) from {settings.inbox}" if names
+                     else f"no export folders in {settings.inbox}")
             result = dg.materialize(
-                [*ALL_ASSETS, *ALL_CHECKS], selection=downstream, instance=instance, resources=res,
-                run_config=run_config, raise_on_error=False, tags={RUN_TAG: run_id},
+                ALL_ASSETS, selection=[RAW_EXPORTS], instance=instance, resources=res, run_config=quiet or None,
+                tags={RUN_TAG: run_id}, raise_on_error=False,
             )
-            _raise_if_failed(result, "building tables")
-            return _summary(settings, load_run_id)
+            _raise_if_failed(result, "loading exports")
+            with open_warehouse(settings.warehouse, timeout=settings.lock_timeout_s) as con:
+                pending = full or anything_pending(con, settings)
+            if pending:
+                downstream = dg.AssetSelection.keys(RAW_EXPORTS).downstream(include_self=False)
+                config = {**quiet, "ops": {"staging_tables": {"config": {"full": True}}}} if full else quiet
+                result = dg.materialize(
+                    [*ALL_ASSETS, *ALL_CHECKS], selection=downstream, instance=instance, resources=res,
+                    run_config=config or None, raise_on_error=False, tags={RUN_TAG: run_id},
+                )
+                _raise_if_failed(result, "building tables")
+            else:
+                log.info("nothing changed since the last run: every table and page is up to date")
+            with open_warehouse(settings.warehouse, timeout=settings.lock_timeout_s) as con:
+                begin_run(con, run_id, settings)
+                finish_run(con, run_id)
+            return _summary(settings, run_id)
         except (duckdb.Error, OSError) as exc:
             storage = describe_storage_error(exc, settings.warehouse)
             if storage is None:
@@ -255,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     try:
         settings = load_settings(inbox=args.inbox, warehouse=args.warehouse, site=args.site, restricted=args.restricted)
-        lines = run(settings, verbose=args.verbose)
+        lines = run(settings, verbose=args.verbose, full=args.full)
     except (RunFailed, SettingsError) as exc:
         print(f"outcomes: {exc}", file=sys.stderr)
         return 2

@@ -14,9 +14,9 @@ from pipelines.assets import (
     staging_tables,
 )
 from pipelines.checks import integrity_checks
-from pipelines.jobs import load_exports_job, refresh_job
+from pipelines.jobs import refresh_job
 from pipelines.resources import OutcomesSettings, WarehouseResource
-from pipelines.sensors import inbox_sensor, refresh_after_load
+from pipelines.sensors import inbox_sensor
 
 ALL_ASSETS = [raw_exports, staging_tables, *mart_assets, audit_worklists, audit_packets, *site_pages, site_index]
 ALL_CHECKS = [*integrity_checks]
@@ -34,7 +34,10 @@ def resources(**overrides: str) -> dict[str, dg.ConfigurableResource]:
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[load_exports_job, refresh_job],
-    sensors=[inbox_sensor, refresh_after_load],
+    jobs=[refresh_job],
+    sensors=[inbox_sensor],
     resources=resources(),
+    # In one process, one step at a time: DuckDB allows one writer per file, and a process per step
+    # would cost seconds of start-up each (`dagster asset materialize --select '*'` uses this too).
+    executor=dg.in_process_executor,
 )

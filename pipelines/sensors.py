@@ -1,37 +1,42 @@
-"""Sensors: notice new or changed exports in the inbox, and refresh downstream tables after loads."""
+"""Sensor: notice new or changed exports in the inbox and request one run for the whole batch."""
 
+from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import dagster as dg
 
-from pipelines.jobs import load_exports_job, refresh_job
-from pipelines.partitions import exports_partitions
+from pipelines.jobs import refresh_job
 from pipelines.resources import OutcomesSettings
 from transforms.exports import discover_exports
 
 
 def inbox_fingerprints(inbox: Path) -> dict[str, str]:
-    """export -> a cheap fingerprint (file names, sizes, modification times) of its data files.
+    """export -> a cheap fingerprint (file names, sizes, modification times) of its files.
 
     The loader computes the real checksum; the fingerprint only decides whether to ask for a run.
     """
     prints = {}
     for export in discover_exports(inbox):
         parts = []
-        for kind, file in sorted(export.files.items()):
+        for file in sorted(p for p in export.path.iterdir() if p.is_file()):
             stat = file.stat()
-            parts.append(f"{kind}={file.name}:{stat.st_size}:{stat.st_mtime_ns}")
+            parts.append(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}")
         prints[export.name] = "|".join(parts) or "empty"
     return prints
 
 
-@dg.sensor(job=load_exports_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job=refresh_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def inbox_sensor(
     context: dg.SensorEvaluationContext, outcomes_settings: OutcomesSettings
 ) -> dg.SensorResult | dg.SkipReason:
-    """Add a partition for every new export folder and request a load run for each new or changed one."""
+    """Request one run of the ``refresh`` job for every batch of new or changed export folders.
+
+    Exports that arrive together are loaded, staged and published by a single run; a batch that
+    arrives while a run is going on gets the next one (runs are queued one at a time).
+    """
     inbox = Path(outcomes_settings.inbox)
     if not inbox.is_dir():
         return dg.SkipReason(f"inbox {inbox} does not exist")
@@ -40,21 +45,8 @@ def inbox_sensor(
     changed = sorted(name for name, fp in current.items() if seen.get(name) != fp)
     if not changed:
         return dg.SkipReason("no new or changed exports")
-    known = set(context.instance.get_dynamic_partitions(exports_partitions.name))
-    new = [name for name in changed if name not in known]
+    batch = hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()[:16]
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(partition_key=name, run_key=f"{name}:{current[name]}") for name in changed],
-        dynamic_partitions_requests=[exports_partitions.build_add_request(new)] if new else [],
+        run_requests=[dg.RunRequest(run_key=f"inbox-{batch}", tags={"outcomes/exports": ",".join(changed)[:900]})],
         cursor=json.dumps(current, sort_keys=True),
     )
-
-
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[load_exports_job],
-    request_job=refresh_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def refresh_after_load(context: dg.RunStatusSensorContext) -> dg.RunRequest:
-    """After a load run succeeds, rebuild staging, marts and the site (one refresh per load run)."""
-    return dg.RunRequest(run_key=f"refresh-after-{context.dagster_run.run_id}")

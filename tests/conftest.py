@@ -144,3 +144,18 @@ def load(settings: Settings) -> Callable[..., list]:
         return outcomes
 
     return _load
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dagster_home(tmp_path_factory: pytest.TempPathFactory):
+    """`outcomes run` records its runs in the persistent Dagster instance at DAGSTER_HOME: a temporary one."""
+    import os
+
+    home = tmp_path_factory.mktemp("dagster_home")
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("DAGSTER_HOME", None)
+    else:
+        os.environ["DAGSTER_HOME"] = previous

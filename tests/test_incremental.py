@@ -143,3 +143,31 @@ def test_a_changed_setting_rebuilds_everything(history: Settings) -> None:
         low = con.execute("SELECT count(*) FROM marts.episode_outcomes WHERE responder "
                           "AND pain_change_pct < 0.35 - 1e-9").fetchall()[0][0]
     assert low == 0
+
+
+def test_outcomes_run_is_incremental_and_equals_a_full_run(tmp_path: Path, capsys) -> None:
+    """The command line and its Dagster assets: a new month restages some patients, rewrites the pages,
+    and gives the tables `outcomes run --full` gives."""
+    from pipelines.cli import main
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for export in SAMPLE.iterdir():
+        if export.name not in LATER:
+            shutil.copytree(export, inbox / export.name)
+    args = ["run", "--inbox", str(inbox), "--warehouse", str(tmp_path / "w.duckdb"), "--site",
+            str(tmp_path / "site"), "--restricted", str(tmp_path / "restricted")]
+    assert main(args) == 0
+    page = tmp_path / "site" / "researcher.html"
+    first = page.stat().st_mtime_ns
+    for name in LATER:
+        shutil.copytree(SAMPLE / name, inbox / name)
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "restaged" in capsys.readouterr().out
+    assert page.stat().st_mtime_ns > first
+    settings = Settings(warehouse=tmp_path / "w.duckdb")
+    incremental = _built(settings)
+    assert main([*args, "--full"]) == 0
+    full = _built(settings)
+    assert incremental == full

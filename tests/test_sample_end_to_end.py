@@ -42,14 +42,42 @@ def test_run_completes_and_shows_the_quality_gate(sample_run) -> None:
     assert (build / "restricted" / "validation" / "clinic-north-2026-03" / "index.html").exists()
 
 
-def test_second_run_changes_no_table(sample_run, capsys) -> None:
+def _files(folder: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file under a folder: (modification time, bytes)."""
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_second_run_changes_no_table_and_rewrites_no_page(sample_run, capsys) -> None:
+    """An unchanged rerun only notices that nothing changed: no table, page or restricted output is rewritten."""
     from tests.conftest import table_snapshot
 
     code, build, args = sample_run
     before = table_snapshot(build / "warehouse.duckdb")
+    site, audit = _files(build / "site"), _files(build / "restricted" / "audit_packets")
+    capsys.readouterr()
     assert main(args) == 0
-    assert "0 loaded, 0 replaced, 14 unchanged, 0 rejected" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "0 loaded, 0 replaced, 14 unchanged, 0 rejected" in out
+    assert "nothing changed since the last run" in out
     assert table_snapshot(build / "warehouse.duckdb") == before
+    assert _files(build / "site") == site and _files(build / "restricted" / "audit_packets") == audit
+
+
+def test_runs_are_recorded_in_the_persistent_dagster_instance(sample_run, dagster_home: Path) -> None:
+    """`outcomes run` uses the instance at DAGSTER_HOME, so `dagster dev` shows its runs and materializations."""
+    import dagster as dg
+
+    from pipelines.assets import RUN_TAG
+
+    _, build, _ = sample_run
+    with duckdb.connect(str(build / "warehouse.duckdb"), read_only=True) as con:
+        run_id = con.execute("SELECT run_id FROM ops.runs ORDER BY started_at LIMIT 1").fetchall()[0][0]
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_TAG: run_id}))
+        assert len(runs) == 2 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        staged = instance.get_latest_materialization_event(dg.AssetKey(["staging", "sessions"]))
+        assert staged is not None and staged.run_id in {r.run_id for r in runs}
 
 
 def test_no_direct_identifier_reached_the_warehouse(sample_run) -> None:

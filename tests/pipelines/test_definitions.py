@@ -1,4 +1,4 @@
-"""The Dagster definitions load, every warehouse writer is in the single-writer pool, the sensor works."""
+"""The Dagster definitions load, one job runs everything in one process, the sensor batches exports."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import yaml
 
 from pipelines.assets import RAW_EXPORTS, STAGING_SESSIONS
 from pipelines.definitions import ALL_ASSETS, ALL_CHECKS, defs, resources
-from pipelines.partitions import WAREHOUSE_POOL, exports_partitions
+from pipelines.instance import INSTANCE_YAML, ensure_instance_folder
 from pipelines.sensors import inbox_sensor
 from tests.conftest import sessions_series, write_export
 
@@ -23,41 +23,45 @@ def test_definitions_load() -> None:
     graph = defs.resolve_asset_graph()
     assert RAW_EXPORTS in graph.get_all_asset_keys()
     assert STAGING_SESSIONS in graph.get_all_asset_keys()
-    assert {j.name for j in defs.resolve_all_job_defs()} >= {"load_exports", "refresh"}
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {"refresh"}
+    assert not any(a.partitions_def for a in ALL_ASSETS)  # `dagster asset materialize --select '*'` works
 
 
-def test_every_warehouse_step_is_in_the_single_writer_pool() -> None:
-    for asset in ALL_ASSETS:
-        assert asset.op.pool == WAREHOUSE_POOL, asset.keys
-    for check in ALL_CHECKS:
-        assert check.op.pool == WAREHOUSE_POOL, check.check_keys
+def test_the_job_runs_in_one_process() -> None:
+    job = defs.resolve_job_def("refresh")
+    assert job.executor_def is dg.in_process_executor
+    assert defs.resolve_implicit_global_asset_job_def().executor_def is dg.in_process_executor
 
 
-def test_instance_config_limits_the_pool_to_one_step() -> None:
-    config = yaml.safe_load((ROOT / "dagster_home" / "dagster.yaml").read_text())
+def test_the_instance_runs_one_run_at_a_time(tmp_path: Path) -> None:
+    committed = (ROOT / "dagster_home" / "dagster.yaml").read_text()
+    assert committed == INSTANCE_YAML  # `outcomes run` creates the same file where it is missing
+    home = ensure_instance_folder(tmp_path / "home")
+    assert (home / "dagster.yaml").read_text() == INSTANCE_YAML
+    config = yaml.safe_load(INSTANCE_YAML)
     with dg.instance_for_test(overrides={"concurrency": config["concurrency"]}) as instance:
-        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
 
 
-def test_sensor_adds_partitions_and_requests_runs_for_new_and_changed_exports(settings) -> None:
+def test_sensor_requests_one_run_per_batch_of_new_or_changed_exports(settings) -> None:
     write_export(settings.inbox, "b", sessions_series(2))
     write_export(settings.inbox, "a", sessions_series(2))
     res = resources(inbox=str(settings.inbox), warehouse=str(settings.warehouse))
     with dg.instance_for_test() as instance:
-        ctx = dg.build_sensor_context(instance=instance, resources=res)
-        result = inbox_sensor(ctx)
-        assert [r.partition_key for r in result.run_requests] == ["a", "b"]
-        assert result.dynamic_partitions_requests[0].partition_keys == ["a", "b"]
-        instance.add_dynamic_partitions(exports_partitions.name, ["a", "b"])
+        result = inbox_sensor(dg.build_sensor_context(instance=instance, resources=res))
+        assert len(result.run_requests) == 1  # two new exports: one run loads and publishes both
+        assert result.run_requests[0].job_name in (None, "refresh")
+        assert result.run_requests[0].tags["outcomes/exports"] == "a,b"
 
         again = inbox_sensor(dg.build_sensor_context(instance=instance, resources=res, cursor=result.cursor))
         assert isinstance(again, dg.SkipReason)
 
         folder = write_export(settings.inbox, "a", sessions_series(3))
         os.utime(folder / "sessions.csv", ns=(1, 1))
+        write_export(settings.inbox, "c", sessions_series(2))
         changed = inbox_sensor(dg.build_sensor_context(instance=instance, resources=res, cursor=result.cursor))
-        assert [r.partition_key for r in changed.run_requests] == ["a"]
-        assert changed.dynamic_partitions_requests == []
+        assert len(changed.run_requests) == 1 and changed.run_requests[0].tags["outcomes/exports"] == "a,c"
+        assert changed.run_requests[0].run_key != result.run_requests[0].run_key
 
 
 def test_assets_materialize_on_a_temporary_inbox(settings) -> None:
@@ -68,27 +72,24 @@ def test_assets_materialize_on_a_temporary_inbox(settings) -> None:
         restricted=str(settings.restricted),
     )
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(exports_partitions.name, ["exp-1", "exp-2"])
-        first = dg.materialize(ALL_ASSETS, selection=[RAW_EXPORTS], partition_key="exp-2", instance=instance, resources=res)
-        assert first.success
-        checks = {c.check_name: c.passed for c in first.get_asset_check_evaluations()}
-        assert checks == {"exports_accepted": True, "quarantine_within_limit": True}
-        rest = dg.materialize(
-            [*ALL_ASSETS, *ALL_CHECKS], selection=dg.AssetSelection.keys(RAW_EXPORTS).downstream(include_self=False),
-            instance=instance, resources=res,
-        )
-        assert rest.success
-        assert all(c.passed for c in rest.get_asset_check_evaluations())
+        result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], instance=instance, resources=res)
+        assert result.success
+        checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+        assert checks["exports_accepted"] and checks["quarantine_within_limit"]
+        assert all(checks.values()), checks
+        materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+        assert materialized >= {RAW_EXPORTS, STAGING_SESSIONS, dg.AssetKey(["site", "index"])}
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        assert con.execute("SELECT clinic_id, count(*) FROM staging.sessions GROUP BY 1").fetchall() == [("C2", 4)]
+        assert con.execute("SELECT clinic_id, count(*) FROM staging.sessions GROUP BY 1 ORDER BY 1").fetchall() == [
+            ("C1", 6), ("C2", 4)]
+    assert (settings.site / "index.html").exists()
 
 
 def test_rejected_export_fails_the_acceptance_check(settings) -> None:
     write_export(settings.inbox, "bad", None, [{"session_id": "S1"}])
     res = resources(inbox=str(settings.inbox), warehouse=str(settings.warehouse), restricted=str(settings.restricted))
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(exports_partitions.name, ["bad"])
-        result = dg.materialize(ALL_ASSETS, selection=[RAW_EXPORTS], partition_key="bad", instance=instance, resources=res)
+        result = dg.materialize(ALL_ASSETS, selection=[RAW_EXPORTS], instance=instance, resources=res)
         assert result.success
         checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
         assert checks["exports_accepted"] is False
@@ -101,7 +102,6 @@ def test_too_many_bad_rows_fails_the_quarantine_check(settings) -> None:
     write_export(settings.inbox, "noisy", rows)
     res = resources(inbox=str(settings.inbox), warehouse=str(settings.warehouse), restricted=str(settings.restricted))
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(exports_partitions.name, ["noisy"])
-        result = dg.materialize(ALL_ASSETS, selection=[RAW_EXPORTS], partition_key="noisy", instance=instance, resources=res)
+        result = dg.materialize(ALL_ASSETS, selection=[RAW_EXPORTS], instance=instance, resources=res)
         checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {"exports_accepted": False, "quarantine_within_limit": False}
