@@ -26,7 +26,14 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboards import html
-from dashboards.queries import load_history, load_status, quarantine_counts, skipped_entries
+from dashboards.queries import (
+    broken_rows_by_clinic_month,
+    load_history,
+    load_status,
+    quarantine_counts,
+    rule_history,
+    skipped_entries,
+)
 from dashboards.suppression import ALL, Line, is_small, suppress, suppress_frame
 from dashboards.theme import base_layout, fmt, is_missing
 from transforms.config import Settings
@@ -198,6 +205,89 @@ def _history_cells(history: pd.DataFrame, cells: ExportCells) -> list[list[str]]
     return rows
 
 
+def history_figure(history: pd.DataFrame, cells: ExportCells) -> go.Figure | None:
+    """Rows failing each row rule after each run, over the exports whose counts are published; None when
+    no rule ever failed. A run's point is the warehouse's state after it (not only what it loaded)."""
+    shown = history[[cells.shown(e) for e in history["export"]]] if len(history) else history
+    if shown.empty or not (shown["rows_failing"] > 0).any():
+        return None
+    rules = sorted(shown.loc[shown["rows_failing"] > 0, "rule"].unique())
+    runs = shown[["run_order", "checked_at"]].drop_duplicates().sort_values("run_order")
+    labels = [f"{pd.Timestamp(t):%Y-%m-%d %H:%M}" for t in runs["checked_at"]]
+    totals = shown[shown["rule"].isin(rules)].groupby(["rule", "run_order"])["rows_failing"].sum()
+    fig = go.Figure()
+    for rule in rules:
+        fig.add_trace(go.Scatter(
+            x=labels, y=[float(totals.get((rule, n), 0)) for n in runs["run_order"]], mode="lines+markers",
+            name=rule, hovertemplate=f"<b>{escape(rule)}</b><br>%{{x}}: %{{y:,}} rows failing<extra></extra>",
+        ))
+    fig = base_layout(fig, "Rows failing each rule, run by run", height=420,
+                      subtitle="the warehouse's state after each run that checked exports; exports of few patients "
+                               "are left out")
+    fig.update_xaxes(type="category", title_text="run")
+    fig.update_yaxes(title_text="rows failing", rangemode="tozero")
+    fig.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.25, "yanchor": "top"},
+                      margin={"b": 130})
+    return fig
+
+
+def changes_table(history: pd.DataFrame, cells: ExportCells) -> str:
+    """Per rule, since the previous run: exports newly failing it, exports that no longer fail it, and
+    exports still failing it (counts of exports), with the rows failing now (published exports only)."""
+    if history.empty:
+        return html.message("No export has been checked yet.")
+    last = history[history["run_order"] == history["run_order"].max()]
+    active = last[last["change"] != "passing"]
+    if active.empty:
+        return html.message("No rule fails in the exports in the warehouse, and none stopped failing in the latest run.")
+    rows = []
+    for rule, part in active.groupby("rule", sort=True):
+        counts = part["change"].value_counts().to_dict()
+        failing = part[[cells.shown(e) for e in part["export"]]]["rows_failing"].sum()
+        rows.append([rule, str(counts.get("new", 0)), str(counts.get("resolved", 0)), str(counts.get("persisting", 0)),
+                     fmt(failing, 0)])
+    return html.table(rows, ["Rule", "Exports newly failing", "Exports resolved", "Exports still failing",
+                             "Rows failing now"], numeric=(1, 2, 3, 4), table_id="rule-changes")
+
+
+def broken_share_figure(frame: pd.DataFrame, threshold: int) -> go.Figure | None:
+    """Share of broken session rows per clinic (rows) and month (columns); a clinic-month resting on fewer
+    than ``threshold`` patients is suppressed (blank, labelled). None when there is nothing."""
+    if frame.empty:
+        return None
+    clinics = sorted(frame["clinic_id"].astype(str).unique())
+    months = sorted(frame["month"].astype(str).unique())
+    cells = {(str(r.clinic_id), str(r.month)): r for r in frame.itertuples()}
+    z, text = [], []
+    for clinic in clinics:
+        z_row, t_row = [], []
+        for month in months:
+            r = cells.get((clinic, month))
+            total = 0 if r is None else int(r.rows_loaded) + int(r.rows_broken)
+            if r is None or total == 0:
+                z_row.append(None)
+                t_row.append("")
+            elif r.patients < threshold:
+                z_row.append(None)
+                t_row.append(f"fewer than {threshold} patients")
+            else:
+                share = r.rows_broken / total
+                z_row.append(share)
+                t_row.append(f"{share:.1%}")
+        z.append(z_row)
+        text.append(t_row)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[pd.Timestamp(m + "-01").strftime("%b %Y") for m in months], y=[f"Clinic {c}" for c in clinics],
+        text=text, texttemplate="%{text}", colorscale=[[0, "#eef6fb"], [1, "#c0392b"]], zmin=0, xgap=2, ygap=2,
+        colorbar={"title": {"text": "broken"}, "tickformat": ".0%"},
+        hovertemplate="<b>%{y}</b>, %{x}: %{text} of the session rows broke a rule<extra></extra>",
+    ))
+    fig = base_layout(fig, "Share of broken session rows, per clinic and month", height=max(260, 46 * len(clinics) + 190),
+                      subtitle="quarantined ÷ all session rows of the exports in the warehouse, by month of the session")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
 def build_quality_page(
     con: duckdb.DuckDBPyConnection, site: Path, settings: Settings, run: RunRecord | None = None
 ) -> Path:
@@ -211,6 +301,8 @@ def build_quality_page(
     skipped = skipped_entries(con)
     by_rule = rules[rules["export"] == ALL] if len(rules) else rules
     restricted = escape(str(settings.restricted))
+    checks = rule_history(con)
+    broken = broken_rows_by_clinic_month(con)
     body = [
         status_cards(status, cells),
         html.section(
@@ -243,6 +335,17 @@ def build_quality_page(
                                     fmt(r.n_rows, 0) if r.shown else None] for r in by_rule.itertuples()],
                                   ["File and column", "Rule", "Rows (all exports)"], threshold=threshold,
                                   numeric=(2,), table_id="rules") if len(by_rule) else ""),
+        ),
+        html.section(
+            "Quality over time",
+            "Every run checks the exports it loads against every rule of the contract, and keeps the result. "
+            "Below: the rows failing each rule in the warehouse after each run, what changed since the previous "
+            "run (an export newly failing a rule, a rule an export no longer fails after a corrected version, a "
+            "rule still failing), and, per clinic, the share of session rows that broke a rule by month.",
+            html.panel(html.chart(history_figure(checks, cells), "rule-history", "No rule has failed yet."),
+                       "<h3>Since the previous run</h3>", changes_table(checks, cells)),
+            html.panel(html.chart(broken_share_figure(broken, threshold), "broken-share",
+                                  "No session row is in the warehouse yet.")),
         ),
         "<div class=info><b>Row-level validation results are restricted.</b> The pages that list the failing rows "
         "of each export (row numbers, session ids, offending values) and the full reasons are in the restricted "

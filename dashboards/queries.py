@@ -382,3 +382,41 @@ def quarantine_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         "SELECT export, file, column_name, rule, count(*) AS n_rows FROM quarantine.rejected_rows "
         "GROUP BY export, file, column_name, rule ORDER BY export, file, column_name, rule"
     ).df()
+
+
+# --- data quality over runs --------------------------------------------------------------------------
+
+
+def rule_history(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Per run that validated exports, per export and row rule: rows failing in the warehouse's state after
+    the run and the change since the previous run (new, resolved, persisting, passing); see
+    :mod:`transforms.quality_history`. Counts of file rows per export, never a row or a value."""
+    from transforms.quality_history import rule_changes
+
+    return rule_changes(con).df()
+
+
+_BROKEN_BY_MONTH_SQL = """
+WITH broken AS (
+    SELECT clinic_id, session_month AS month, count(*) AS rows_broken
+    FROM (SELECT DISTINCT export, row_number, clinic_id, session_month FROM quarantine.rejected_rows
+          WHERE file = 'sessions' AND clinic_id IS NOT NULL AND session_month IS NOT NULL)
+    GROUP BY ALL
+),
+loaded AS (
+    SELECT clinic_id, CAST(date_trunc('month', session_date) AS DATE) AS month, count(*) AS rows_loaded,
+           count(DISTINCT patient_id) AS patients
+    FROM raw.sessions GROUP BY ALL
+)
+SELECT coalesce(l.clinic_id, b.clinic_id) AS clinic_id, strftime(coalesce(l.month, b.month), '%Y-%m') AS month,
+       coalesce(l.rows_loaded, 0) AS rows_loaded, coalesce(b.rows_broken, 0) AS rows_broken,
+       coalesce(l.patients, 0) AS patients
+FROM loaded l FULL JOIN broken b USING (clinic_id, month)
+ORDER BY 1, 2
+"""
+
+
+def broken_rows_by_clinic_month(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Per clinic and month of session: session rows loaded and quarantined for the export versions in the
+    warehouse, and the distinct patients of the loaded rows (the support of the cell)."""
+    return con.execute(_BROKEN_BY_MONTH_SQL).df()

@@ -47,6 +47,7 @@ from expectations.validation import (
 from transforms import contract
 from transforms.config import Settings
 from transforms.exports import ExportFolder, ExportRejected, IgnoredEntry, read_export
+from transforms.quality_history import prepare_check_rows, record_row_rules
 from transforms.restricted import private_dir
 from transforms.sqlmodels import install_macros, query
 from transforms.warehouse import transaction
@@ -321,10 +322,13 @@ def _commit(con: duckdb.DuckDBPyConnection, run_id: str, outcome: LoadOutcome) -
         con.execute("INSERT INTO raw.sessions SELECT * FROM scratch.sessions_typed WHERE export = ?", [outcome.export])
         con.execute("INSERT INTO raw.rom SELECT * FROM scratch.rom_typed WHERE export = ?", [outcome.export])
         con.execute(
-            "INSERT INTO quarantine.rejected_rows SELECT export, file, row_number, session_id, rule, column_name, value "
-            "FROM scratch.quarantine WHERE export = ? ORDER BY file, row_number, rule, column_name",
+            "INSERT INTO quarantine.rejected_rows BY NAME SELECT q.export, q.file, q.row_number, q.session_id, q.rule, "
+            "q.column_name, q.value, c.clinic_id, c.session_month FROM scratch.quarantine q "
+            "LEFT JOIN scratch.quarantine_context c USING (export, file, row_number) WHERE q.export = ? "
+            "ORDER BY q.file, q.row_number, q.rule, q.column_name",
             [outcome.export],
         )
+        record_row_rules(con, run_id, outcome.export, accepted=True)
         now = datetime.now()
         if replacing:
             con.execute(
@@ -487,6 +491,7 @@ def load_exports(
                 )
                 if outcome.status != "rejected":
                     accepted.append(e.name)
+            prepare_check_rows(scon)
             phases.mark("decide and report")
             # Typed rows of every accepted export at once; each export's commit then takes its own.
             scon.execute("CREATE OR REPLACE TEMP TABLE accepted (export VARCHAR)")
@@ -503,6 +508,7 @@ def load_exports(
                     outcome = outcomes[e.name]
                     if outcome.status == "rejected":
                         finish(outcome, con)
+                        record_row_rules(con, run_id, e.name, accepted=False)
                     else:
                         _commit(con, run_id, outcome)
                         announce(outcome)

@@ -39,7 +39,7 @@ RELATIONS = frozenset({
     "_outcome_units", "_condition_agg", "_relief_km", "_relief_summary",
     "intermediate.rom_series", "intermediate.function_series",
     "_changed_exports", "_affected_patients", "_scope_raw_sessions", "_scope_latest", "_scope_groups",
-    "_scope_staged",
+    "_scope_staged", "_rules",
     "intermediate.episode_case_mix", "intermediate.episode_ipw", "intermediate.episode_techniques",
     "intermediate.episode_flares",
 })

@@ -53,7 +53,8 @@ def _warehouse(path: Path) -> Path:
         con.execute("INSERT INTO ops.exports VALUES ('big-40', 1, 'c40', ?, ?), ('mid-30', 2, 'c30', ?, ?), "
                     "('small-5', 3, 'c5', ?, ?)", [T0] * 6)
         for export, column, n in quarantine:
-            con.executemany("INSERT INTO quarantine.rejected_rows VALUES (?, 'sessions', ?, 'S', 'out_of_range', ?, "
+            con.executemany("INSERT INTO quarantine.rejected_rows (export, file, row_number, session_id, rule, "
+                            "column_name, value) VALUES (?, 'sessions', ?, 'S', 'out_of_range', ?, "
                             "'99')", [(export, i, column) for i in range(n)])
     return path
 
@@ -139,3 +140,66 @@ def test_the_actual_restricted_folder_and_the_skipped_entries_are_shown(page) ->
 )
 def test_public_reason_strips_paths_and_row_numbers(reason, expected) -> None:
     assert public_reason(reason) == expected
+
+
+# --- quality over time ---------------------------------------------------------------------------------
+
+def _status(rows: list[tuple[str, str, int]]):
+    import pandas as pd
+
+    return pd.DataFrame([{"export": e, "status": s, "patients_in": n} for e, s, n in rows])
+
+
+def _history(rows: list[tuple[int, str, str, int, str]]):
+    import pandas as pd
+
+    return pd.DataFrame([{"run_order": n, "run_id": f"r{n}", "checked_at": T0 + timedelta(days=n), "export": e,
+                          "rule": r, "rows_checked": 100, "rows_failing": f, "change": c} for n, e, r, f, c in rows])
+
+
+def test_rule_history_leaves_out_exports_of_few_patients() -> None:
+    from dashboards.quality import ExportCells, history_figure
+
+    # small and tiny are hidden together (13 patients), so no other export needs hiding for their sake
+    cells = ExportCells(_status([("big", "loaded", 40), ("mid", "loaded", 30), ("small", "loaded", 5),
+                                 ("tiny", "loaded", 8)]), 11)
+    assert cells.shown("big") and cells.shown("mid") and not cells.shown("small")
+    history = _history([(1, "big", "sessions.pain_pre.out_of_range", 3, "new"),
+                        (1, "small", "sessions.pain_pre.out_of_range", 2, "new"),
+                        (2, "big", "sessions.pain_pre.out_of_range", 0, "resolved"),
+                        (2, "mid", "sessions.units.not_an_integer", 4, "new"),
+                        (2, "small", "sessions.pain_pre.out_of_range", 2, "persisting")])
+    fig = history_figure(history, cells)
+    series = {t.name: list(t.y) for t in fig.data}
+    assert series == {"sessions.pain_pre.out_of_range": [3.0, 0.0], "sessions.units.not_an_integer": [0.0, 4.0]}
+    assert history_figure(_history([(1, "big", "sessions.units.not_an_integer", 0, "passing")]), cells) is None
+
+
+def test_changes_since_the_previous_run_count_exports() -> None:
+    from dashboards.quality import ExportCells, changes_table
+
+    cells = ExportCells(_status([("a", "loaded", 40), ("b", "loaded", 30), ("c", "loaded", 3), ("d", "loaded", 9)]), 11)
+    history = _history([(1, "a", "R1", 2, "new"),
+                        (2, "a", "R1", 0, "resolved"), (2, "b", "R1", 5, "new"), (2, "c", "R1", 1, "persisting"),
+                        (2, "a", "R2", 0, "passing")])
+    table = changes_table(history, cells)
+    assert "<td>R1</td><td class=num>1</td><td class=num>1</td><td class=num>1</td><td class=num>5</td>" in table
+    assert "R2" not in table  # passing everywhere: nothing to report
+
+
+def test_broken_share_by_clinic_month_is_suppressed_for_few_patients() -> None:
+    import pandas as pd
+
+    from dashboards.quality import broken_share_figure
+
+    frame = pd.DataFrame([
+        {"clinic_id": "north", "month": "2026-03", "rows_loaded": 95, "rows_broken": 5, "patients": 30},
+        {"clinic_id": "north", "month": "2026-04", "rows_loaded": 9, "rows_broken": 1, "patients": 4},
+        {"clinic_id": "south", "month": "2026-03", "rows_loaded": 50, "rows_broken": 0, "patients": 12},
+    ])
+    fig = broken_share_figure(frame, 11)
+    heat = fig.data[0]
+    assert list(heat.y) == ["Clinic north", "Clinic south"] and list(heat.x) == ["Mar 2026", "Apr 2026"]
+    assert heat.z[0][0] == pytest.approx(0.05) and heat.z[0][1] is None and heat.z[1][0] == 0.0
+    assert heat.text[0][1] == "fewer than 11 patients" and heat.text[1][1] == ""
+    assert broken_share_figure(frame.iloc[0:0], 11) is None

@@ -49,6 +49,24 @@ CREATE TABLE IF NOT EXISTS quarantine.rejected_rows (
     value VARCHAR
 );
 
+-- Where each quarantined row belongs (the share of broken rows per clinic and month): its clinic_id
+-- and the month of its session, when readable.
+ALTER TABLE quarantine.rejected_rows ADD COLUMN IF NOT EXISTS clinic_id VARCHAR;
+ALTER TABLE quarantine.rejected_rows ADD COLUMN IF NOT EXISTS session_month DATE;
+
+-- Every check's result in every run (data quality tracked from run to run): the row rules of each
+-- validated export, and the integrity checks of staging and the marts (export NULL).
+CREATE TABLE IF NOT EXISTS ops.check_results (
+    run_id VARCHAR NOT NULL,
+    checked_at TIMESTAMP NOT NULL,
+    check_kind VARCHAR NOT NULL,       -- row_rule | integrity
+    export VARCHAR,                    -- the export a row rule checked (NULL for integrity checks)
+    accepted BOOLEAN,                  -- whether that export version was loaded (row rules)
+    rule VARCHAR NOT NULL,             -- <file>.<column>.<rule>, or the integrity rule's name
+    rows_checked BIGINT NOT NULL,      -- the denominator
+    rows_failing BIGINT NOT NULL       -- the numerator
+);
+
 CREATE TABLE IF NOT EXISTS raw.sessions (
     export VARCHAR NOT NULL,
     row_number BIGINT NOT NULL,
