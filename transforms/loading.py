@@ -218,15 +218,24 @@ _LOG_COLUMNS = (
 )
 
 
+def _log_row(run_id: str, outcome: LoadOutcome) -> list[object]:
+    return [
+        run_id, outcome.export, outcome.status, outcome.reason, outcome.rows_in, outcome.rows_loaded,
+        outcome.rows_quarantined, outcome.checksum, datetime.now(), "; ".join(outcome.warnings) or None,
+        outcome.public_reason or outcome.reason, outcome.patients,
+    ]
+
+
+_LOG_SQL = f"INSERT INTO ops.load_log ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' for _ in _LOG_COLUMNS)})"
+
+
 def _log(con: duckdb.DuckDBPyConnection, run_id: str, outcome: LoadOutcome) -> None:
-    con.execute(
-        f"INSERT INTO ops.load_log ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' for _ in _LOG_COLUMNS)})",
-        [
-            run_id, outcome.export, outcome.status, outcome.reason, outcome.rows_in, outcome.rows_loaded,
-            outcome.rows_quarantined, outcome.checksum, datetime.now(), "; ".join(outcome.warnings) or None,
-            outcome.public_reason or outcome.reason, outcome.patients,
-        ],
-    )
+    con.execute(_LOG_SQL, _log_row(run_id, outcome))
+
+
+def _log_many(con: duckdb.DuckDBPyConnection, run_id: str, outcomes: list[LoadOutcome]) -> None:
+    if outcomes:
+        con.executemany(_LOG_SQL, [_log_row(run_id, o) for o in outcomes])
 
 
 def record_ignored(con: duckdb.DuckDBPyConnection, run_id: str, entries: list[IgnoredEntry]) -> None:
@@ -300,46 +309,63 @@ def _accepted_reasons(outcome: LoadOutcome, replacing: bool) -> None:
         outcome.public_reason += f"; some rows quarantined, most often for {_summarise_rules(outcome.failed_rules, counts=False)}"
 
 
-def _commit(con: duckdb.DuckDBPyConnection, run_id: str, outcome: LoadOutcome) -> None:
-    """Replace the export's rows in the warehouse and log the outcome, all in one transaction.
+def _commit(con: duckdb.DuckDBPyConnection, run_id: str, accepted: list[LoadOutcome],
+            rejected: list[LoadOutcome]) -> None:
+    """Load the accepted exports (replacing their earlier versions) and log every outcome, in one transaction.
 
+    One statement per table for the whole batch: on hundreds of exports, a transaction each costs
+    more than the data. The batch is atomic, so a run killed during it leaves no export half loaded.
     Whether an earlier version is loaded is read again inside the transaction: a writer outside
-    ``outcomes run`` (another Dagster run) may have loaded this export since it was looked up.
+    ``outcomes run`` (another Dagster run) may have loaded an export since it was looked up; a version
+    it already loaded is then ``unchanged``.
     """
     with transaction(con):
-        current = con.execute("SELECT checksum FROM ops.exports WHERE export = ?", [outcome.export]).fetchall()
-        if current and current[0][0] == outcome.checksum:
-            outcome.status = "unchanged"
-            outcome.reason = outcome.public_reason = "unchanged: another run loaded this version meanwhile"
-            outcome.rows_in = outcome.rows_loaded = outcome.rows_quarantined = None
-            _log(con, run_id, outcome)
-            return
-        replacing = bool(current)
-        _accepted_reasons(outcome, replacing)
-        if replacing:
+        con.execute("CREATE OR REPLACE TEMP TABLE _committing (export VARCHAR, checksum VARCHAR)")
+        if accepted:
+            con.executemany("INSERT INTO _committing VALUES (?, ?)", [[o.export, o.checksum] for o in accepted])
+        current = dict(con.execute("SELECT e.export, e.checksum FROM ops.exports e JOIN _committing c USING (export)"
+                                   ).fetchall())
+        going = []
+        for outcome in accepted:
+            if current.get(outcome.export) == outcome.checksum:
+                outcome.status = "unchanged"
+                outcome.reason = outcome.public_reason = "unchanged: another run loaded this version meanwhile"
+                outcome.rows_in = outcome.rows_loaded = outcome.rows_quarantined = None
+            else:
+                _accepted_reasons(outcome, outcome.export in current)
+                going.append(outcome)
+        con.execute("DELETE FROM _committing WHERE export NOT IN (SELECT unnest(?::VARCHAR[]))",
+                    [[o.export for o in going]])
+        replaced = [o.export for o in going if o.export in current]
+        if replaced:
             for table in ("raw.sessions", "raw.rom", "quarantine.rejected_rows"):
-                con.execute(f"DELETE FROM {table} WHERE export = ?", [outcome.export])
-        con.execute("INSERT INTO raw.sessions SELECT * FROM scratch.sessions_typed WHERE export = ?", [outcome.export])
-        con.execute("INSERT INTO raw.rom SELECT * FROM scratch.rom_typed WHERE export = ?", [outcome.export])
+                con.execute(f"DELETE FROM {table} WHERE export IN (SELECT unnest(?::VARCHAR[]))", [replaced])
+        con.execute("INSERT INTO raw.sessions SELECT t.* FROM scratch.sessions_typed t "
+                    "WHERE t.export IN (SELECT export FROM _committing)")
+        con.execute("INSERT INTO raw.rom SELECT t.* FROM scratch.rom_typed t "
+                    "WHERE t.export IN (SELECT export FROM _committing)")
         con.execute(
             "INSERT INTO quarantine.rejected_rows BY NAME SELECT q.export, q.file, q.row_number, q.session_id, q.rule, "
             "q.column_name, q.value, c.clinic_id, c.session_month FROM scratch.quarantine q "
-            "LEFT JOIN scratch.quarantine_context c USING (export, file, row_number) WHERE q.export = ? "
-            "ORDER BY q.file, q.row_number, q.rule, q.column_name",
-            [outcome.export],
+            "LEFT JOIN scratch.quarantine_context c USING (export, file, row_number) "
+            "WHERE q.export IN (SELECT export FROM _committing) "
+            "ORDER BY q.export, q.file, q.row_number, q.rule, q.column_name"
         )
-        record_row_rules(con, run_id, outcome.export, accepted=True)
+        record_row_rules(con, run_id, "_committing", accepted=True)
         now = datetime.now()
-        if replacing:
-            con.execute(
-                "UPDATE ops.exports SET checksum = ?, loaded_at = ? WHERE export = ?", [outcome.checksum, now, outcome.export]
-            )
-        else:
-            con.execute(
-                "INSERT INTO ops.exports SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, ? FROM ops.exports",
-                [outcome.export, outcome.checksum, now, now],
-            )
-        _log(con, run_id, outcome)
+        con.execute("UPDATE ops.exports SET checksum = c.checksum, loaded_at = ? FROM _committing c "
+                    "WHERE ops.exports.export = c.export", [now])
+        # new exports take the next places in the load order, in folder-name order
+        con.execute(
+            "INSERT INTO ops.exports SELECT c.export, (SELECT coalesce(max(seq), 0) FROM ops.exports) "
+            "+ row_number() OVER (ORDER BY c.export), c.checksum, ?, ? FROM _committing c "
+            "WHERE c.export NOT IN (SELECT export FROM ops.exports)", [now, now])
+        _log_many(con, run_id, accepted)
+        _log_many(con, run_id, rejected)
+        con.execute("CREATE OR REPLACE TEMP TABLE _committing AS SELECT unnest(?::VARCHAR[]) AS export",
+                    [[o.export for o in rejected]])
+        record_row_rules(con, run_id, "_committing", accepted=False)
+        con.execute("DROP TABLE _committing")
 
 
 def _decide(scon: duckdb.DuckDBPyConnection, outcome: LoadOutcome, settings: Settings, replacing: bool) -> list[tuple]:
@@ -504,14 +530,11 @@ def load_exports(
         with connect() as con:
             con.execute("ATTACH ? AS scratch (READ_ONLY)", [str(scratch)])
             try:
-                for e in readable:
-                    outcome = outcomes[e.name]
-                    if outcome.status == "rejected":
-                        finish(outcome, con)
-                        record_row_rules(con, run_id, e.name, accepted=False)
-                    else:
-                        _commit(con, run_id, outcome)
-                        announce(outcome)
+                batch = [outcomes[e.name] for e in readable]
+                _commit(con, run_id, [o for o in batch if o.status != "rejected"],
+                        [o for o in batch if o.status == "rejected"])
+                for outcome in batch:
+                    announce(outcome)
             finally:
                 with contextlib.suppress(duckdb.Error):  # after a failed commit: keep that error
                     con.execute("DETACH scratch")

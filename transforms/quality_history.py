@@ -31,12 +31,15 @@ def prepare_check_rows(scon: duckdb.DuckDBPyConnection) -> None:
     create_table(scon, "main.quarantine_context", "ops/quarantine_context")
 
 
-def record_row_rules(con: duckdb.DuckDBPyConnection, run_id: str, export: str, accepted: bool) -> None:
-    """Keep the row-rule results of one validated export (the scratch database attached as ``scratch``)."""
+def record_row_rules(con: duckdb.DuckDBPyConnection, run_id: str, exports: str, accepted: bool) -> None:
+    """Keep the row-rule results of validated exports: those listed in the temporary table ``exports``
+    (column ``export``), with the run's scratch database attached as ``scratch``."""
+    if not exports.replace("_", "").isalnum():
+        raise ValueError(f"bad table name {exports!r}")
     con.execute(
         "INSERT INTO ops.check_results SELECT ?, ?, 'row_rule', export, ?, rule, rows_checked, rows_failing "
-        "FROM scratch.check_rows WHERE export = ? ORDER BY rule",
-        [run_id, datetime.now().replace(microsecond=0), accepted, export],
+        f"FROM scratch.check_rows WHERE export IN (SELECT export FROM {exports}) ORDER BY export, rule",
+        [run_id, datetime.now().replace(microsecond=0), accepted],
     )
 
 

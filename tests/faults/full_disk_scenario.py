@@ -1,7 +1,7 @@
 """The full-disk scenario, run inside a private mount namespace by ``test_storage.py`` (not a test itself).
 
 Mounts a 64 MB tmpfs on the warehouse folder and copies a clean build's warehouse there, starts a
-rerun paused in staging, fills the disk, lets the run go on (its COMMIT cannot be written), frees
+full rebuild (``--full``) paused in staging, fills the disk, lets the run go on (its COMMIT cannot be written), frees
 the space, checks the warehouse is as it was, and runs again. Prints one JSON line with what
 happened; the tmpfs disappears with the namespace.
 """
@@ -36,7 +36,7 @@ def main() -> None:
     for name in ("warehouse.duckdb", "warehouse.duckdb.lock"):  # the clean build's warehouse, on the small disk
         shutil.copy2(Path(args["copy_from"]) / name, folder / name)
     before = data_tables(layout.warehouse)
-    paused = Run(layout, pause_at="staging")
+    paused = Run(layout, pause_at="staging", full=True)  # a rebuild: the run has staging work to pause in
     paused.wait_for("outcomes: paused at staging")
     _fill(folder)
     paused.resume()

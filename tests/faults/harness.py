@@ -62,10 +62,10 @@ def clean_env(**extra: str) -> dict[str, str]:
 class Run:
     """A real `outcomes run` process whose output is read as it comes."""
 
-    def __init__(self, layout: Layout, pause_at: str | None = None, **env: str) -> None:
+    def __init__(self, layout: Layout, pause_at: str | None = None, full: bool = False, **env: str) -> None:
         extra = {**env, **({"OUTCOMES_TEST_PAUSE_AT": pause_at} if pause_at else {})}
         self.proc = subprocess.Popen(
-            [OUTCOMES, *layout.args()], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [OUTCOMES, *layout.args(), *(["--full"] if full else [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, cwd=ROOT, env=clean_env(**extra),
         )
         self.out: list[str] = []

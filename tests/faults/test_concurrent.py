@@ -7,15 +7,21 @@ spurious load-log row.
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import duckdb
 
-from tests.faults.harness import Run
+from tests.faults.harness import Layout, Run, tiny_export
 
 
 def test_a_second_run_stops_after_the_timeout_and_a_third_waits_its_turn(tmp_path, clean_build) -> None:
-    layout = clean_build.copy(tmp_path)
+    # a private inbox with a fifth export, so that the first run has staging work to pause in
+    inbox = tmp_path / "inbox"
+    shutil.copytree(clean_build.layout.inbox, inbox)
+    tiny_export(inbox, "e-2026-05", clinic="C9")
+    copied = clean_build.copy(tmp_path)
+    layout = Layout(inbox, copied.warehouse, copied.site, copied.restricted)
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
         rows_before = con.execute("SELECT count(*) FROM ops.load_log").fetchall()[0][0]
     first = Run(layout, pause_at="staging")
@@ -36,5 +42,6 @@ def test_a_second_run_stops_after_the_timeout_and_a_third_waits_its_turn(tmp_pat
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
         added = con.execute("SELECT status, count(*) FROM ops.load_log GROUP BY 1").fetchall()
         total = con.execute("SELECT count(*) FROM ops.load_log").fetchall()[0][0]
-    assert total == rows_before + 8  # the first and the third run: four unchanged exports each
-    assert dict(added)["unchanged"] == 8 and "rejected" not in dict(added)
+    assert total == rows_before + 10  # the first and the third run: five exports each
+    # the first run loads the new export; the third finds all five unchanged
+    assert dict(added)["unchanged"] == 4 + 5 and dict(added)["loaded"] == 4 + 1 and "rejected" not in dict(added)
