@@ -114,9 +114,10 @@ def technique_figure(
     for trace, group in zip(fig.data, owners, strict=True):
         trace.visible = group == first
     buttons = [{"label": condition_label(g), "method": "update",
-                "args": [{"visible": [o == g for o in owners]}, {"shapes": shapes[g], "height": heights[g]}]}
+                "args": [{"visible": [o == g for o in owners]}, {"shapes": shapes[g]}]}
                for g in groups]
-    fig = base_layout(fig, title, height=heights[first], subtitle=subtitle)
+    # one height for every condition (the tallest): the page keeps its layout when the menu changes
+    fig = base_layout(fig, title, height=max(heights.values()), subtitle=subtitle)
     fig.update_layout(shapes=shapes[first],
                       updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right",
                                     "y": 1.0, "yanchor": "bottom", "pad": {"b": 34}, "bgcolor": "#ffffff",
