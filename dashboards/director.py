@@ -1,13 +1,16 @@
 """The clinic director's page: is our care working, for which conditions, where, and how is it trending?
 
 Per clinic view (a dropdown switches between pre-rendered views, no network): headline figures
-with intervals, outcomes by condition (forest plot and table), the risk-adjusted funnel plot of
-clinics and therapists, and follow-up completeness. Below, the monthly trend for all clinics.
+with intervals (including the clinic's lost-to-follow-up rate), outcomes by condition (forest plot
+and table), the risk-adjusted funnel plots of clinics and therapists (sustained pain change, and
+the responder rate on proportions), follow-up completeness and the monthly trend.
 
 Reads ``marts.condition_outcomes``, ``marts.condition_outcomes_by_clinic``,
 ``marts.condition_outcomes_by_therapist`` (``all`` rows), ``marts.condition_outcomes_by_month``
-(``all`` rows), ``marts.risk_adjusted``, ``marts.model_coefficients`` (residual SD) and, for the
-distinct patients behind each cell, an aggregate over ``marts.episode_outcomes``.
+(``all`` rows), ``marts.condition_outcomes_by_clinic_month`` (``all`` rows), ``marts.risk_adjusted``,
+``marts.risk_adjusted_responders``, ``marts.follow_up`` (``all`` condition rows),
+``marts.model_coefficients`` (residual SD and the model's terms) and, for the distinct patients
+behind each cell, an aggregate over ``marts.episode_outcomes``.
 """
 
 from __future__ import annotations
@@ -22,10 +25,20 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboards import html, wording
+from dashboards.case_mix import case_mix_words
 from dashboards.forest import forest_figure
 from dashboards.funnel import funnel_figure
-from dashboards.publication import EpisodeCells, hidden_column, publish_outcomes, publish_risk
+from dashboards.publication import (
+    EpisodeCells,
+    hidden_column,
+    publish_follow_up,
+    publish_outcomes,
+    publish_responders,
+    publish_risk,
+)
 from dashboards.queries import clinic_data_months, episode_support, read_table, residual_sd
+from dashboards.responder_funnel import responder_funnel_figure
+from dashboards.suppression import ALL
 from dashboards.theme import (
     ACCENT,
     ACCENT_LIGHT,
@@ -53,8 +66,23 @@ def _value(row: pd.Series, column: str, family: str) -> object | None:
     return None if bool(row[hidden_column(family)]) else row[column]
 
 
-def headline_cards(total: pd.Series | None, settings: Settings) -> str:
-    """Six cards from an ``all`` row: patients, episodes, sessions, pain change, responders, sessions to relief."""
+def lost_card(follow_up: pd.Series | None, settings: Settings) -> str:
+    """The lost-to-follow-up rate of a published ``marts.follow_up`` row, with its 95% interval and the ended
+    episodes it rests on (suppressed when the row's ``lost`` family is hidden; "–" when nothing has ended)."""
+    threshold = settings.suppression_threshold
+    label = "Lost to follow-up"
+    if follow_up is None or bool(follow_up[hidden_column("lost")]):
+        return html.card(label, None, "", threshold)
+    if is_missing(follow_up["lost_rate"]):
+        return html.card(label, "–", "no episode has ended yet")
+    detail = fmt_interval(follow_up["lost_ci_low"], follow_up["lost_ci_high"], 0, True)
+    ended = f"of {fmt(follow_up['n_ended'], 0)} ended episodes (discharged or lost)"
+    return html.card(label, fmt(follow_up["lost_rate"], 0, True), f"{detail}; {ended}" if detail else ended)
+
+
+def headline_cards(total: pd.Series | None, settings: Settings, follow_up: pd.Series | None = None) -> str:
+    """Seven cards from an ``all`` row: patients, episodes, sessions, pain change, responders, sessions to relief,
+    and the lost-to-follow-up rate of the published ``marts.follow_up`` row ``follow_up``."""
     threshold = settings.suppression_threshold
     if total is None:
         return html.message("No episodes of care yet.")
@@ -80,6 +108,7 @@ def headline_cards(total: pd.Series | None, settings: Settings) -> str:
         html.card("Median sessions to relief", None if relief_hidden else fmt(total["median_sessions_to_relief"], 0),
                   "" if relief_hidden else (fmt_interval(total["median_ci_low"], total["median_ci_high"], 0)
                                             or "95% CI not reached") + relief_n, threshold),
+        lost_card(follow_up, settings),
     ]
     return html.cards(items)
 
@@ -289,10 +318,23 @@ class ClinicView:
     monthly: pd.DataFrame
     in_progress_from: str | None
     one_clinic: bool
+    follow_up: pd.Series | None = None  # the view's published marts.follow_up row (condition 'all')
+    responders: pd.DataFrame | None = None  # published marts.risk_adjusted_responders of the view's units
 
 
-def _view_body(view: ClinicView, sd: float | None, colours: dict[str, str], settings: Settings, lazy: bool) -> str:
+@dataclass(frozen=True)
+class Network:
+    """What every view shares: the linear model's residual SD, the network's responder rate (the responder
+    funnel's limits) and the case-mix model's covariates in words."""
+
+    residual_sd: float | None
+    responder_rate: float | None
+    covariates: str
+
+
+def _view_body(view: ClinicView, network: Network, colours: dict[str, str], settings: Settings, lazy: bool) -> str:
     """One pre-rendered clinic view (``lazy``: its charts are drawn when the view is first shown)."""
+    sd = network.residual_sd
     key, label, outcomes, therapists, risk = view.key, view.label, view.outcomes, view.therapists, view.risk
     threshold = settings.suppression_threshold
     responder = wording.responder_rule(settings)
@@ -319,9 +361,20 @@ def _view_body(view: ClinicView, sd: float | None, colours: dict[str, str], sett
     hidden_units = int((risk["level"] == "therapist").sum() - risk.loc[risk["level"] == "therapist", "o_minus_e"]
                        .map(lambda v: not is_missing(v)).sum())
     trend = trend_figure(view.monthly, view.in_progress_from, f"Monthly trend — {label}", responder)
+    responders = view.responders if view.responders is not None else risk.iloc[0:0]
+    responder_funnel = responder_funnel_figure(
+        responders, network.responder_rate, f"Risk-adjusted responder rate — {label}",
+        f"observed minus case-mix-expected responder rate ({responder}); shaded: 95% and 99.8% control limits "
+        "around 0", colours=colours, levels=("therapist", "clinic"), label_points=view.one_clinic)
+    hidden_responders = int((responders["level"] == "therapist").sum() - responders.loc[
+        responders["level"] == "therapist", "o_minus_e"].map(lambda v: not is_missing(v)).sum())
+    adjusted_for = f" ({escape(network.covariates)})" if network.covariates else ""
     return "".join([
         f"<h2>Headline figures — {escape(label)}</h2>",
-        headline_cards(total_row, settings),
+        headline_cards(total_row, settings, view.follow_up),
+        "<p class=explain>Lost to follow-up: episodes that ended without a discharge visit, among the ended "
+        f"episodes (an episode is still active when its last visit is {escape(wording.follow_up_active(settings))}"
+        "). “Lost” says that the record stops, not why.</p>",
         html.section(
             "Outcomes by condition",
             "Sustained change is baseline pain minus the pain reported <i>before</i> treatment at the last later "
@@ -333,12 +386,20 @@ def _view_body(view: ClinicView, sd: float | None, colours: dict[str, str], sett
         ),
         html.section(
             "Clinic and therapist comparison (risk-adjusted)",
-            "Each point compares a unit's mean sustained pain change with the change expected for its case mix "
-            f"({escape(case_mix_words())}). Inside the funnel the difference is within chance; only points outside "
+            "Each point compares a unit's mean sustained pain change with the change expected for its case mix"
+            f"{adjusted_for}. Inside the funnel the difference is within chance; only points outside "
             "the 99.8% limits merit a closer look. This is not a league table."
             + (f" {hidden_units} therapist(s) are suppressed (too few patients, or hidden to protect a smaller group)."
                if hidden_units else ""),
             html.panel(html.chart(funnel, f"{key}-funnel", "No clinic or therapist can be shown.",
+                                  "Each rests on too few pain-evaluable patients, or no risk model was fitted.",
+                                  lazy=lazy)),
+            "<p class=explain>The same comparison for the responder rate: each unit's share of responders "
+            f"({escape(wording.responder_sentence(settings))}) minus the share a logistic model expects for its "
+            "patients, against its number of pain-evaluable episodes. The limits are drawn from the network's "
+            "responder rate; a unit's own interval, in its hover, says whether it differs from its expectation."
+            + (f" {hidden_responders} therapist(s) are suppressed." if hidden_responders else "") + "</p>",
+            html.panel(html.chart(responder_funnel, f"{key}-responder-funnel", "No clinic or therapist can be shown.",
                                   "Each rests on too few pain-evaluable patients, or no risk model was fitted.",
                                   lazy=lazy)),
         ),
@@ -360,11 +421,6 @@ def _view_body(view: ClinicView, sd: float | None, colours: dict[str, str], sett
     ])
 
 
-def case_mix_words() -> str:
-    """What the case-mix model adjusts for, in words (docs/metrics.md describes the model)."""
-    return "baseline pain, symptom duration, age band, sex, payer type and condition"
-
-
 def build_director_page(
     con: duckdb.DuckDBPyConnection, site: Path, settings: Settings, run: RunRecord | None = None
 ) -> Path:
@@ -382,27 +438,41 @@ def build_director_page(
                                       cells)
     data_months = clinic_data_months(con)
     risk = publish_risk(read_table(con, "marts.risk_adjusted"), cells)
-    sd = residual_sd(con)
+    responders = publish_responders(read_table(con, "marts.risk_adjusted_responders"), cells)
+    follow_up = publish_follow_up(read_table(con, "marts.follow_up"), cells)
+    clinic_follow_up = follow_up[follow_up["condition_group"].astype(str) == ALL].set_index("clinic_id")
+    pooled = overall[overall["condition_group"] == "all"]
+    network = Network(
+        residual_sd(con),
+        None if pooled.empty or bool(pooled[hidden_column("pain")].iloc[0]) or is_missing(
+            pooled["responder_rate"].iloc[0]) else float(pooled["responder_rate"].iloc[0]),
+        case_mix_words(read_table(con, "marts.model_coefficients", ["model", "position", "term", "note"])),
+    )
     clinic_ids = sorted(str(c) for c in by_clinic["clinic_id"].unique())
     colours = {c: clinic_colour(clinic_ids, c) for c in clinic_ids}
     clinic_totals = by_clinic[by_clinic["condition_group"] == "all"]
 
     # pooled over clinics, a month is in progress as soon as it is for one of them
+    def lost_row(clinic: str) -> pd.Series | None:
+        return clinic_follow_up.loc[clinic] if clinic in clinic_follow_up.index else None
+
     views = [ClinicView(ALL_VIEW, "All clinics", overall, clinic_totals, therapists, risk, monthly,
-                        min(data_months.values()) if data_months else None, one_clinic=False)]
+                        min(data_months.values()) if data_months else None, one_clinic=False,
+                        follow_up=lost_row(ALL), responders=responders)]
     for i, clinic in enumerate(clinic_ids):
         views.append(ClinicView(
             f"clinic{i + 1}", clinic_label(clinic), by_clinic[by_clinic["clinic_id"].astype(str) == clinic],
             clinic_totals[clinic_totals["clinic_id"].astype(str) == clinic],
             therapists[therapists["clinic_id"].astype(str) == clinic], risk[risk["clinic_id"].astype(str) == clinic],
             clinic_monthly[clinic_monthly["clinic_id"].astype(str) == clinic], data_months.get(clinic),
-            one_clinic=True,
+            one_clinic=True, follow_up=lost_row(clinic),
+            responders=responders[responders["clinic_id"].astype(str) == clinic],
         ))
     body = [
         html.view_filter("Clinic", [(v.key, v.label) for v in views],
                          "switches every figure below: headline, outcomes by condition, comparison, completeness "
                          "and trend"),
-        *(html.view(v.key, _view_body(v, sd, colours, settings, lazy=i > 0), first=i == 0)
+        *(html.view(v.key, _view_body(v, network, colours, settings, lazy=i > 0), first=i == 0)
           for i, v in enumerate(views)),
     ]
     return html.write_page(site, "director.html", html.page(

@@ -657,7 +657,7 @@ def build_payer_page(
             "treatment visits after relief without a re-evaluation. <b>Excess units</b> are units billed beyond "
             "what the day's minutes support under the CMS 8-minute rule, each patient-day counted once. A payer "
             "type for which no such flag is checked reads 'not applicable'.",
-            html.panel(html.chart(units_figure(units, rules), "units", "No payer type has enough patients to publish.")),
+            html.panel(html.chart(units_figure(units, rules), "units-chart", "No payer type has enough patients to publish.")),
             html.panel(units_table(units, rules, k)),
         ),
         html.section(

@@ -28,7 +28,9 @@ import pandas as pd
 from dashboards.queries import EPISODE_KEYS, RELIEF_BY
 from dashboards.suppression import (
     ALL,
+    SUPPRESSED_COLUMN,
     Key,
+    Line,
     descendants,
     frame_keys,
     is_small,
@@ -36,6 +38,7 @@ from dashboards.suppression import (
     mask,
     suppress,
     suppress_curves,
+    suppress_frame,
 )
 
 FAMILIES: dict[str, str] = {"counts": "patients", "pain": "pain_patients", "relief": "relief_patients"}
@@ -46,6 +49,7 @@ FAMILY_COLUMNS: dict[str, tuple[str, ...]] = {
         "n_pain_evaluable", "mean_baseline_pain", "mean_pain_change", "mean_pain_change_ci_low",
         "mean_pain_change_ci_high", "srm", "responder_rate", "responder_ci_low", "responder_ci_high",
         "substantial_rate", "n", "observed_mean", "expected_mean", "o_minus_e", "ci_low", "ci_high",
+        "observed_rate", "expected_rate", "o_to_e",
     ),
     "relief": (
         "n_relief_evaluable", "median_sessions_to_relief", "median_ci_low", "median_ci_high", "relief_by_4",
@@ -209,3 +213,196 @@ def publish_simple(frame: pd.DataFrame, support_column: str, value_columns: Sequ
     """
     hidden = frame[support_column].map(lambda n: is_small(n, threshold)).astype(bool)
     return mask(frame, hidden, [*value_columns, support_column])
+
+
+# --- research measures (follow-up, drop-out sensitivity, techniques, flares, case-mix models) ----------------
+
+FOLLOW_UP_STATUS_COLUMNS = ("n_episodes", "n_discharged", "n_active", "n_lost", "n_patients")
+FOLLOW_UP_LOST_COLUMNS = ("lost_rate", "lost_ci_low", "lost_ci_high", "n_ended", "n_patients_ended")
+
+
+def _cube_key(condition: str, clinic: str) -> tuple[str, str, str, str]:
+    """The episode-cube key (:data:`dashboards.queries.EPISODE_KEYS`) of a (condition, clinic) cell."""
+    return (clinic, ALL, ALL, condition)
+
+
+def publish_follow_up(follow_up: pd.DataFrame, cells: EpisodeCells) -> pd.DataFrame:
+    """``marts.follow_up`` ready to publish: its (condition, ``all``), (``all``, clinic) and (``all``, ``all``) rows.
+
+    Two families, each suppressed along the conditions and along the clinics (both add up to the
+    (``all``, ``all``) row):
+
+    - ``lost``: the lost-to-follow-up rate and its interval rest on the patients of the *ended* episodes
+      (``n_patients_ended``);
+    - ``status``: the shares discharged / active / lost rest on all the cell's patients (``n_patients``).
+      They are hidden wherever the lost rate is (lost ÷ (discharged + lost) could be read from the shares)
+      and wherever the episode cube hides the cell's counts (the same patients and episodes are counted
+      there), and then protected along the same lines.
+
+    The (condition, clinic) rows are never shown and are left out. Adds ``hidden_status`` and ``hidden_lost``.
+    """
+    frame = follow_up.copy()
+    frame["condition_group"] = frame["condition_group"].astype(str)
+    frame["clinic_id"] = frame["clinic_id"].astype(str)
+    shown = (frame["condition_group"] == ALL) | (frame["clinic_id"] == ALL)
+    frame = frame[shown].reset_index(drop=True)
+    keys = ["condition_group", "clinic_id"]
+    lost = suppress_frame(frame, keys, "n_patients_ended", cells.threshold)
+    pre = [k for k, h in zip(frame_keys(frame, keys), lost, strict=True) if h]
+    pre += [k for k in frame_keys(frame, keys) if cells.is_hidden("counts", _cube_key(*k))]
+    status = suppress_frame(frame, keys, "n_patients", cells.threshold, pre_hidden=pre)
+    out = frame.copy()
+    for family, flags, columns in (("lost", lost, FOLLOW_UP_LOST_COLUMNS), ("status", status, FOLLOW_UP_STATUS_COLUMNS)):
+        for column in columns:
+            if column in out.columns:
+                out[column] = out[column].astype(object).where(~flags, None)
+        out[hidden_column(family)] = flags.to_numpy()
+    return out
+
+
+def _lines_along(keys: Sequence[tuple[str, ...]], column: int) -> list[Line]:
+    """The margin lines of ``keys`` along one key column only (the other columns' ``all`` rows are not sums)."""
+    return [line for line in margin_lines(keys) if line.total[column] == ALL
+            and all(m[column] != ALL for m in line.members)
+            and all(m[:column] + m[column + 1:] == line.total[:column] + line.total[column + 1:] for m in line.members)]
+
+
+def _publish_by_condition(frame: pd.DataFrame, key_columns: Sequence[str], support_column: str,
+                          value_columns: Sequence[str], threshold: int) -> pd.DataFrame:
+    """Suppress a table whose rows add up along the condition (first key column) only; adds ``hidden``."""
+    out = frame.copy()
+    for column in key_columns:
+        out[column] = out[column].astype(str)
+    keys = frame_keys(out, key_columns)
+    support = dict(zip(keys, out[support_column].tolist(), strict=True))
+    hidden = suppress(support, _lines_along(keys, 0), threshold, children=descendants(keys))
+    flags = pd.Series([k in hidden for k in keys], index=out.index, dtype=bool)
+    masked = mask(out, flags, [*value_columns, support_column])
+    return masked.rename(columns={SUPPRESSED_COLUMN: "hidden"})
+
+
+SENSITIVITY_VALUES = (
+    "n_eligible", "n_evaluable", "complete_case_rate", "complete_case_ci_low", "complete_case_ci_high",
+    "worst_case_rate", "best_case_rate", "ipw_rate", "ipw_ci_low", "ipw_ci_high", "ipw_mean_change", "max_weight",
+    "effective_n", "n_patients",
+)
+
+
+def publish_sensitivity(sensitivity: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """``marts.responder_sensitivity`` ready to publish: a condition's row is shown whole or hidden whole.
+
+    The complete-case and IPW rates rest on the patients with an evaluable episode
+    (``n_patients_evaluable``), the bounds on all eligible patients (at least as many): a row rests on
+    the smaller set. The conditions add up to ``all``, a line for complementary suppression. Adds ``hidden``.
+    """
+    return _publish_by_condition(sensitivity, ["condition_group"], "n_patients_evaluable", SENSITIVITY_VALUES,
+                                 threshold)
+
+
+TECHNIQUE_VALUES = (
+    "n_patients", "n_episodes", "n_pain_evaluable", "responder_rate", "responder_ci_low", "responder_ci_high",
+    "mean_pain_change", "mean_pain_change_ci_low", "mean_pain_change_ci_high", "adjusted_difference",
+    "adjusted_ci_low", "adjusted_ci_high",
+)
+
+
+def publish_techniques(techniques: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """``marts.technique_outcomes`` ready to publish. Every published number of a row rests on the patients
+    with a pain-evaluable episode where the technique is primary (``n_patients_pain_evaluable``); for each
+    technique the conditions add up to ``all`` (an episode has one condition), a line for complementary
+    suppression. Techniques do not add up (an episode may have several primary techniques). Adds ``hidden``."""
+    return _publish_by_condition(techniques, ["condition_group", "technique"], "n_patients_pain_evaluable",
+                                 TECHNIQUE_VALUES, threshold)
+
+
+FLARE_VALUES = ("n_sessions_scored", "n_flares", "flare_rate", "flare_ci_low", "flare_ci_high")
+
+
+def publish_flares(flares: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """``marts.flares`` ready to publish: a rate rests on the patients with a scored visit in its cell
+    (``n_patients``). For each technique (and ``all``) the conditions add up to ``all``; the techniques of a
+    condition do not add up to its ``all`` row (a visit lists several techniques, or none), so only the
+    conditions are lines. A hidden condition or technique total hides its breakdown. Adds ``hidden``."""
+    return _publish_by_condition(flares, ["condition_group", "technique"], "n_patients", FLARE_VALUES, threshold)
+
+
+def publish_responders(responders: pd.DataFrame, cells: EpisodeCells) -> pd.DataFrame:
+    """``marts.risk_adjusted_responders`` ready to publish, with the same decision as :func:`publish_risk`
+    (both rest on the unit's pain-evaluable patients, and observed minus expected responders add up over the
+    units like the residuals do)."""
+    return publish_risk(responders, cells)
+
+
+COEFFICIENT_VALUES = ("estimate", "std_error", "ci_low", "ci_high")
+REFERENCE_NOTE = "reference level"
+
+
+def term_support(term: str, support: Mapping[tuple[str, str], float]) -> float | None:
+    """The distinct patients a model term rests on (None when unknown: then it is hidden).
+
+    ``covariate=level`` rests on the patients at that level; ``symptom_weeks_missing`` on those without
+    symptom weeks and ``log1p_weeks`` on those with; the intercept and baseline pain on every patient
+    of the model. ``support`` is :func:`dashboards.queries.case_mix_support` keyed by (covariate, level).
+    """
+    if "=" in term:
+        covariate, level = term.split("=", 1)
+        return support.get((covariate, level))
+    if term == "symptom_weeks_missing":
+        return support.get(("symptom_weeks_missing", "1"))
+    if term == "log1p_weeks":
+        return support.get(("symptom_weeks_missing", "0"))
+    return support.get((ALL, ALL))
+
+
+def publish_coefficients(coefficients: pd.DataFrame, level_support: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """``marts.model_coefficients`` ready to publish: a term's estimate and interval are hidden when the term rests
+    on 1 to ``threshold - 1`` distinct patients (a rare age band, sex or payer), and every term of a model fitted
+    on too few patients is hidden. Reference levels (estimate 0 by definition) are shown unless the whole model
+    is hidden. Coefficients are not additive, so there is no complementary suppression. Adds ``hidden``."""
+    support = {(str(c), str(v)): float(n) for c, v, n in zip(level_support["covariate"], level_support["level"],
+                                                            level_support["patients"], strict=True)}
+    everyone = support.get((ALL, ALL), 0.0)
+    model_hidden = is_small(everyone, threshold) or everyone == 0
+    flags = []
+    for term, note in zip(coefficients["term"], coefficients["note"], strict=True):
+        reference = isinstance(note, str) and note.startswith(REFERENCE_NOTE)
+        n = term_support(str(term), support)
+        flags.append(model_hidden or (not reference and (n is None or is_small(n, threshold))))
+    hidden = pd.Series(flags, index=coefficients.index, dtype=bool)
+    return mask(coefficients, hidden, COEFFICIENT_VALUES).rename(columns={SUPPRESSED_COLUMN: "hidden"})
+
+
+CALIBRATION_VALUES = ("n", "mean_expected", "mean_observed", "n_patients")
+_MODEL_TOTAL = "(model)"
+
+
+def publish_calibration(calibration: pd.DataFrame, cells: EpisodeCells) -> pd.DataFrame:
+    """``marts.risk_calibration`` ready to publish: a decile rests on its distinct patients (``n_patients``).
+
+    The deciles of a model partition the pain-evaluable episodes, whose mean change and responder rate
+    are published (the ``all`` row of the condition outcomes), so each model's deciles are a line whose
+    total is that cell (hidden with it). Adds ``hidden``.
+    """
+    out = calibration.copy()
+    total = (ALL, ALL, ALL, ALL)
+    flags = pd.Series(False, index=out.index, dtype=bool)
+    for model, part in out.groupby("model", sort=True):
+        keys = [(str(model), str(int(d))) for d in part["decile"]]
+        support: dict[Key, object] = dict(zip(keys, part["n_patients"].tolist(), strict=True))
+        model_total = (str(model), _MODEL_TOTAL)
+        support[model_total] = cells.patients("pain", total)
+        hidden = suppress(support, [Line(model_total, tuple(keys))], cells.threshold,
+                          pre_hidden=[model_total] if cells.is_hidden("pain", total) else [],
+                          children={model_total: keys})
+        flags.loc[part.index] = [k in hidden for k in keys]
+    return mask(out, flags, CALIBRATION_VALUES).rename(columns={SUPPRESSED_COLUMN: "hidden"})
+
+
+def rows_with(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The rows of a published frame whose ``column`` has a value (hidden or not computable rows carry None).
+
+    Filters with a boolean Series aligned on the index, so an empty frame stays a frame with its columns
+    (a plain list of no booleans would select no *columns* instead).
+    """
+    keep = pd.Series([v is not None and not pd.isna(v) for v in frame[column]], index=frame.index, dtype=bool)
+    return frame[keep]

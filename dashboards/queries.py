@@ -21,6 +21,7 @@ import pandas as pd
 from dashboards.suppression import ALL
 from transforms.audit import FLAGS as AUDIT_FLAGS
 from transforms.sqlmodels import model_sql
+from transforms.risk_adjustment import CATEGORICAL as CASE_MIX_CATEGORICAL
 
 # table -> the columns the dashboards read from it (metrics.md section 10 + docs/architecture.md).
 CONTRACT: dict[str, tuple[str, ...]] = {
@@ -51,6 +52,30 @@ CONTRACT: dict[str, tuple[str, ...]] = {
         "level", "unit_id", "clinic_id", "n", "n_patients", "observed_mean", "expected_mean", "o_minus_e",
         "ci_low", "ci_high",
     ),
+    "marts.risk_adjusted_responders": (
+        "level", "unit_id", "clinic_id", "n", "n_patients", "observed_rate", "expected_rate", "o_minus_e", "o_to_e",
+        "ci_low", "ci_high",
+    ),
+    # data_end (a clinic's latest date of service) is left out: the site shows no date of service
+    "marts.follow_up": (
+        "condition_group", "clinic_id", "n_episodes", "n_discharged", "n_active", "n_lost", "lost_rate", "lost_ci_low",
+        "lost_ci_high", "n_patients", "n_ended", "n_patients_ended",
+    ),
+    "marts.responder_sensitivity": (
+        "condition_group", "n_eligible", "n_evaluable", "complete_case_rate", "complete_case_ci_low",
+        "complete_case_ci_high", "worst_case_rate", "best_case_rate", "ipw_rate", "ipw_ci_low", "ipw_ci_high",
+        "ipw_mean_change", "max_weight", "effective_n", "n_patients", "n_patients_evaluable",
+    ),
+    "marts.technique_outcomes": (
+        "condition_group", "technique", "n_patients", "n_episodes", "n_pain_evaluable", "n_patients_pain_evaluable",
+        "responder_rate", "responder_ci_low", "responder_ci_high", "mean_pain_change", "mean_pain_change_ci_low",
+        "mean_pain_change_ci_high", "adjusted_difference", "adjusted_ci_low", "adjusted_ci_high",
+    ),
+    "marts.flares": (
+        "condition_group", "technique", "n_sessions_scored", "n_flares", "flare_rate", "flare_ci_low", "flare_ci_high",
+        "n_patients",
+    ),
+    "marts.risk_calibration": ("model", "decile", "n", "mean_expected", "mean_observed", "n_patients"),
     "marts.audit_summary": (
         "clinic_id", "payer_type", "n_episodes", "n_flagged_episodes", "n_sessions", "units_billed",
         "units_over_time", "units_at_risk", *AUDIT_FLAGS.values(), "n_patients", "n_episodes_at_risk",
@@ -59,12 +84,15 @@ CONTRACT: dict[str, tuple[str, ...]] = {
     "marts.episode_outcomes": (
         "clinic_id", "therapist_id", "start_month", "condition_group", "payer_type", "n_sessions", "first_date",
         "last_date", "baseline_pain", "final_pain", "relief_evaluable", "pain_evaluable", "status", "n_immediate",
-        "units_billed",
+        "units_billed", "age_band", "sex", "symptom_weeks",
     ),
     "marts.audit_flags": ("clinic_id", "payer_type", "flag", "tier"),
     "marts.audit_episodes": ("clinic_id", "payer_type", "units_at_risk", "units_over_time"),
     "ref.audit_payer_rules": ("flag", "payer_type", "applies"),
-    "marts.model_coefficients": ("residual_sd",),
+    "marts.model_coefficients": (
+        "model", "position", "term", "estimate", "std_error", "ci_low", "ci_high", "n_obs", "r_squared", "residual_sd",
+        "method", "note",
+    ),
     "ops.load_log": (
         "export", "status", "public_reason", "rows_in", "rows_loaded", "rows_quarantined", "patients_in", "loaded_at",
     ),
@@ -310,6 +338,36 @@ def residual_sd(con: duckdb.DuckDBPyConnection) -> float | None:
     row = con.execute("SELECT max(residual_sd) FROM marts.model_coefficients").fetchall()
     value = row[0][0] if row else None
     return float(value) if value is not None else None
+
+
+# --- case-mix models: the patients behind each term ----------------------------------------------------
+
+WEEKS_MISSING = "symptom_weeks_missing"
+
+
+def _case_mix_support_sql() -> str:
+    """One SELECT per categorical covariate of the case-mix models (names from the model's own allow-list)."""
+    columns = [c for c in CASE_MIX_CATEGORICAL if _NAME.match(c) and c in CONTRACT["marts.episode_outcomes"]]
+    if len(columns) != len(CASE_MIX_CATEGORICAL):
+        raise ValueError(f"case-mix covariates {CASE_MIX_CATEGORICAL} are not all published columns")
+    patients = "count(DISTINCT (clinic_id, patient_id))"
+    parts = [f"SELECT '{c}' AS covariate, CAST({c} AS VARCHAR) AS level, {patients} AS patients FROM evaluable "
+             "GROUP BY 2" for c in columns]
+    parts += [
+        f"SELECT '{WEEKS_MISSING}', '1', {patients} FILTER (WHERE symptom_weeks IS NULL) FROM evaluable",
+        f"SELECT '{WEEKS_MISSING}', '0', {patients} FILTER (WHERE symptom_weeks IS NOT NULL) FROM evaluable",
+        f"SELECT ?, ?, {patients} FROM evaluable",
+    ]
+    return (f"WITH evaluable AS (SELECT clinic_id, patient_id, symptom_weeks, {', '.join(columns)} "
+            "FROM marts.episode_outcomes WHERE pain_evaluable)\n" + "\nUNION ALL\n".join(parts) + "\nORDER BY 1, 2")
+
+
+def case_mix_support(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Distinct patients with a pain-evaluable episode (the episodes the case-mix models are fitted on) per level
+    of each categorical covariate, with and without symptom weeks (``symptom_weeks_missing`` ``1`` / ``0``), and
+    overall (``all``, ``all``). Columns ``covariate``, ``level``, ``patients``; patients are (clinic, patient)
+    pairs. Levels are compared as text, as the models name them (``sex=F``)."""
+    return con.execute(_case_mix_support_sql(), [ALL, ALL]).df()
 
 
 # --- site facts and data quality -------------------------------------------------------------------------

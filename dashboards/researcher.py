@@ -1,13 +1,19 @@
-"""The researcher's page: how do conditions compare, how fast does relief come, what changes in
-range of motion and function?
+"""The researcher's page: how do conditions compare, who was lost to follow-up and how much could
+that move the answer, which techniques go with better outcomes, how often does pain flare after
+treatment, how fast does relief come, what changes in range of motion and function, and what do the
+case-mix models adjust for?
 
-A forest plot and table of conditions, Kaplan–Meier relief curves with 95% bands and a
-number-at-risk table, range-of-motion gains against normal values, function-instrument
-improvements against their MCIDs, and links to the definitions.
+A forest plot and table of conditions; follow-up status and the lost-to-follow-up rate by
+condition; the responder rate's worst/best-case bounds and inverse-probability-weighted estimate;
+a forest plot of outcomes by primary technique per condition (with the caveat that techniques are
+chosen for the patient); flare rates by technique; Kaplan–Meier relief curves with 95% bands and a
+number-at-risk table; range-of-motion gains against normal values; function-instrument improvements
+against their MCIDs; the case-mix models' coefficients and calibration; links to the definitions.
 
-Reads ``marts.condition_outcomes``, ``marts.relief_curve``, ``marts.rom_gains``,
-``marts.function_outcomes`` and, for the distinct patients behind each cell, an aggregate over
-``marts.episode_outcomes``.
+Reads ``marts.condition_outcomes``, ``marts.follow_up``, ``marts.responder_sensitivity``,
+``marts.technique_outcomes``, ``marts.flares``, ``marts.relief_curve``, ``marts.rom_gains``,
+``marts.function_outcomes``, ``marts.model_coefficients``, ``marts.risk_calibration`` and, for the
+distinct patients behind each cell and each model term, aggregates over ``marts.episode_outcomes``.
 """
 
 from __future__ import annotations
@@ -21,18 +27,36 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboards import html, wording
+from dashboards.case_mix import (
+    calibration_figure,
+    case_mix_words,
+    coefficients_figure,
+    coefficients_table,
+    model_summary,
+)
 from dashboards.definitions import anchor
+from dashboards.flares import flare_figure
+from dashboards.follow_up import follow_up_figure
 from dashboards.forest import forest_figure
 from dashboards.publication import (
+    REFERENCE_NOTE,
     EpisodeCells,
     hidden_column,
+    publish_calibration,
+    publish_coefficients,
     publish_curves,
+    publish_flares,
+    publish_follow_up,
     publish_outcomes,
+    publish_sensitivity,
     publish_simple,
+    publish_techniques,
 )
-from dashboards.queries import RELIEF_BY, episode_support, read_table
+from dashboards.queries import RELIEF_BY, case_mix_support, episode_support, read_table
 from dashboards.relief import at_risk_table, at_risk_times, relief_figure
-from dashboards.suppression import SUPPRESSED_COLUMN
+from dashboards.sensitivity import sensitivity_figure
+from dashboards.suppression import ALL, SUPPRESSED_COLUMN
+from dashboards.techniques import technique_figure
 from dashboards.theme import (
     GOOD,
     base_layout,
@@ -216,6 +240,41 @@ def function_figure(function: pd.DataFrame) -> go.Figure | None:
     return fig
 
 
+def _hidden_conditions(frame: pd.DataFrame, flag: str) -> list[str]:
+    """Labels of the condition groups (not ``all``) whose row is hidden by the boolean column ``flag``."""
+    rows = frame[frame[flag].astype(bool) & (frame["condition_group"].astype(str) != ALL)]
+    return [condition_label(g) for g in condition_order(rows["condition_group"].astype(str).unique().tolist())]
+
+
+def _suppressed_note(labels: list[str], what: str = "Suppressed") -> str:
+    return f" <span class=sup>{escape(what)}:</span> {escape(', '.join(labels))}." if labels else ""
+
+
+def _references(outcomes: pd.DataFrame) -> dict[str, tuple[float | None, float | None]]:
+    """Each condition's own responder rate and mean change (None where hidden), for the technique forest."""
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for _, r in outcomes.iterrows():
+        hidden = bool(r[hidden_column("pain")])
+        rate = None if hidden or is_missing(r["responder_rate"]) else float(r["responder_rate"])
+        mean = None if hidden or is_missing(r["mean_pain_change"]) else float(r["mean_pain_change"])
+        out[str(r["condition_group"])] = (rate, mean)
+    return out
+
+
+# section anchors (distinct from the ids of the charts and tables inside them)
+SECTIONS = (
+    ("condition-comparison", "Condition comparison"),
+    ("follow-up-status", "Follow-up"),
+    ("drop-out", "How much could drop-out change this?"),
+    ("outcomes-by-technique", "Outcomes by technique"),
+    ("post-treatment-flares", "Post-treatment flares"),
+    ("sessions-to-relief", "Sessions to relief"),
+    ("range-of-motion", "Range of motion"),
+    ("function-instruments", "Function instruments"),
+    ("case-mix-models", "Case-mix models"),
+)
+
+
 def build_researcher_page(
     con: duckdb.DuckDBPyConnection, site: Path, settings: Settings, run: RunRecord | None = None
 ) -> Path:
@@ -226,29 +285,119 @@ def build_researcher_page(
     curves = publish_curves(read_table(con, "marts.relief_curve"), cells)
     rom = publish_simple(read_table(con, "marts.rom_gains"), "n_patients", ROM_VALUES, k)
     function = publish_simple(read_table(con, "marts.function_outcomes"), "n_patients", FUNCTION_VALUES, k)
+    follow_up = publish_follow_up(read_table(con, "marts.follow_up"), cells)
+    sensitivity = publish_sensitivity(read_table(con, "marts.responder_sensitivity"), k)
+    techniques = publish_techniques(read_table(con, "marts.technique_outcomes"), k)
+    flares = publish_flares(read_table(con, "marts.flares"), k)
+    coefficients = publish_coefficients(read_table(con, "marts.model_coefficients"), case_mix_support(con), k)
+    calibration = publish_calibration(read_table(con, "marts.risk_calibration"), cells)
     hidden_rom = int(rom[SUPPRESSED_COLUMN].sum())
     hidden_function = int(function[SUPPRESSED_COLUMN].sum())
     times = at_risk_times(curves.points)
     hidden_pain = [condition_label(g) for g in condition_order(outcomes.loc[
         outcomes[hidden_column("pain")] & (outcomes["condition_group"] != "all"), "condition_group"].astype(str).tolist())]
+    condition_follow_up = follow_up[follow_up["clinic_id"].astype(str) == ALL]
+    hidden_status = _hidden_conditions(condition_follow_up, hidden_column("status"))
+    hidden_lost = _hidden_conditions(condition_follow_up, hidden_column("lost"))
+    hidden_sensitivity = _hidden_conditions(sensitivity, "hidden")
+    hidden_techniques = int(techniques["hidden"].sum())
+    hidden_flares = int(flares["hidden"].sum())
+    hidden_terms = int((coefficients["hidden"].astype(bool) & ~coefficients["note"].map(
+        lambda n: isinstance(n, str) and n.startswith(REFERENCE_NOTE)).astype(bool)).sum())
+    hidden_deciles = int(calibration["hidden"].sum())
+    covariates = case_mix_words(read_table(con, "marts.model_coefficients", ["model", "position", "term", "note"]))
+    responder = wording.responder_rule(settings)
+    summary = model_summary(coefficients)
     body = [
         "<div class=info>Every figure is defined on the <a href='definitions.html'>Definitions</a> page: "
         f"<a href='{anchor('pain')}'>pain and responders</a>, "
+        f"<a href='{anchor('follow-up status')}'>follow-up status</a>, "
+        f"<a href='{anchor('drop-out')}'>drop-out sensitivity</a>, "
+        f"<a href='{anchor('technique')}'>techniques</a>, "
+        f"<a href='{anchor('flares')}'>flares</a>, "
+        f"<a href='{anchor('risk adjustment')}'>case-mix models</a>, "
         f"<a href='{anchor('relief')}'>sessions to relief</a>, "
         f"<a href='{anchor('range of motion')}'>range of motion</a>, "
         f"<a href='{anchor('function')}'>function instruments</a>, "
         f"<a href='{anchor('statistic')}'>intervals</a>. "
-        "Intervals are 95%: t-intervals for means, Wilson intervals for rates, log(−log) bands for curves.</div>",
+        "Intervals are 95%: t-intervals for means, Wilson intervals for rates, log(−log) bands for curves."
+        "<br>On this page: " + " · ".join(f"<a href='#{a}'>{escape(t)}</a>" for a, t in SECTIONS) + "</div>",
         html.section(
             "Condition comparison",
             "Mean sustained pain change and responder rate per condition group, with 95% intervals; the diamond "
-            "is all conditions pooled." + (f" <span class=sup>Suppressed:</span> "
-                                           f"{escape(', '.join(hidden_pain))}." if hidden_pain else ""),
+            "is all conditions pooled." + _suppressed_note(hidden_pain),
             html.panel(html.chart(forest_figure(outcomes, "Condition comparison (forest plot)",
                                                 "mean sustained change and responder rate, 95% intervals",
-                                                responder_label=wording.responder_rule(settings)),
+                                                responder_label=responder),
                                   "forest", "No condition has enough pain-evaluable patients to publish."),
                        summary_table(outcomes, settings)),
+            anchor="condition-comparison",
+        ),
+        html.section(
+            "Follow-up: who was discharged, who is still coming, who was lost",
+            f"Every episode has a follow-up status ({escape(wording.follow_up_rule(settings))}). The lost-to-follow-up "
+            "rate is lost ÷ (discharged + lost): active episodes have not ended yet. “Lost” says that the record "
+            "stops, not why: a patient who got better and did not come back looks the same as one who gave up."
+            + _suppressed_note(hidden_status, "Status suppressed")
+            + _suppressed_note([g for g in hidden_lost if g not in hidden_status], "Lost rate suppressed"),
+            html.panel(html.chart(follow_up_figure(follow_up, "Follow-up status by condition",
+                                                   "share of each condition's episodes by status; lost rate among "
+                                                   "the ended episodes with 95% intervals (dotted: all conditions)"),
+                                  "follow-up", "No condition has enough patients to publish its follow-up.")),
+            anchor="follow-up-status",
+        ),
+        html.section(
+            "How much could drop-out change this?",
+            "The responder rate counts only episodes with a final pain score. For the ended episodes with a baseline "
+            "score, the pale bar shows every answer drop-out could give: at its left end every patient without a "
+            "final score is counted as a non-responder (worst case), at its right end as a responder (best case). "
+            "Whatever the reason for drop-out, the true rate lies on the bar; a short bar means drop-out cannot "
+            "change the conclusion. The square is the usual (complete-case) rate. The diamond is an inverse "
+            "probability weighted (IPW) estimate: each patient with a final score also stands in for similar "
+            "patients without one (weights from a model of who has a final score given baseline pain, symptom "
+            f"duration, condition, age band, sex and payer, {escape(wording.ipw_cap(settings))}). "
+            "<b>IPW corrects only for what its model sees</b>: if patients stopped coming because they felt better "
+            "(or worse) in ways their intake does not predict, the weighted rate is still biased; only the bar "
+            "holds whatever the reason." + _suppressed_note(hidden_sensitivity),
+            html.panel(html.chart(sensitivity_figure(sensitivity, f"Responder rate ({responder}) under drop-out",
+                                                     "per condition: worst to best case, complete case, and the "
+                                                     "IPW estimate with its 95% interval"),
+                                  "sensitivity", "No condition has enough patients with a final score to publish.")),
+            anchor="drop-out",
+        ),
+        html.section(
+            "Outcomes by technique",
+            f"A technique is primary in an episode when it is {escape(wording.primary_technique_rule())}; an episode "
+            "can have several primary techniques (it counts under each) or none. Per condition (menu): responder "
+            "rate, mean sustained change and the case-mix adjusted difference (observed minus expected change for "
+            f"the patients' {escape(covariates or 'intake')}), with 95% intervals; dotted lines: all episodes of "
+            "the condition."
+            + (f" {hidden_techniques} condition–technique combination(s) are suppressed (too few patients, or "
+               "hidden to protect a smaller group)." if hidden_techniques else ""),
+            "<div class=note><b>Techniques are chosen by the therapist for the patient in front of them.</b> A "
+            "technique kept for the hardest cases looks worse, one used for patients who recover quickly looks "
+            "better. Differences between techniques are <b>associations, not effects</b>, even after the case-mix "
+            "adjustment, which removes only differences in recorded intake facts. Only a randomised comparison "
+            "could show that one technique works better than another.</div>",
+            html.panel(html.chart(technique_figure(
+                techniques, _references(outcomes), "Outcomes by primary technique",
+                "n = pain-evaluable episodes; 95% intervals. Associations, not effects: techniques are chosen for the patient",
+                responder_label=responder), "techniques", "No technique has enough pain-evaluable patients to publish.")),
+            anchor="outcomes-by-technique",
+        ),
+        html.section(
+            "Post-treatment flares",
+            f"A visit flares when the {escape(wording.flare_rule(settings))} (post-treatment soreness); only visits "
+            "with both scores count. Per condition (menu): the flare rate of all scored visits (diamond, dotted "
+            "line) and of the visits that list each technique, with 95% intervals. A visit that lists several "
+            "techniques counts under each, so the techniques do not add up to all visits. Again an association: "
+            "deeper techniques go to patients with more pain, and soreness that starts the next day is not seen."
+            + (f" {hidden_flares} condition–technique combination(s) are suppressed (too few patients, or hidden "
+               "to protect a smaller group)." if hidden_flares else ""),
+            html.panel(html.chart(flare_figure(flares, "Flare rate by technique",
+                                               f"share of scored visits with {wording.flare_label(settings)}"),
+                                  "flares", "No flare rate has enough patients to publish.")),
+            anchor="post-treatment-flares",
         ),
         html.section(
             "Sessions to relief",
@@ -261,6 +410,7 @@ def build_researcher_page(
                                   "relief", "No condition has enough relief-evaluable patients to publish a curve."),
                        "<h3>Number at risk</h3>",
                        at_risk_table(curves.at_risk, times, k) if times else html.message("No curve to tabulate.")),
+            anchor="sessions-to-relief",
         ),
         html.section(
             "Range of motion",
@@ -270,6 +420,7 @@ def build_researcher_page(
                else ""),
             html.panel(html.chart(rom_figure(rom), "rom", "No range-of-motion result can be shown.",
                                   "No joint and movement has enough patients measured twice.")),
+            anchor="range-of-motion",
         ),
         html.section(
             "Function instruments",
@@ -279,11 +430,43 @@ def build_researcher_page(
                if hidden_function else ""),
             html.panel(html.chart(function_figure(function), "function", "No function result can be shown.",
                                   "No instrument has enough patients scored twice.")),
+            anchor="function-instruments",
+        ),
+        html.section(
+            "Case-mix models",
+            "Two models predict, from the intake at the first visit, what is expected for an episode: a linear "
+            "model of the sustained pain change and a logistic model of responding. They adjust the clinic and "
+            "therapist comparisons and the technique differences "
+            + (f"for {escape(covariates)}" if covariates else "") + "; they see neither clinic, therapist nor "
+            "technique. Categorical covariates are compared with their most common level (the reference). "
+            f"A level resting on {escape(wording.suppression_rule(settings))} has its estimate suppressed"
+            + (f" ({hidden_terms} estimate(s) here)" if hidden_terms else "") + ".",
+            html.panel(
+                "".join(f"<p class=explain>{escape(line)}</p>" for line in summary),
+                html.chart(coefficients_figure(coefficients, "Case-mix model coefficients",
+                                               "difference from the reference level (or per unit), 95% intervals; "
+                                               "open circles: reference levels"),
+                           "coefficients", "No coefficient can be shown.",
+                           "No model was fitted, or it rests on too few patients."),
+                "<details><summary>Show every coefficient as a number</summary>"
+                + coefficients_table(coefficients, k) + "</details>",
+            ),
+            html.panel(html.chart(calibration_figure(calibration, "Calibration of the case-mix models",
+                                                     "pain-evaluable episodes in ten groups by expected outcome: "
+                                                     "mean observed against mean expected (dashed: perfect agreement)"),
+                                  "calibration", "No calibration group can be shown.",
+                                  "The models rest on too few patients.")
+                       + ("<p class=explain>A well-calibrated model has every point near the dashed line, not only "
+                          "on average: a model wrong at the extremes would flatter clinics whose patients sit at one "
+                          "end." + (f" {hidden_deciles} group(s) are suppressed (too few patients)."
+                                    if hidden_deciles else "") + "</p>")),
+            anchor="case-mix-models",
         ),
     ]
     return html.write_page(site, "researcher.html", html.page(
         "researcher.html", "Researchers",
-        "How do conditions compare on sustained pain change and responders, how many sessions until relief, and "
-        "what changes in range of motion and function?",
+        "How do conditions compare, who was lost to follow-up and how much could that change the answer, which "
+        "techniques go with better outcomes (and how sure are we), how often does treatment flare pain, how many "
+        "sessions until relief, and what changes in range of motion and function?",
         "".join(body), threshold=k, run=run,
     ))

@@ -42,11 +42,13 @@ PAGE_BUILDERS: dict[str, PageBuilder] = {
     "quality": build_quality_page,
 }
 DESCRIPTIONS: dict[str, tuple[str, str]] = {
-    "director.html": ("For clinic directors", "Headline outcomes with intervals, outcomes by condition, a risk-"
-                      "adjusted funnel plot of clinics and therapists, follow-up completeness and the monthly trend; "
-                      "filter by clinic."),
-    "researcher.html": ("For researchers", "Forest plot of conditions, Kaplan–Meier relief curves with a number-at-"
-                        "risk table, range of motion against normal values, function instruments against MCIDs."),
+    "director.html": ("For clinic directors", "Headline outcomes with intervals and the lost-to-follow-up rate, "
+                      "outcomes by condition, risk-adjusted funnel plots of clinics and therapists (pain change and "
+                      "responder rate), follow-up completeness and the monthly trend; filter by clinic."),
+    "researcher.html": ("For researchers", "Forest plot of conditions, follow-up status and how much drop-out could "
+                        "change the responder rate, outcomes and flares by technique, Kaplan–Meier relief curves, "
+                        "range of motion, function instruments, and the case-mix models' coefficients and "
+                        "calibration."),
     "payer.html": ("For payers", "Audit flags by tier, payer type and clinic, flag rates across clinics, units at "
                    "risk and excess units, documentation, which rules apply to which payer, and how to get the "
                    "audit worklists and packets."),

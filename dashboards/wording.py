@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from transforms.config import Settings
+from transforms.thresholds import PRIMARY_TECHNIQUE_MIN_SHARE
 
 
 def number(value: Decimal | float | int) -> str:
@@ -91,3 +92,26 @@ def recertification_rule(s: Settings) -> str:
 def care_after_goal_rule(s: Settings) -> str:
     """``at least 4 treatment visits after relief without a re-evaluation``."""
     return f"at least {int(s.care_after_goal_visits)} treatment visits after relief without a re-evaluation"
+
+
+def follow_up_rule(s: Settings) -> str:
+    """``discharged: a discharge visit; active: no discharge, last visit within 30 days of its clinic's latest
+    session; lost to follow-up: neither``."""
+    return (f"discharged: the episode has a discharge visit; active: no discharge, and its last visit is "
+            f"{follow_up_active(s)}; lost to follow-up: neither")
+
+
+def ipw_cap(s: Settings) -> str:
+    """``capped at 20``: the largest weight one followed-up patient can carry."""
+    return f"capped at {number(s.ipw_max_weight)}"
+
+
+def primary_technique_rule() -> str:
+    """``listed at 50% or more of the episode's visits that list any technique`` (the share is the
+    specification's, :data:`transforms.thresholds.PRIMARY_TECHNIQUE_MIN_SHARE`, not a setting)."""
+    return f"listed at {percent(PRIMARY_TECHNIQUE_MIN_SHARE)} or more of the episode's visits that list any technique"
+
+
+def flare_label(s: Settings) -> str:
+    """Short label: ``pain after ≥2 points above pain before``."""
+    return f"pain after ≥{number(s.flare_min_points)} points above pain before"

@@ -2,10 +2,13 @@
 
 - ``crafted_warehouse``: staging tables written by hand (the lead's staging columns and types from
   ``transforms/sql/schema.sql``), marts built by the real ``transforms.marts.build_marts``, and
-  ``ops.load_log`` / ``quarantine.rejected_rows`` rows, with condition groups of **3, 10, 11 and 40
-  patients**, a small therapist, a small month and a small payer type, so that every kind of
+  ``ops.load_log`` / ``quarantine.rejected_rows`` rows, with condition groups of **3, 10, 11, 40 and
+  80 patients**, a small therapist, a small month and a small payer type, so that every kind of
   suppression is exercised. Identifiers are distinctive strings, so that a search of the site for
-  them cannot hit anything else.
+  them cannot hit anything else. For the research panels: discharged, active and lost episodes;
+  episodes without a final score; several primary techniques per condition (some on few patients);
+  flares (exactly 2 points); missing symptom weeks; enough pain-evaluable patients (over 110) for
+  calibration deciles of at least 11 patients each.
 - ``sample_build``: `outcomes run` on ``data/sample`` (the whole pipeline, Dagster included).
 - ``crafted_site`` / ``sample_site``: :func:`dashboards.site.build_site` run on them with a fixed
   run time.
@@ -39,14 +42,16 @@ RUN = RunRecord(
     data_period={"C1": ["2026-01-05", "2026-06-29"]}, rows_loaded=10, rows_quarantined=0,
 )
 
-# condition group -> (ICD-10 code, patients per clinic): groups of 3, 10, 11 and 40 patients.
+# condition group -> (ICD-10 code, patients per clinic): groups of 3, 10, 11, 40 and 80 patients.
 GROUPS: dict[str, tuple[str, dict[str, int]]] = {
     "low_back_pain": ("M54.50", {"C1": 25, "C2": 15}),
     "neck_pain": ("M54.2", {"C1": 6, "C2": 5}),
     "sciatica": ("M54.30", {"C1": 6, "C2": 4}),
     "migraine": ("G43.909", {"C1": 3}),
+    "shoulder_impingement": ("M75.40", {"C1": 50, "C2": 30}),
 }
-GROUP_SIZES = {"low_back_pain": 40, "neck_pain": 11, "sciatica": 10, "migraine": 3}
+GROUP_SIZES = {"low_back_pain": 40, "neck_pain": 11, "sciatica": 10, "migraine": 3, "shoulder_impingement": 80}
+BIG_GROUP = "shoulder_impingement"  # added for the research panels; keeps the small therapist, month and payer small
 LEAKS = ("SXVLEAK01", "LEAKVALUE42", "PXQLEAK9")  # quarantine/load-log strings that must never be published
 
 
@@ -74,23 +79,38 @@ def _sessions() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         for clinic, count in clinics.items():
             for i in range(count):
                 n += 1
+                big = group == BIG_GROUP
                 if clinic == "C1":
                     therapist = "T1" if n % 2 else "T2"
+                elif big:
+                    therapist = "T3" if n % 2 else "T4"
                 else:
                     therapist = "T3" if c2_index < 11 else ("T4" if c2_index < 21 else "T5")
                     c2_index += 1
-                # five low-back-pain patients start in June: a month of 5 patients
-                start = date(2026, 6, 1) if (group == "low_back_pain" and clinic == "C1" and i >= 20) \
-                    else date(2026, 1 + n % 3, 5)
-                payer = "self_pay" if n % 13 == 0 else ("medicare" if n % 5 == 0 else "commercial")
+                # five low-back-pain patients start in June: a month of 5 patients; some of the big group start
+                # in July and are still active at their clinic's data end
+                if group == "low_back_pain" and clinic == "C1" and i >= 20:
+                    start = date(2026, 6, 1)
+                elif big and i % 6 == 0:
+                    start = date(2026, 7, 6)
+                else:
+                    start = date(2026, 1 + n % 3, 5)
+                payer = "self_pay" if n % 13 == 0 and not big else ("medicare" if n % 5 == 0 else "commercial")
+                # primary techniques: every patient, every second, every third; lymphatic drainage on few
+                techniques = ";".join(["myofascial_release", *(["trigger_point"] if n % 2 == 0 else []),
+                                       *(["deep_tissue"] if n % 3 == 0 else []),
+                                       *(["lymphatic_drainage"] if n % 11 == 0 else [])])
                 visits = 5 + n % 5
-                baseline = 6 + n % 3
-                drop = 0.5 + (n % 4) * 0.4
+                baseline = 4 + (n // 2) % 5  # independent of age band (n % 3) and sex (n % 2)
+                drop = 0.1 + (n % 7) * 0.2  # from no response to a large one
+                discharged = n % 3 != 0 and start.month != 7  # July starters are still being treated
                 no_final = n % 9 == 0
                 for k in range(1, visits + 1):
                     pre = None if (no_final and k >= 2) else max(0.0, round((baseline - (k - 1) * drop) * 2) / 2)
                     post = None if pre is None or (n % 6 == 0 and k == 3) else max(0.0, pre - 1)
-                    over = n % 7 == 0 and k == 2
+                    if post is not None and n % 4 == 0 and k == 2:
+                        post = pre + 2  # a flare of exactly 2 points (post-treatment soreness)
+                    over = n % 7 == 0 and k == 2 and not big  # few patients billed over time
                     instrument, score = {
                         "low_back_pain": ("ODI", 44.0 - 3 * (k - 1) - n % 4),
                         "neck_pain": ("NDI", 22.0 - 1.5 * (k - 1) - n % 3),
@@ -100,12 +120,15 @@ def _sessions() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                         "export": f"clinic-{clinic.lower()}-2026", "session_id": session_id(n, k), "clinic_id": clinic,
                         "patient_id": patient_id(n), "episode_id": None, "therapist_id": therapist,
                         "session_date": start + timedelta(days=7 * (k - 1)),
-                        "visit_type": "evaluation" if k == 1 else "treatment", "condition_code": code,
+                        "visit_type": "evaluation" if k == 1 else (
+                            "discharge" if k == visits and discharged else "treatment"),
+                        "condition_code": code,
                         "referral_source": "physician", "payer_type": payer, "cpt_code": "97140",
-                        "units": 2, "duration_min": 20 if over else 30, "techniques": "myofascial",
+                        "units": 2, "duration_min": 20 if over else 30,
+                        "techniques": "cupping" if k == visits and n % 7 == 0 else techniques,
                         "pain_pre": pre, "pain_post": post, "function_instrument": instrument,
                         "function_score": score, "age_band": ("30-39", "40-49", "50-59")[n % 3],
-                        "sex": "F" if n % 2 else "M", "symptom_weeks": float(4 + n % 20),
+                        "sex": "F" if n % 2 else "M", "symptom_weeks": None if n % 10 == 0 else float(4 + n % 20),
                         "goals_documented": n % 11 != 0, "condition_group": group, "episode_key": episode_key(n),
                         "session_number": k,
                     })

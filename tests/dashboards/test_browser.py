@@ -155,3 +155,58 @@ def test_clinic_filter_switches_views_offline(browser, site: str, request: pytes
 def test_pages_work_offline_from_file_urls(browser, sample_site: Built, page: str) -> None:
     state = open_page(browser, (sample_site.site / page).as_uri(), f"file-{page.replace('.html', '')}.png")
     assert_drawn(state, page, [e for e in browser.get_log("browser") if e["level"] == "SEVERE"])
+
+
+RESEARCH_CHARTS = ("follow-up", "sensitivity", "techniques", "flares", "coefficients", "calibration")
+PRESS_EVERY_BUTTON = """
+// apply every entry of a chart's menu as a click would (Plotly.update / restyle with the entry's args), and
+// count the data points of the traces then visible
+const [id, done] = [arguments[0], arguments[arguments.length - 1]];
+const div = document.getElementById(id);
+const menus = (div.layout && div.layout.updatemenus) || [];
+(async () => {
+  const out = [];
+  for (const button of (menus[0] ? menus[0].buttons : [])) {
+    await window.Plotly[button.method](div, ...button.args);
+    out.push([button.label, div.data.filter(t => t.visible !== false)
+      .reduce((n, t) => n + (t.x || []).filter(v => v !== null).length, 0)]);
+  }
+  done(out);
+})().catch(e => done(String(e)));
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("site", ["sample_site", "crafted_site"])
+def test_research_charts_draw_with_data_and_every_menu_entry_works(browser, servers, site: str) -> None:
+    """The new research panels are drawn with data in headless Chromium, and every condition of their menus
+    shows points, with no console error."""
+    state = open_page(browser, f"{servers[site]}/researcher.html", f"http-{site}-researcher-research.png")
+    charts = {c["id"]: c for c in state["charts"]}
+    for chart in RESEARCH_CHARTS:
+        assert chart in charts, f"{site}: {chart} is not drawn (a message replaced it?)"
+        assert charts[chart]["drawn"] and charts[chart]["traces"] > 0 and charts[chart]["points"] > 0, charts[chart]
+    for chart in ("techniques", "flares"):
+        browser.set_script_timeout(30)
+        entries = browser.execute_async_script(PRESS_EVERY_BUTTON, chart)
+        assert isinstance(entries, list) and entries, f"{chart}: {entries}"
+        assert entries[0][0] == "All conditions"
+        assert all(points > 0 for _, points in entries), f"{chart}: {entries}"
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+@pytest.mark.browser
+def test_director_responder_funnels_draw_in_every_view(browser, crafted_site: Built) -> None:
+    open_page(browser, (crafted_site.site / "director.html").as_uri(), "file-crafted-director-responders.png")
+    select = Select(browser.find_element("id", "view-filter"))
+    for value in [o.get_attribute("value") for o in select.options]:
+        select.select_by_value(value)
+        WebDriverWait(browser, 20).until(lambda d: all(c["drawn"] for c in d.execute_script(CHART_STATE)["charts"]))
+        charts = {c["id"]: c for c in browser.execute_script(CHART_STATE)["charts"]}
+        funnel = charts.get(f"{value}-responder-funnel")
+        assert funnel and funnel["drawn"] and funnel["points"] > 0, (value, sorted(charts))
+        if value != "all":  # one clinic: its points are labelled
+            texts = browser.execute_script(
+                f"return document.getElementById('{value}-responder-funnel').querySelectorAll('.textpoint').length")
+            assert texts > 0, value
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []

@@ -91,3 +91,29 @@ def test_pain_documentation_per_clinic(units_con) -> None:
     frame = pain_documentation(units_con).set_index("clinic_id")
     assert [int(frame.loc[ALL, c]) for c in ("n_sessions", "n_scored", "patients")] == [14, 8, 3]
     assert [int(frame.loc["a", c]) for c in ("n_sessions", "n_scored", "patients")] == [12, 8, 2]
+
+
+def test_case_mix_support_counts_distinct_patients_of_pain_evaluable_episodes() -> None:
+    """Patient p1 of clinic a has two evaluable episodes; clinic b's p1 is another patient; p3's episode is not
+    pain-evaluable and counts nowhere."""
+    from dashboards.queries import case_mix_support
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA marts")
+    con.execute("CREATE TABLE marts.episode_outcomes (clinic_id VARCHAR, patient_id VARCHAR, pain_evaluable BOOLEAN, "
+                "age_band VARCHAR, condition_group VARCHAR, sex VARCHAR, payer_type VARCHAR, symptom_weeks DOUBLE)")
+    con.execute("INSERT INTO marts.episode_outcomes VALUES "
+                "('a', 'p1', true, '40-49', 'neck_pain', 'F', 'commercial', 4), "
+                "('a', 'p1', true, '40-49', 'low_back_pain', 'F', 'medicare', NULL), "
+                "('b', 'p1', true, '90+', 'neck_pain', 'M', 'commercial', 10), "
+                "('a', 'p3', false, '90+', 'migraine', 'X', 'self_pay', NULL)")
+    frame = case_mix_support(con)
+    got = {(c, lv): int(n) for c, lv, n in zip(frame["covariate"], frame["level"], frame["patients"], strict=True)}
+    assert got == {
+        ("age_band", "40-49"): 1, ("age_band", "90+"): 1,
+        ("condition_group", "neck_pain"): 2, ("condition_group", "low_back_pain"): 1,
+        ("sex", "F"): 1, ("sex", "M"): 1,
+        ("payer_type", "commercial"): 2, ("payer_type", "medicare"): 1,
+        ("symptom_weeks_missing", "1"): 1, ("symptom_weeks_missing", "0"): 2,
+        (ALL, ALL): 2,
+    }

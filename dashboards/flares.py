@@ -1,0 +1,81 @@
+"""Post-treatment flares by technique, one condition at a time (menu), against all visits of that condition.
+
+A pure function over the published frame of :func:`dashboards.publication.publish_flares` (hidden
+rows carry None and are not drawn). A row per technique listed at the visit: the share of scored
+visits (both pain scores) that flared, with its 95% Wilson interval; the condition's ``all`` row
+(every scored visit, whatever technique or none) is drawn first, as a diamond, and as a dotted
+reference line.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboards.publication import rows_with
+from dashboards.suppression import ALL
+from dashboards.techniques import technique_label
+from dashboards.theme import ALL_COLOUR, WARN, base_layout, condition_label, condition_order, is_missing
+
+
+def _f(value: object) -> float | None:
+    return None if is_missing(value) else float(value)  # type: ignore[arg-type]
+
+
+def flare_figure(flares: pd.DataFrame, title: str, subtitle: str = "") -> go.Figure | None:
+    """Flare rate per technique with 95% intervals; the menu picks the condition (all conditions first).
+    None when no rate can be shown."""
+    shown = rows_with(flares, "flare_rate")
+    if shown.empty:
+        return None
+    present = shown["condition_group"].astype(str).unique().tolist()
+    groups = ([ALL] if ALL in present else []) + [g for g in condition_order(present) if g != ALL]
+    fig = go.Figure()
+    owners: list[str] = []
+    shapes: dict[str, list[dict]] = {}
+    heights: dict[str, int] = {}
+    for group in groups:
+        part = shown[shown["condition_group"].astype(str) == group].copy()
+        part["is_all"] = part["technique"].astype(str) == ALL
+        part["label"] = ["All visits" if a else technique_label(str(t)) for a, t in zip(
+            part["is_all"], part["technique"], strict=True)]
+        part = part.sort_values(["is_all", "label"], ascending=[False, True])
+        labels = [f"<b>{lbl}</b>" if a else lbl for lbl, a in zip(part["label"], part["is_all"], strict=True)]
+        labels = [f"{lbl} ({int(n):,} visits)" for lbl, n in zip(labels, part["n_sessions_scored"], strict=True)]
+        heights[group] = max(340, 28 * len(part) + 220)
+        rate = [float(v) for v in part["flare_rate"]]
+        low = [_f(v) for v in part["flare_ci_low"]]
+        high = [_f(v) for v in part["flare_ci_high"]]
+        fig.add_trace(go.Scatter(
+            x=rate, y=labels, mode="markers", showlegend=False,
+            marker={"symbol": ["diamond" if a else "square" for a in part["is_all"]],
+                    "size": [13 if a else 9 for a in part["is_all"]],
+                    "color": [ALL_COLOUR if a else WARN for a in part["is_all"]]},
+            error_x={"type": "data", "symmetric": False, "color": "#6b7785", "thickness": 1.4, "width": 4,
+                     "array": [None if h is None else h - r for r, h in zip(rate, high, strict=True)],
+                     "arrayminus": [None if lo is None else r - lo for r, lo in zip(rate, low, strict=True)]},
+            customdata=[[lo, h, condition_label(group)] for lo, h in zip(low, high, strict=True)],
+            hovertemplate=("<b>%{y}</b> · %{customdata[2]}<br>flared at %{x:.1%} of the scored visits<br>95% CI "
+                           "%{customdata[0]:.1%} to %{customdata[1]:.1%}<extra></extra>"),
+        ))
+        owners.append(group)
+        reference = part.loc[part["is_all"], "flare_rate"]
+        shapes[group] = ([{"type": "line", "xref": "x", "yref": "paper", "x0": float(reference.iloc[0]),
+                           "x1": float(reference.iloc[0]), "y0": 0, "y1": 1, "layer": "below",
+                           "line": {"color": ALL_COLOUR, "dash": "dot", "width": 1}}] if len(reference) else [])
+    first = groups[0]
+    for trace, group in zip(fig.data, owners, strict=True):
+        trace.visible = group == first
+    buttons = [{"label": condition_label(g), "method": "update",
+                "args": [{"visible": [o == g for o in owners]}, {"shapes": shapes[g]}]}
+               for g in groups]
+    # one height for every condition (the tallest): the page keeps its layout when the menu changes
+    fig = base_layout(fig, title, height=max(heights.values()), subtitle=subtitle)
+    fig.update_layout(shapes=shapes[first],
+                      updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right",
+                                    "y": 1.0, "yanchor": "bottom", "pad": {"b": 8}, "bgcolor": "#ffffff",
+                                    "bordercolor": "#c3ccd6"}],
+                      margin={"t": 120, "l": 230})
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title_text="share of scored visits that flared (95% CI)", tickformat=".0%", rangemode="tozero")
+    return fig
