@@ -20,8 +20,8 @@ import pandas as pd
 
 from dashboards.suppression import ALL
 from transforms.audit import FLAGS as AUDIT_FLAGS
-from transforms.sqlmodels import model_sql
 from transforms.risk_adjustment import CATEGORICAL as CASE_MIX_CATEGORICAL
+from transforms.sqlmodels import model_sql
 
 # table -> the columns the dashboards read from it (metrics.md section 10 + docs/architecture.md).
 CONTRACT: dict[str, tuple[str, ...]] = {
