@@ -27,7 +27,7 @@ def _make_check(rule: IntegrityRule) -> dg.AssetChecksDefinition:
         with warehouse.connect() as con:
             violations = count_violations(con, rule)
             checked = count_checked(con, rule)
-            record_integrity(con, context.run.tags.get(RUN_TAG) or context.run_id, rule.name, checked, violations)
+            record_integrity(con, context.run.tags.get(RUN_TAG) or context.run.run_id, rule.name, checked, violations)
         share = violations / checked if checked else 0.0
         return dg.AssetCheckResult(passed=violations == 0, metadata={
             "violations": violations, "checked": checked, "percent_failing": dg.MetadataValue.float(100 * share)})

@@ -82,7 +82,24 @@ def test_assets_materialize_on_a_temporary_inbox(settings) -> None:
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT clinic_id, count(*) FROM staging.sessions GROUP BY 1 ORDER BY 1").fetchall() == [
             ("C1", 6), ("C2", 4)]
+        integrity = con.execute("SELECT DISTINCT run_id FROM ops.check_results WHERE check_kind = 'integrity'"
+                                ).fetchall()
+    assert integrity == [(result.run_id,)]  # outside `outcomes run`, a Dagster run is the pipeline run
     assert (settings.site / "index.html").exists()
+
+
+def test_the_implicit_asset_job_runs_every_asset_and_check(settings) -> None:
+    """What `dagster asset materialize --select '*'` executes: every asset and check, in one process."""
+    write_export(settings.inbox, "exp-1", sessions_series(6))
+    res = resources(inbox=str(settings.inbox), warehouse=str(settings.warehouse), site=str(settings.site),
+                    restricted=str(settings.restricted))
+    job = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, resources=res,
+                         executor=dg.in_process_executor).resolve_implicit_global_asset_job_def()
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(instance=instance)
+        assert result.success
+        assert {e.check_name for e in result.get_asset_check_evaluations()} >= {"session_key_unique",
+                                                                              "no_identifier_values"}
 
 
 def test_rejected_export_fails_the_acceptance_check(settings) -> None:
