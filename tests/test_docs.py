@@ -21,8 +21,7 @@ def test_every_row_rule_is_documented() -> None:
 def test_every_setting_is_documented() -> None:
     text = (DOCS / "configuration.md").read_text(encoding="utf-8")
     for f in fields(Settings):
-        if f.name != "extra":
-            assert f"`{f.name}`" in text, f.name
+        assert f"`{f.name}`" in text, f.name
 
 
 def test_readme_starts_with_the_two_commands() -> None:
@@ -37,3 +36,16 @@ def test_every_relative_link_of_the_docs_resolves() -> None:
     for page in pages:
         for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
             assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_every_threshold_of_the_definitions_names_its_setting() -> None:
+    """The definitions page follows each "*(setting `name`)*" with the value in force when it differs
+    (dashboards/definitions.py): every such mark must name a real setting, and none may be anonymous."""
+    text = (DOCS / "metrics.md").read_text(encoding="utf-8")
+    names = {f.name for f in fields(Settings)}
+    marks = [m for m in re.findall(r"\*\(setting `([a-z_0-9]+)`\)\*", text) if m != "name"]  # the legend
+    assert marks and set(marks) <= names, set(marks) - names
+    assert "*(setting)*" not in text and "*(settings)*" not in text
+    for name in ("recertification_days", "care_after_goal_visits", "progress_note_max_visits", "plateau_window",
+                 "follow_up_active_days", "flare_min_points", "ipw_max_weight", "suppression_threshold"):
+        assert name in marks, name
