@@ -99,10 +99,11 @@ def raw_exports(
         ignored = ignored_entries(settings.inbox)
         if ignored:
             record_ignored(con, run_id, ignored)
-    results = load_exports(
-        discover_exports(settings.inbox), warehouse.connect, settings, run_id=run_id,
-        progress=lambda o: context.log.info(f"{o.export}: {o.status}: {o.reason}"),
-    )
+    results = load_exports(discover_exports(settings.inbox), warehouse.connect, settings, run_id=run_id)
+    # Each log line is an event in Dagster's storage: the outcomes go to the metadata table below, and
+    # only a few that need attention (rejections) to the log.
+    for outcome in [o for o in results if o.status == "rejected"][:20]:
+        context.log.warning(f"{outcome.export}: rejected: {outcome.reason}")
     if any(o.status != "unchanged" for o in results):
         with warehouse.connect() as con:
             changes.mark_full(con, LOAD_STATE_TARGETS)  # the quality page and the index show the load state

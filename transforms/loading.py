@@ -190,26 +190,37 @@ class _Phases:
         self.last = now
 
 
-def _previous(con: duckdb.DuckDBPyConnection, outcome: LoadOutcome) -> bool | None:
-    """None when this exact version was seen before (the outcome is then set to ``unchanged``), else
-    whether another version of the export is loaded (the new one will replace it)."""
-    loaded = con.execute("SELECT checksum, loaded_at FROM ops.exports WHERE export = ?", [outcome.export]).fetchall()
-    if loaded and loaded[0][0] == outcome.checksum:
-        outcome.status = "unchanged"
-        outcome.reason = outcome.public_reason = f"unchanged since it was loaded at {loaded[0][1]:%Y-%m-%d %H:%M}"
-        return None
-    rejected = con.execute(
-        "SELECT reason, coalesce(public_reason, 'see the load log'), loaded_at FROM ops.load_log "
-        "WHERE export = ? AND checksum = ? AND status = 'rejected' ORDER BY loaded_at DESC LIMIT 1",
-        [outcome.export, outcome.checksum],
-    ).fetchall()
-    if rejected:
-        reason, public, when = rejected[0]
-        outcome.status = "unchanged"
-        outcome.reason = f"unchanged since it was rejected at {when:%Y-%m-%d %H:%M}: {reason}"
-        outcome.public_reason = f"unchanged since it was rejected at {when:%Y-%m-%d %H:%M}: {public}"
-        return None
-    return bool(loaded)
+def _previous(con: duckdb.DuckDBPyConnection, outcomes: list[LoadOutcome]) -> dict[str, bool | None]:
+    """Per export: None when this exact version was seen before (the outcome is then set to
+    ``unchanged``), else whether another version of it is loaded (the new one will replace it).
+
+    Two queries for the whole inbox: a run over hundreds of unchanged exports must stay quick.
+    """
+    con.execute("CREATE OR REPLACE TEMP TABLE _seen AS SELECT unnest(?::VARCHAR[]) AS export, "
+                "unnest(?::VARCHAR[]) AS checksum", [[o.export for o in outcomes], [o.checksum for o in outcomes]])
+    loaded = {e: (c, t) for e, c, t in con.execute(
+        "SELECT e.export, e.checksum, e.loaded_at FROM ops.exports e JOIN _seen USING (export)").fetchall()}
+    rejected = {e: (r, p, t) for e, r, p, t in con.execute(
+        "SELECT l.export, arg_max(l.reason, l.loaded_at), arg_max(coalesce(l.public_reason, 'see the load log'), "
+        "l.loaded_at), max(l.loaded_at) FROM ops.load_log l JOIN _seen s ON s.export = l.export "
+        "AND s.checksum = l.checksum WHERE l.status = 'rejected' GROUP BY l.export").fetchall()}
+    con.execute("DROP TABLE _seen")
+    result: dict[str, bool | None] = {}
+    for outcome in outcomes:
+        current = loaded.get(outcome.export)
+        if current and current[0] == outcome.checksum:
+            outcome.status = "unchanged"
+            outcome.reason = outcome.public_reason = f"unchanged since it was loaded at {current[1]:%Y-%m-%d %H:%M}"
+            result[outcome.export] = None
+        elif outcome.export in rejected:
+            reason, public, when = rejected[outcome.export]
+            outcome.status = "unchanged"
+            outcome.reason = f"unchanged since it was rejected at {when:%Y-%m-%d %H:%M}: {reason}"
+            outcome.public_reason = f"unchanged since it was rejected at {when:%Y-%m-%d %H:%M}: {public}"
+            result[outcome.export] = None
+        else:
+            result[outcome.export] = current is not None
+    return result
 
 
 _LOG_COLUMNS = (
@@ -233,9 +244,13 @@ def _log(con: duckdb.DuckDBPyConnection, run_id: str, outcome: LoadOutcome) -> N
     con.execute(_LOG_SQL, _log_row(run_id, outcome))
 
 
-def _log_many(con: duckdb.DuckDBPyConnection, run_id: str, outcomes: list[LoadOutcome]) -> None:
-    if outcomes:
-        con.executemany(_LOG_SQL, [_log_row(run_id, o) for o in outcomes])
+def _log_many(con: duckdb.DuckDBPyConnection, run_id: str, outcomes: list[LoadOutcome], chunk: int = 400) -> None:
+    """Log many outcomes with a few multi-row statements (one ``executemany`` round trip per row is slow)."""
+    placeholders = "(" + ", ".join("?" for _ in _LOG_COLUMNS) + ")"
+    for start in range(0, len(outcomes), chunk):
+        part = outcomes[start:start + chunk]
+        con.execute(f"INSERT INTO ops.load_log ({', '.join(_LOG_COLUMNS)}) VALUES "
+                    + ", ".join(placeholders for _ in part), [v for o in part for v in _log_row(run_id, o)])
 
 
 def record_ignored(con: duckdb.DuckDBPyConnection, run_id: str, entries: list[IgnoredEntry]) -> None:
@@ -320,9 +335,8 @@ def _commit(con: duckdb.DuckDBPyConnection, run_id: str, accepted: list[LoadOutc
     it already loaded is then ``unchanged``.
     """
     with transaction(con):
-        con.execute("CREATE OR REPLACE TEMP TABLE _committing (export VARCHAR, checksum VARCHAR)")
-        if accepted:
-            con.executemany("INSERT INTO _committing VALUES (?, ?)", [[o.export, o.checksum] for o in accepted])
+        con.execute("CREATE OR REPLACE TEMP TABLE _committing AS SELECT unnest(?::VARCHAR[]) AS export, "
+                    "unnest(?::VARCHAR[]) AS checksum", [[o.export for o in accepted], [o.checksum for o in accepted]])
         current = dict(con.execute("SELECT e.export, e.checksum FROM ops.exports e JOIN _committing c USING (export)"
                                    ).fetchall())
         going = []
@@ -442,12 +456,15 @@ def load_exports(
         log.info(f"  removed the scratch files of an interrupted run: {', '.join(removed)}")
     with connect() as con:
         ensure_schema(con)
+        earlier = _previous(con, [outcomes[e.name] for e in exports])
+        unchanged = [outcomes[e.name] for e in exports if earlier[e.name] is None]
+        with transaction(con):  # one commit for every unchanged export's log row
+            _log_many(con, run_id, unchanged)
+        for outcome in unchanged:
+            announce(outcome)
         for e in exports:
-            earlier = _previous(con, outcomes[e.name])
-            if earlier is None:
-                finish(outcomes[e.name], con)
-            else:
-                replacing[e.name] = earlier
+            if earlier[e.name] is not None:
+                replacing[e.name] = bool(earlier[e.name])
                 pending.append(e)
     if not pending:
         return [outcomes[e.name] for e in exports]
