@@ -138,8 +138,14 @@ class FileMapping:
         return bool(self.values or self.date_format or self.rescale or self.services is not None or self.split)
 
     def service_gives(self, part: str) -> bool:
-        """True when the service map gives ``units`` or ``minutes`` (``part``) for every service."""
-        return bool(self.services) and all(getattr(s, part) is not None for s in self.services.values())
+        """True when ``units`` or ``minutes`` (``part``) come from the service map: every service gives it.
+
+        An empty service map gives them only in a split profile (which takes them from nowhere else):
+        every service is then unmapped and quarantined, as in a draft whose services are still to do.
+        """
+        if self.services is None or (not self.services and not self.split):
+            return False
+        return all(getattr(s, part) is not None for s in self.services.values())
 
 
 @dataclass(frozen=True)
@@ -397,13 +403,19 @@ class _Validator:
             if services and any(getattr(s, part) is not None for s in services.values()) \
                     and not mapping.service_gives(part):
                 raise self.fail(f"{kind}.services", f"give {part} for every service or for none", "services")
-            if mapping.service_gives(part) and (column in columns or column in constants):
+            if services and mapping.service_gives(part) and (column in columns or column in constants):
                 raise self.fail(f"{kind}.services", f"{column} comes both from the service map ({part}) and from "
                                 f"{'a column' if column in columns else 'a constant'}; keep one", "services")
         if split and not (mapping.service_gives("units") and mapping.service_gives("minutes")):
             raise self.fail(f"{kind}.split", "splitting a cell into one row per service needs a service map "
                             "that gives cpt_code, units and minutes for every service (how a visit's minutes "
                             "divide between its services is not in the export)", "split")
+        if split:
+            for column in ("units", "duration_min"):
+                if column in columns or column in constants:
+                    raise self.fail(f"{kind}.split", f"a visit split into one row per service takes {column} from "
+                                    f"the service map; remove {column} from {'columns' if column in columns else 'constants'}",
+                                    "split")
         return mapping
 
     def _columns(self, kind: str, table: dict[str, Any], constants: dict[str, str]) -> dict[str, str]:
