@@ -83,7 +83,8 @@ RELIEF_BY = re.compile(r"^relief_by_[0-9]+$")
 AGGREGATE_ONLY = frozenset({
     "marts.episode_outcomes", "marts.audit_flags", "marts.audit_episodes", "quarantine.rejected_rows", "ops.load_log",
 })
-IDENTIFIER_COLUMNS = frozenset({"patient_id", "session_id", "episode_key", "episode_id", "row_number", "value"})
+IDENTIFIER_COLUMNS = frozenset({"patient_id", "session_id", "episode_key", "episode_id", "row_number", "value",
+                                "original_value"})
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -341,11 +342,12 @@ def load_status(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ``rows_in``, ``rows_loaded``, ``rows_quarantined`` and ``patients_in`` (distinct patients, the
     support for suppression) are those of the version in force, so a rerun that changes nothing
     shows the same state; ``newer_version_rejected`` marks a refused correction of a loaded export,
-    with its public ``rejected_reason``. Only public reasons are read (``transforms/sql/ops/export_status.sql``).
+    with its public ``rejected_reason``; ``profile`` and ``profile_checksum`` name the mapping profile the export
+    was read with (NULL: none). Only public reasons are read (``transforms/sql/ops/export_status.sql``).
     """
     return con.execute(
         "SELECT export, status, coalesce(public_reason, ?) AS reason, rows_in, rows_loaded, rows_quarantined, "
-        "patients_in, since AS loaded_at, last_attempt_at, newer_version_rejected, "
+        "patients_in, since AS loaded_at, last_attempt_at, newer_version_rejected, profile, profile_checksum, "
         "CASE WHEN newer_version_rejected THEN coalesce(rejected_public_reason, ?) END AS rejected_reason "
         f"FROM ({model_sql('ops/export_status')}) ORDER BY export",
         [NO_PUBLIC_REASON, NO_PUBLIC_REASON],

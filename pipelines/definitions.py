@@ -15,6 +15,7 @@ from pipelines.assets import (
 )
 from pipelines.checks import integrity_checks
 from pipelines.jobs import load_exports_job, refresh_job
+from pipelines.readiness import readiness_job
 from pipelines.resources import OutcomesSettings, WarehouseResource
 from pipelines.sensors import inbox_sensor, refresh_after_load
 
@@ -34,7 +35,7 @@ def resources(**overrides: str) -> dict[str, dg.ConfigurableResource]:
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[load_exports_job, refresh_job],
+    jobs=[load_exports_job, refresh_job, readiness_job],
     sensors=[inbox_sensor, refresh_after_load],
     resources=resources(),
 )
