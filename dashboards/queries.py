@@ -379,8 +379,9 @@ def skipped_entries(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def quarantine_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Quarantined rows by export, file, column and rule: counts of rows only, never their values."""
+    """Quarantined rows by export, file, column and rule: counts of rows of the files only, never their values
+    (the rows a mapping profile split one visit into count once)."""
     return con.execute(
-        "SELECT export, file, column_name, rule, count(*) AS n_rows FROM quarantine.rejected_rows "
+        "SELECT export, file, column_name, rule, count(DISTINCT row_number) AS n_rows FROM quarantine.rejected_rows "
         "GROUP BY export, file, column_name, rule ORDER BY export, file, column_name, rule"
     ).df()

@@ -351,7 +351,9 @@ def decide(scon: duckdb.DuckDBPyConnection, outcome: LoadOutcome, settings: Sett
     ).fetchall()[0][0]
     outcome.failed_rules = dict(
         scon.execute(
-            "SELECT file || '.' || column_name || '.' || rule, count(*) FROM quarantine WHERE export = ? GROUP BY ALL",
+            # rows of the file: the rows a profile split one visit into share its row number
+            "SELECT file || '.' || column_name || '.' || rule, count(DISTINCT row_number) FROM quarantine "
+            "WHERE export = ? GROUP BY ALL",
             [outcome.export],
         ).fetchall()
     )

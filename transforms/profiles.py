@@ -291,10 +291,14 @@ class _Validator:
     def _line(self, key: str) -> int | None:
         """The first line that defines ``key`` (a best guess: a key at the start of a line or a table header)."""
         token = re.escape(key)
-        pattern = re.compile(rf'^\s*(\[+\s*[^\]]*\b{token}\b[^\]]*\]+|"?{token}"?\s*=)')
-        for number, line in enumerate(self.lines, 1):
-            if pattern.search(line):
-                return number
+        patterns = (
+            re.compile(rf'^\s*(\[+\s*[^\]]*\b{token}\b[^\]]*\]+|"?{token}"?\s*=)'),  # a table or a key
+            re.compile(rf'(^|[\s{{,])"?{token}"?\s*='),  # a key of an inline table
+        )
+        for pattern in patterns:
+            for number, line in enumerate(self.lines, 1):
+                if pattern.search(line):
+                    return number
         return None
 
     def fail(self, path: str, message: str, key: str | None = None) -> ProfileError:
