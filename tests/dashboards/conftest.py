@@ -173,7 +173,8 @@ def build_crafted_warehouse(path: Path, settings: Settings) -> None:
         con.execute("INSERT INTO ops.exports VALUES ('clinic-c1-2026', 1, 'aa', ?, ?), ('clinic-c2-2026', 2, 'bb', ?, ?)",
                     [t, t, t, t])
         con.executemany(
-            "INSERT INTO quarantine.rejected_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO quarantine.rejected_rows (export, file, row_number, session_id, rule, column_name, value) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 ("clinic-c1-2026", "sessions", 17, "SXVLEAK01", "out_of_range", "pain_pre", "LEAKVALUE42"),
                 ("clinic-c1-2026", "rom", 4, "SXVLEAK01", "out_of_range", "value", "LEAKVALUE42"),
