@@ -128,12 +128,21 @@ def status_cards(status: pd.DataFrame, cells: ExportCells) -> str:
     return html.cards(items)
 
 
+def profile_text(profile: object, checksum: object) -> str:
+    """The mapping profile an export was read with: its name and the first 12 characters of its sha256."""
+    if is_missing(profile):
+        return "none (the contract's format)"
+    return f"{profile} ({str(checksum)[:12]})" if not is_missing(checksum) else str(profile)
+
+
 def status_table(status: pd.DataFrame, cells: ExportCells) -> str:
     """Every export's current state with the counts of the version in force (or why they are not shown)."""
-    rows = [[r.export, _status_text(r.status, bool(r.newer_version_rejected)), cells.cell(r.export, r.rows_in), cells.cell(r.export, r.rows_loaded),
+    rows = [[r.export, _status_text(r.status, bool(r.newer_version_rejected)), profile_text(r.profile, r.profile_checksum),
+             cells.cell(r.export, r.rows_in), cells.cell(r.export, r.rows_loaded),
              cells.cell(r.export, r.rows_quarantined), public_reason(r.reason)] for r in status.itertuples()]
-    return html.table(rows, ["Export", "Status", "Rows in", "Loaded", "Quarantined", "Reason"], numeric=(2, 3, 4),
-                      row_classes=[f"status-row-{r.status}" for r in status.itertuples()], table_id="exports")
+    return html.table(rows, ["Export", "Status", "Mapping profile", "Rows in", "Loaded", "Quarantined", "Reason"],
+                      numeric=(3, 4, 5), row_classes=[f"status-row-{r.status}" for r in status.itertuples()],
+                      table_id="exports")
 
 
 def rule_cells(counts: pd.DataFrame, cells: ExportCells) -> pd.DataFrame:
@@ -310,7 +319,9 @@ def build_quality_page(
             "Every export folder the pipeline has seen and its state now: <b>loaded</b> (its data is in the "
             "warehouse) or <b>rejected</b> (no version of it could be loaded). An export is rejected whole when it "
             "cannot be read, has a direct-identifier column or value, or too many of its rows break a rule; "
-            "otherwise broken rows are quarantined and the rest is loaded. Row counts are those of the version in "
+            "otherwise broken rows are quarantined and the rest is loaded. The mapping profile is the file that "
+            "turned a clinic system's own export into the contract (with the start of its checksum: a changed "
+            "profile reloads the exports it applies to). Row counts are those of the version in "
             f"force, and are shown only for exports of at least {threshold} distinct patients.",
             html.panel(status_table(status, cells)) if len(status) else html.message("No export has been loaded yet."),
         ),

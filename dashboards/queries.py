@@ -111,7 +111,8 @@ RELIEF_BY = re.compile(r"^relief_by_[0-9]+$")
 AGGREGATE_ONLY = frozenset({
     "marts.episode_outcomes", "marts.audit_flags", "marts.audit_episodes", "quarantine.rejected_rows", "ops.load_log",
 })
-IDENTIFIER_COLUMNS = frozenset({"patient_id", "session_id", "episode_key", "episode_id", "row_number", "value"})
+IDENTIFIER_COLUMNS = frozenset({"patient_id", "session_id", "episode_key", "episode_id", "row_number", "value",
+                                "original_value"})
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -399,11 +400,12 @@ def load_status(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ``rows_in``, ``rows_loaded``, ``rows_quarantined`` and ``patients_in`` (distinct patients, the
     support for suppression) are those of the version in force, so a rerun that changes nothing
     shows the same state; ``newer_version_rejected`` marks a refused correction of a loaded export,
-    with its public ``rejected_reason``. Only public reasons are read (``transforms/sql/ops/export_status.sql``).
+    with its public ``rejected_reason``; ``profile`` and ``profile_checksum`` name the mapping profile the export
+    was read with (NULL: none). Only public reasons are read (``transforms/sql/ops/export_status.sql``).
     """
     return con.execute(
         "SELECT export, status, coalesce(public_reason, ?) AS reason, rows_in, rows_loaded, rows_quarantined, "
-        "patients_in, since AS loaded_at, last_attempt_at, newer_version_rejected, "
+        "patients_in, since AS loaded_at, last_attempt_at, newer_version_rejected, profile, profile_checksum, "
         "CASE WHEN newer_version_rejected THEN coalesce(rejected_public_reason, ?) END AS rejected_reason "
         f"FROM ({model_sql('ops/export_status')}) ORDER BY export",
         [NO_PUBLIC_REASON, NO_PUBLIC_REASON],
@@ -435,9 +437,10 @@ def skipped_entries(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def quarantine_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Quarantined rows by export, file, column and rule: counts of rows only, never their values."""
+    """Quarantined rows by export, file, column and rule: counts of rows of the files only, never their values
+    (the rows a mapping profile split one visit into count once)."""
     return con.execute(
-        "SELECT export, file, column_name, rule, count(*) AS n_rows FROM quarantine.rejected_rows "
+        "SELECT export, file, column_name, rule, count(DISTINCT row_number) AS n_rows FROM quarantine.rejected_rows "
         "GROUP BY export, file, column_name, rule ORDER BY export, file, column_name, rule"
     ).df()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from transforms import contract
+from transforms.profiles import CONVERTIBLE
 
 PARAM_TODAY = "{today}"  # replaced by a DATE literal of the run date (never user input)
 
@@ -36,14 +37,17 @@ class RowRule:
         return f"{self.file}.{self.column}.{self.rule}"
 
     def query(self, table: str = "{batch}") -> str:
-        """SQL selecting the breaking rows: row_number, session_id and the offending value.
+        """SQL selecting the breaking rows: export, row_number, session_id, the offending value and the
+        export's own value when a mapping profile changed it (``original_value``, else NULL).
 
         A value that looks like an identifier (an e-mail address, phone number, SSN or long number
         typed into the wrong column) is replaced by what it looks like, so that it is stored
-        nowhere, not even in the quarantine or Great Expectations' results.
+        nowhere, not even in the quarantine or Great Expectations' results; the original value too.
         """
+        original = f"json_extract_string(_original, '$.{self.column}')"
         return (
-            f"SELECT export, row_number, session_id, {_withheld(f'CAST({self.column} AS VARCHAR)')} AS value "
+            f"SELECT export, row_number, session_id, {_withheld(f'CAST({self.column} AS VARCHAR)')} AS value, "
+            f"{_withheld(original)} AS original_value "
             f"FROM (SELECT * FROM {table}) AS t WHERE {self.bad_when}"
         )
 
@@ -92,10 +96,26 @@ def _range(file: str, column: str, low: float, high: float, unit: str = "") -> R
     )
 
 
+def _unmapped(column: str) -> str:
+    # the mapping profile could not convert the row's value of the column (see transforms/profile_mapping.py)
+    return f"(_unmapped IS NOT NULL AND list_contains(string_split(_unmapped, ','), '{column}'))"
+
+
 def _required(file: str) -> list[RowRule]:
+    # A value the profile could not convert is reported as unmapped (with its original), not as missing.
     return [
-        RowRule(file, "missing_required_value", column, f"{column} is required", f"{column} IS NULL")
+        RowRule(file, "missing_required_value", column, f"{column} is required",
+                f"{column} IS NULL AND NOT {_unmapped(column)}")
         for column in contract.FILE_REQUIRED[file]
+    ]
+
+
+def _unmapped_rules(file: str) -> list[RowRule]:
+    return [
+        RowRule(file, "unmapped_value", column,
+                f"the export's mapping profile must convert the value of {column} (a value its map covers, a date "
+                "in its format, a number to rescale)", _unmapped(column))
+        for column in CONVERTIBLE[file]
     ]
 
 
@@ -178,7 +198,7 @@ def session_rules() -> list[RowRule]:
         _integer(s, "authorized_visits"),
         _range(s, "authorized_visits", 1, 2_147_483_647),
     ]
-    return rules
+    return rules + _unmapped_rules(s)
 
 
 def rom_rules() -> list[RowRule]:
@@ -208,7 +228,7 @@ def rom_rules() -> list[RowRule]:
             "WHERE k.export = t.export AND k.clinic_id = t.clinic_id AND k.session_id = t.session_id)",
         ),
     ]
-    return rules
+    return rules + _unmapped_rules(r)
 
 
 RULES_BY_FILE = {"sessions": session_rules, "rom": rom_rules}

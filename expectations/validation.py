@@ -196,14 +196,15 @@ def collect_failures(con: duckdb.DuckDBPyConnection, validation: FileValidation,
     """
     con.execute(
         "CREATE TABLE IF NOT EXISTS quarantine (export VARCHAR, file VARCHAR, row_number BIGINT, session_id VARCHAR, "
-        "rule VARCHAR, column_name VARCHAR, value VARCHAR)"
+        "rule VARCHAR, column_name VARCHAR, value VARCHAR, original_value VARCHAR)"
     )
     rules = {r.name: r for r in RULES_BY_FILE[validation.file]()}
     for outcome in validation.failed:
         rule = rules[outcome.name]
         query = rule_query(rule, today, table=f"{validation.file}_in")
         inserted = con.execute(
-            f"INSERT INTO quarantine SELECT export, ?, row_number, session_id, ?, ?, left(value, 200) FROM ({query})",
+            f"INSERT INTO quarantine SELECT export, ?, row_number, session_id, ?, ?, left(value, 200), "
+            f"left(original_value, 200) FROM ({query})",
             [validation.file, rule.rule, rule.column],
         ).fetchone()[0]
         if inserted != outcome.unexpected_count:
@@ -268,7 +269,8 @@ def _render_report(
     if sample:
         parts.append(
             f"<h2>Quarantined rows (first {len(sample)})</h2><table><tr><th>file</th><th>row</th>"
-            "<th>session_id</th><th>rule</th><th>column</th><th>value</th></tr>"
+            "<th>session_id</th><th>rule</th><th>column</th><th>value</th><th>value in the export (before its "
+            "mapping profile)</th></tr>"
         )
         for row in sample:
             parts.append("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>")

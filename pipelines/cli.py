@@ -1,5 +1,10 @@
 """`outcomes run`: materialize the Dagster assets in-process on an inbox (metrics.md section 11).
 
+Also `outcomes check` (what an inbox would load and which answers its data supports, without
+touching the warehouse) and `outcomes profile init EXPORT` (a draft mapping profile), which exit
+the same way: 0 done, 2 with one line on standard error when they cannot run (a profile that is
+not valid, a missing folder, an existing profile without ``--force``), 1 on a bug.
+
 The run holds the warehouse's writer lock from its first read to its last page, so a second run
 waits (up to ``lock_timeout_s``) and then stops with one line naming the run that holds it, before
 it has read or logged anything. Every failure ends in one line on standard error:
@@ -73,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="rebuild staging, every mart and every page from scratch (a run normally rebuilds only "
                           "what new or changed exports touch)")
     run.add_argument("-v", "--verbose", action="store_true", help="also show Dagster's own log (and tracebacks)")
+    _add_profile_commands(sub, defaults)
     return parser
 
 
@@ -253,9 +259,109 @@ def _raise_if_failed(result: ExecuteInProcessResult, stage: str) -> None:
     raise RunFailed(f"{stage} failed")
 
 
+def _add_profile_commands(sub: argparse._SubParsersAction, defaults: Settings) -> None:
+    """The `check` and `profile` sub-commands (mapping profiles and the readiness check)."""
+    check = sub.add_parser(
+        "check", help="say what every export of the inbox would load, what would be quarantined or rejected, and "
+                      "which answers the data supports; writes nothing to the warehouse",
+    )
+    check.add_argument("--inbox", help=f"folder of export folders (default {defaults.inbox}, env OUTCOMES_INBOX)")
+    check.add_argument("--restricted", help="folder for the readiness page (default "
+                                            f"{defaults.restricted}, env OUTCOMES_RESTRICTED)")
+    check.add_argument("-v", "--verbose", action="store_true", help="show progress (and tracebacks)")
+    profile = sub.add_parser("profile", help="mapping profiles that turn a system's own export into the contract")
+    actions = profile.add_subparsers(dest="profile_command", required=True)
+    init = actions.add_parser("init", help="write a draft profile.toml into an export folder from its header and "
+                                           "values, for you to complete")
+    init.add_argument("export", help="the export folder")
+    init.add_argument("--force", action="store_true", help="replace an existing profile.toml")
+
+
+def _check_profiles(exports: list[ExportFolder]) -> None:
+    """Stop with one line when an export's mapping profile cannot be used (`outcomes check`)."""
+    from transforms.profiles import ProfileError, read_profile
+
+    for export in exports:
+        if export.profile_problem:
+            raise RunFailed(f"export {export.name}: {export.profile_problem}")
+        if export.profile is not None:
+            try:
+                read_profile(export.profile, export.profile_label)
+            except ProfileError as exc:
+                raise RunFailed(f"the mapping profile of export {export.name} is not valid: {exc}") from exc
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """`outcomes check`: print what the inbox would give and write the readiness page; never opens the warehouse."""
+    from transforms.readiness import check_inbox
+    from transforms.readiness_report import check_lines, write_page
+
+    settings = load_settings(inbox=args.inbox, restricted=args.restricted)
+    if not settings.inbox.is_dir():
+        raise RunFailed(f"inbox {settings.inbox} does not exist or is not a folder")
+    _check_profiles(discover_exports(settings.inbox))
+    report = check_inbox(settings)
+    try:
+        page = write_page(report, settings.restricted)
+    except OSError as exc:
+        raise RunFailed(f"cannot write the readiness page into {settings.restricted}: "
+                        f"{storage_problem(exc) or exc.strerror or exc}") from exc
+    for line in check_lines(report, page):
+        print(line)
+    return 0
+
+
+def profile_command(args: argparse.Namespace) -> int:
+    """`outcomes profile init EXPORT`: write a draft profile.toml (never over an existing one without --force)."""
+    from pathlib import Path
+
+    from transforms.profile_draft import DraftError, write_draft
+
+    try:
+        path, draft = write_draft(Path(args.export), force=args.force)
+    except DraftError as exc:
+        raise RunFailed(str(exc)) from exc
+    except OSError as exc:
+        raise RunFailed(f"cannot write the profile into {args.export}: {storage_problem(exc) or exc.strerror or exc}") \
+            from exc
+    print(f"wrote {path}: a draft with {draft.todos} TODO(s) to complete")
+    for note in draft.notes:
+        print(f"note: {note}")
+    print(f"next: complete the TODOs in {path.name}, then run `outcomes check --inbox {path.parent.parent}`")
+    return 0
+
+
+def _other_command(args: argparse.Namespace) -> int:
+    """Run `check` or `profile` with the exit statuses of `run`."""
+    verbose = bool(getattr(args, "verbose", False))
+    if verbose:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log = logging.getLogger(PROGRESS_LOGGER)
+        log.handlers[:] = [handler]
+        log.setLevel(logging.DEBUG)
+        log.propagate = False
+    try:
+        return check_command(args) if args.command == "check" else profile_command(args)
+    except (RunFailed, SettingsError) as exc:
+        print(f"outcomes: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("outcomes: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if verbose:
+            traceback.print_exc()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"outcomes: unexpected error: {type(exc).__name__}: {first} (run with -v for details)", file=sys.stderr)
+        return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `outcomes` console script."""
     args = _parser().parse_args(argv)
+    if args.command != "run":
+        return _other_command(args)
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     log = logging.getLogger(PROGRESS_LOGGER)

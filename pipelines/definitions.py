@@ -15,6 +15,7 @@ from pipelines.assets import (
 )
 from pipelines.checks import integrity_checks
 from pipelines.jobs import refresh_job
+from pipelines.readiness import readiness_job
 from pipelines.resources import OutcomesSettings, WarehouseResource
 from pipelines.sensors import inbox_sensor
 
@@ -34,7 +35,7 @@ def resources(**overrides: str) -> dict[str, dg.ConfigurableResource]:
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[refresh_job],
+    jobs=[refresh_job, readiness_job],
     sensors=[inbox_sensor],
     resources=resources(),
     # In one process, one step at a time: DuckDB allows one writer per file, and a process per step

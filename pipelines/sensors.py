@@ -11,20 +11,27 @@ import dagster as dg
 from pipelines.jobs import refresh_job
 from pipelines.resources import OutcomesSettings
 from transforms.exports import discover_exports
+from transforms.profiles import PROFILES_FOLDER
+
+
+def _files_print(folder: Path) -> str:
+    parts = []
+    for file in sorted(p for p in folder.iterdir() if p.is_file()):
+        stat = file.stat()
+        parts.append(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "|".join(parts) or "empty"
 
 
 def inbox_fingerprints(inbox: Path) -> dict[str, str]:
-    """export -> a cheap fingerprint (file names, sizes, modification times) of its files.
+    """export -> a cheap fingerprint (file names, sizes, modification times) of its files, its own mapping
+    profile included; plus the inbox's shared profiles (``_profiles``), which apply to several exports.
 
     The loader computes the real checksum; the fingerprint only decides whether to ask for a run.
     """
-    prints = {}
-    for export in discover_exports(inbox):
-        parts = []
-        for file in sorted(p for p in export.path.iterdir() if p.is_file()):
-            stat = file.stat()
-            parts.append(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}")
-        prints[export.name] = "|".join(parts) or "empty"
+    prints = {export.name: _files_print(export.path) for export in discover_exports(inbox)}
+    shared = inbox / PROFILES_FOLDER
+    if shared.is_dir():
+        prints[PROFILES_FOLDER] = _files_print(shared)
     return prints
 
 

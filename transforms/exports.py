@@ -5,9 +5,15 @@ An export is a folder in the inbox with ``sessions.csv`` or ``sessions.parquet``
 text table ``<file>_new`` in a scratch database with a 1-based ``row_number`` and one VARCHAR
 column per contract column (trimmed of white space, empty = NULL), tagged with the export's name.
 
+When a mapping profile applies to the export (:mod:`transforms.profiles`), it is applied while
+reading: it decides which file column feeds which contract column, and changes values in a second
+step inside DuckDB (:mod:`transforms.profile_mapping`); the text tables then also carry each row's
+original values and the columns the profile could not convert (``_original``, ``_unmapped``).
+
 Whole-export problems raise :class:`ExportRejected` before anything is written to the warehouse:
 no sessions file, a file that cannot be parsed (with the cause and where), a missing required
-column, a direct-identifier column name, or an identifier-looking value in an id column. Each
+column, a direct-identifier column name (whatever a profile says), an identifier-looking value in
+an id column, or a mapping profile that is not valid. Each
 rejection has two texts: the full reason (load log, run output, restricted report) and a public
 one for the published quality page, which never holds a count, a row or line number, a value, a
 path or a parser's own words.
@@ -25,6 +31,18 @@ from pathlib import Path
 import duckdb
 
 from transforms import contract
+from transforms.profile_mapping import EXTRA_COLUMNS, install_maps, mapping_sql, needs_mapping_step
+from transforms.profiles import (
+    PROFILE_FILE,
+    PROFILES_FOLDER,
+    FileMapping,
+    Profile,
+    ProfileError,
+    choose_profiles,
+    file_checksum,
+    normalise_name,
+    read_profile,
+)
 
 FILE_KINDS = ("sessions", "rom")
 FORMATS = ("csv", "parquet")
@@ -50,10 +68,18 @@ class ExportFolder:
     path: Path
     files: dict[str, Path]  # kind ("sessions" / "rom") -> file
     other_files: tuple[str, ...] = ()  # anything else in the folder (ignored, with a warning)
+    profile: Path | None = None  # the mapping profile that applies (transforms.profiles)
+    profile_label: str | None = None  # how the load log names it: 'profile.toml' or '_profiles/<file>'
+    profile_problem: str | None = None  # why no profile could be chosen (the export is then refused)
 
     @property
     def checksum(self) -> str:
-        """sha256 over the names and bytes of the export's data files (its version)."""
+        """sha256 over the names and bytes of the export's data files and of its mapping profile (its version).
+
+        Without a profile this is the checksum of the data files alone, as before profiles existed,
+        so a warehouse loaded then sees its exports unchanged; a changed profile changes the version
+        of every export it applies to, which is then loaded again.
+        """
         digest = hashlib.sha256()
         for kind in sorted(self.files):
             file = self.files[kind]
@@ -61,7 +87,17 @@ class ExportFolder:
             with open(file, "rb") as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     digest.update(block)
+        if self.profile is not None:
+            digest.update(f"profile:{self.profile_label}\n".encode())
+            digest.update(self.profile.read_bytes())
+        if self.profile_problem:
+            digest.update(f"profile problem:{self.profile_problem}\n".encode())
         return digest.hexdigest()
+
+    @property
+    def profile_checksum(self) -> str | None:
+        """sha256 of the mapping profile's bytes, or None without a profile."""
+        return file_checksum(self.profile) if self.profile is not None else None
 
 
 @dataclass(frozen=True)
@@ -94,7 +130,9 @@ def discover_exports(inbox: Path) -> list[ExportFolder]:
     if not inbox.is_dir():
         raise FileNotFoundError(f"inbox {inbox} does not exist or is not a folder")
     folders = []
-    for path in sorted(p for p in inbox.iterdir() if _is_export(p)):
+    paths = sorted(p for p in inbox.iterdir() if _is_export(p))
+    profiles = choose_profiles(inbox, paths)
+    for path in paths:
         files: dict[str, Path] = {}
         for kind in FILE_KINDS:
             for fmt in FORMATS:
@@ -103,9 +141,10 @@ def discover_exports(inbox: Path) -> list[ExportFolder]:
                     files.setdefault(kind, candidate)
                     if files[kind] != candidate:
                         files[f"{kind}:conflict"] = candidate
-        data_names = {f"{kind}.{fmt}" for kind in FILE_KINDS for fmt in FORMATS}
+        data_names = {f"{kind}.{fmt}" for kind in FILE_KINDS for fmt in FORMATS} | {PROFILE_FILE}
         others = tuple(sorted(p.name for p in path.iterdir() if p.name not in data_names))
-        folders.append(ExportFolder(path.name, path, files, others))
+        choice = profiles[path.name]
+        folders.append(ExportFolder(path.name, path, files, others, choice.path, choice.label, choice.problem))
     return folders
 
 
@@ -119,6 +158,8 @@ def ignored_entries(inbox: Path) -> list[IgnoredEntry]:
             continue
         if path.name.startswith("."):
             reason = "hidden entries (starting with .) are skipped"
+        elif path.name == PROFILES_FOLDER and path.is_dir():
+            reason = "the inbox's mapping profiles (not an export): they apply to the exports they name"
         elif path.is_dir():
             reason = "folders starting with _ are skipped"
         else:
@@ -246,28 +287,64 @@ def _check_header_names(file: Path, header: list[str]) -> None:
         raise ExportRejected(text)
 
 
-def _map_columns(kind: str, file: Path, header: list[str], result: ReadResult) -> dict[str, int]:
-    """Contract column -> position in the file; rejects identifier and duplicate columns."""
+def _map_columns(
+    kind: str, file: Path, header: list[str], result: ReadResult, profile: Profile | None = None
+) -> dict[str, int]:
+    """Contract column -> position in the file; rejects identifier and duplicate columns.
+
+    With a profile, a contract column is read from the file column the profile names (``columns``),
+    else from the column of its own name; ``drop`` leaves a column out without a warning, and a
+    constant fills its column. A column whose name looks like a direct identifier refuses the export
+    whatever the profile says (a profile cannot name one: :mod:`transforms.profiles`).
+    """
     _check_header_names(file, header)
     known = contract.FILE_COLUMNS[kind]
+    mapping = profile.mapping(kind) if profile else FileMapping()
+    constants = {c for c in (profile.constants if profile else {}) if c in known}
+    sources: dict[str, list[str]] = {}
+    for column, source in mapping.columns.items():
+        sources.setdefault(normalise_name(source), []).append(column)
+    dropped = {normalise_name(name) for name in mapping.drop}
     positions: dict[str, int] = {}
     for pos, raw in enumerate(header):
         name = _normalise(raw)
         word = contract.identifier_column_word(raw)
-        if name in known:
-            if name in positions:
-                raise ExportRejected(f"{file.name} has the column '{name}' twice")
-            positions[name] = pos
-        elif word:
+        if word:
             raise ExportRejected(
                 f"{file.name} has a column '{raw.strip()}' that looks like a direct identifier ('{word}'); "
                 "remove it and send the export again"
             )
+        if name in dropped:
+            continue
+        if name in sources:
+            for column in sources[name]:
+                if column in positions:
+                    raise ExportRejected(f"{file.name} has the column '{raw.strip()}' twice")
+                positions[column] = pos
+        elif name in known and (name in mapping.columns or name in constants):
+            taken = "a constant" if name in constants else f"the column '{mapping.columns[name].strip()}'"
+            result.warnings.append(f"{file.name}: ignored the column '{raw.strip()}': the profile takes {name} "
+                                   f"from {taken}")
+        elif name in known:
+            if name in positions:
+                raise ExportRejected(f"{file.name} has the column '{name}' twice")
+            positions[name] = pos
         elif name:
             result.warnings.append(f"{file.name}: ignored unknown column '{raw.strip()}'")
         else:
             result.warnings.append(f"{file.name}: ignored a column with an empty name")
-    missing = [c for c in contract.FILE_REQUIRED[kind] if c not in positions]
+    absent = [f"'{source.strip()}' (for {column})" for column, source in mapping.columns.items() if column not in positions]
+    if absent and profile is not None:
+        raise ExportRejected(
+            f"{file.name} has no column {', '.join(absent)}, which the mapping profile {profile.label} reads",
+            f"{file.name} lacks a column its mapping profile reads",
+        )
+    given = set(positions) | constants
+    if mapping.service_gives("units"):
+        given.add("units")
+    if mapping.service_gives("minutes"):
+        given.add("duration_min")
+    missing = [c for c in contract.FILE_REQUIRED[kind] if c not in given]
     if missing:
         raise ExportRejected(f"{file.name} is missing required column(s): {', '.join(missing)}")
     return positions
@@ -278,18 +355,24 @@ def _text_expr(source: str) -> str:
     return f"NULLIF({contract.trim_sql(f'CAST({source} AS VARCHAR)')}, '')"
 
 
-def _load_file(con: duckdb.DuckDBPyConnection, export: str, kind: str, file: Path, result: ReadResult) -> None:
+def _load_file(
+    con: duckdb.DuckDBPyConnection, export: str, kind: str, file: Path, result: ReadResult,
+    profile: Profile | None = None,
+) -> None:
     header = _header_of(file, con)
     if not header:
         raise ExportRejected(f"{file.name} could not be parsed: it is empty (no header row)")
-    positions = _map_columns(kind, file, header, result)
-    table = f"{kind}_new"
+    positions = _map_columns(kind, file, header, result, profile)
+    mapped = needs_mapping_step(profile, kind)
+    table = f"_{kind}_read" if mapped else f"{kind}_new"
     select_cols = ["CAST(? AS VARCHAR) AS export"]
     for column in contract.FILE_COLUMNS[kind]:
         if column in positions:
             select_cols.append(f"{_text_expr(f'c{positions[column]}')} AS {column}")
         else:
             select_cols.append(f"CAST(NULL AS VARCHAR) AS {column}")
+    if not mapped:
+        select_cols += [f"CAST(NULL AS VARCHAR) AS {c}" for c in EXTRA_COLUMNS]
     try:
         if file.suffix == ".parquet":
             # Rename the file's columns to positional names so header case/spaces do not matter.
@@ -312,7 +395,20 @@ def _load_file(con: duckdb.DuckDBPyConnection, export: str, kind: str, file: Pat
             )
     except duckdb.Error as exc:
         raise (_parquet_rejection(file, exc) if file.suffix == ".parquet" else _csv_rejection(file, exc)) from exc
-    result.rows[kind] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    if mapped:
+        assert profile is not None
+        install_maps(con, profile, kind)
+        sql, params = mapping_sql(profile, kind, source=table, target=f"{kind}_new")
+        con.execute(sql, params)
+        con.execute(f"DROP TABLE {table}")
+    # Rows of the file: a visit split into one row per service is still one row of the file.
+    rows, derived = con.execute(f"SELECT count(DISTINCT row_number), count(*) FROM {kind}_new").fetchone()
+    result.rows[kind] = rows
+    if derived > rows:
+        result.warnings.append(
+            f"{file.name}: the mapping profile split the visits holding several services into one row per "
+            f"service ({rows} rows of the file, {derived} session rows)"
+        )
 
 
 def _row_list(rows: list[int], total: int) -> str:
@@ -354,24 +450,41 @@ def _reject_identifier_values(con: duckdb.DuckDBPyConnection, files: dict[str, P
         raise ExportRejected("; ".join(full) + tail, "; ".join(public) + tail)
 
 
+def export_profile(export: ExportFolder) -> Profile | None:
+    """The validated mapping profile of an export, None without one; a profile that cannot be used
+    (not valid, or more than one matches) refuses the export (:class:`ExportRejected`)."""
+    if export.profile_problem:
+        raise ExportRejected(export.profile_problem)
+    if export.profile is None:
+        return None
+    try:
+        return read_profile(export.profile, export.profile_label)
+    except ProfileError as exc:
+        raise ExportRejected(f"the mapping profile is not valid: {exc}",
+                             f"its mapping profile ({export.profile_label}) is not valid") from exc
+
+
 def read_export(export: ExportFolder, con: duckdb.DuckDBPyConnection) -> ReadResult:
     """Read an export's files into ``sessions_new`` / ``rom_new`` text tables on a scratch connection.
 
     Raises :class:`ExportRejected` with a one-line reason for every whole-export rule of the
     contract. Nothing is written anywhere but the given (scratch) connection. A sessions file with
-    a header and no rows is read as 0 rows (contract 1.1: a month without visits).
+    a header and no rows is read as 0 rows (contract 1.1: a month without visits). The export's
+    mapping profile, if any, is applied while reading (:mod:`transforms.profile_mapping`); row
+    counts are rows of the files (a visit the profile splits into several rows counts once).
     """
     conflicts = [k.split(":")[0] for k in export.files if k.endswith(":conflict")]
     if conflicts:
         raise ExportRejected(f"the export has both {conflicts[0]}.csv and {conflicts[0]}.parquet; send one")
     if "sessions" not in export.files:
         raise ExportRejected("the export has no sessions file (sessions.csv or sessions.parquet)")
+    profile = export_profile(export)
     result = ReadResult()
     for kind in FILE_KINDS:
         if kind in export.files:
-            _load_file(con, export.name, kind, export.files[kind], result)
+            _load_file(con, export.name, kind, export.files[kind], result, profile)
         else:
-            cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in contract.FILE_COLUMNS[kind])
+            cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in (*contract.FILE_COLUMNS[kind], *EXTRA_COLUMNS))
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {kind}_new AS SELECT CAST(NULL AS BIGINT) AS row_number, "
                 f"CAST(NULL AS VARCHAR) AS export, {cols} LIMIT 0"

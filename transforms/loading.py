@@ -47,6 +47,7 @@ from expectations.validation import (
 from transforms import contract
 from transforms.config import Settings
 from transforms.exports import ExportFolder, ExportRejected, IgnoredEntry, read_export
+from transforms.profile_mapping import EXTRA_COLUMNS
 from transforms.quality_history import prepare_check_rows, record_row_rules
 from transforms.restricted import private_dir
 from transforms.sqlmodels import install_macros, query
@@ -80,6 +81,8 @@ class LoadOutcome:
     report: Path | None = None
     public_reason: str = ""  # the reason as the published site may show it
     patients: int | None = None  # distinct (clinic_id, patient_id) of the export's sessions file
+    profile: str | None = None  # the mapping profile applied ('profile.toml' or '_profiles/<file>'), if any
+    profile_checksum: str | None = None  # sha256 of that profile's bytes
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -225,7 +228,7 @@ def _previous(con: duckdb.DuckDBPyConnection, outcomes: list[LoadOutcome]) -> di
 
 _LOG_COLUMNS = (
     "run_id", "export", "status", "reason", "rows_in", "rows_loaded", "rows_quarantined", "checksum", "loaded_at",
-    "warnings", "public_reason", "patients_in",
+    "warnings", "public_reason", "patients_in", "profile", "profile_checksum",
 )
 
 
@@ -233,7 +236,7 @@ def _log_row(run_id: str, outcome: LoadOutcome) -> list[object]:
     return [
         run_id, outcome.export, outcome.status, outcome.reason, outcome.rows_in, outcome.rows_loaded,
         outcome.rows_quarantined, outcome.checksum, datetime.now(), "; ".join(outcome.warnings) or None,
-        outcome.public_reason or outcome.reason, outcome.patients,
+        outcome.public_reason or outcome.reason, outcome.patients, outcome.profile, outcome.profile_checksum,
     ]
 
 
@@ -276,8 +279,8 @@ def _summarise_rules(failed: dict[str, int], limit: int = 3, counts: bool = True
     return text + (f" and {len(failed) - limit} more" if len(failed) > limit else "")
 
 
-def _validate(scratch: Path, today: date) -> list[FileValidation]:
-    """Run both suites on the scratch file and fill its ``quarantine`` table."""
+def validate_scratch(scratch: Path, today: date) -> list[FileValidation]:
+    """Run both suites on the scratch file (closed) and fill its ``quarantine`` table."""
     validations = []
     for file in ("sessions", "rom"):
         validation = validate_file(scratch, file, today)
@@ -360,7 +363,7 @@ def _commit(con: duckdb.DuckDBPyConnection, run_id: str, accepted: list[LoadOutc
                     "WHERE t.export IN (SELECT export FROM _committing)")
         con.execute(
             "INSERT INTO quarantine.rejected_rows BY NAME SELECT q.export, q.file, q.row_number, q.session_id, q.rule, "
-            "q.column_name, q.value, c.clinic_id, c.session_month FROM scratch.quarantine q "
+            "q.column_name, q.value, q.original_value, c.clinic_id, c.session_month FROM scratch.quarantine q "
             "LEFT JOIN scratch.quarantine_context c USING (export, file, row_number) "
             "WHERE q.export IN (SELECT export FROM _committing) "
             "ORDER BY q.export, q.file, q.row_number, q.rule, q.column_name"
@@ -382,14 +385,18 @@ def _commit(con: duckdb.DuckDBPyConnection, run_id: str, accepted: list[LoadOutc
         con.execute("DROP TABLE _committing")
 
 
-def _decide(scon: duckdb.DuckDBPyConnection, outcome: LoadOutcome, settings: Settings, replacing: bool) -> list[tuple]:
-    """Set the outcome from the export's quarantined rows; returns a sample of them for the report."""
+def decide(scon: duckdb.DuckDBPyConnection, outcome: LoadOutcome, settings: Settings, replacing: bool) -> list[tuple]:
+    """Set the outcome from the export's quarantined rows (the scratch ``quarantine`` table): accepted, or
+    rejected when more than ``reject_share`` of its rows break a rule. Returns a sample of the quarantined
+    rows for the report: (file, row_number, session_id, rule, column_name, value, original_value)."""
     bad_rows = scon.execute(
         "SELECT count(*) FROM (SELECT DISTINCT file, row_number FROM quarantine WHERE export = ?)", [outcome.export]
     ).fetchall()[0][0]
     outcome.failed_rules = dict(
         scon.execute(
-            "SELECT file || '.' || column_name || '.' || rule, count(*) FROM quarantine WHERE export = ? GROUP BY ALL",
+            # rows of the file: the rows a profile split one visit into share its row number
+            "SELECT file || '.' || column_name || '.' || rule, count(DISTINCT row_number) FROM quarantine "
+            "WHERE export = ? GROUP BY ALL",
             [outcome.export],
         ).fetchall()
     )
@@ -411,10 +418,70 @@ def _decide(scon: duckdb.DuckDBPyConnection, outcome: LoadOutcome, settings: Set
         outcome.rows_loaded = rows_in - bad_rows
         _accepted_reasons(outcome, replacing)
     return scon.execute(
-        "SELECT file, row_number, session_id, rule, column_name, value FROM quarantine WHERE export = ? "
-        "ORDER BY file DESC, row_number, rule LIMIT 500",
+        "SELECT file, row_number, session_id, rule, column_name, value, original_value FROM quarantine "
+        "WHERE export = ? ORDER BY file DESC, row_number, rule LIMIT 500",
         [outcome.export],
     ).fetchall()
+
+
+def read_into_scratch(
+    scon: duckdb.DuckDBPyConnection, exports: list[ExportFolder], outcomes: dict[str, LoadOutcome]
+) -> tuple[list[ExportFolder], list[LoadOutcome]]:
+    """Read the exports (and apply their profiles) into the scratch tables ``sessions_in`` / ``rom_in``.
+
+    Sets each outcome's row counts, patients and warnings, or marks it rejected with the reason when
+    the export cannot be read (a whole-export rule). Returns the readable exports and the outcomes of
+    those rejected on reading. Touches nothing but the scratch connection.
+    """
+    for kind, columns in contract.FILE_COLUMNS.items():
+        cols = ", ".join(f"{c} VARCHAR" for c in (*columns, *EXTRA_COLUMNS))
+        scon.execute(f"CREATE TABLE {kind}_in (row_number BIGINT, export VARCHAR, {cols})")
+    readable: list[ExportFolder] = []
+    rejected_on_read: list[LoadOutcome] = []
+    held: list[int] = []  # exports whose text tables wait to be appended to the *_in tables
+    held_rows = 0
+    log.info(f"  reading {len(exports)} new or changed export(s)")
+    step = max(1, len(exports) // 10)
+    for i, e in enumerate(exports, 1):
+        if len(exports) >= 20 and i % step == 0:
+            log.info(f"    read {i}/{len(exports)}")
+        outcome = outcomes[e.name]
+        try:
+            read = read_export(e, scon)
+        except ExportRejected as exc:
+            outcome.status, outcome.reason, outcome.public_reason = "rejected", str(exc), exc.public
+            rejected_on_read.append(outcome)
+            continue
+        outcome.warnings = read.warnings
+        outcome.rows_in = sum(read.rows.values())
+        outcome.patients = read.patients
+        for kind in contract.FILE_COLUMNS:
+            scon.execute(f"ALTER TABLE {kind}_new RENAME TO {kind}_held_{i}")
+        held.append(i)
+        held_rows += outcome.rows_in
+        if held_rows >= APPEND_BATCH_ROWS:
+            _append_held(scon, held)
+            held, held_rows = [], 0
+        readable.append(e)
+    _append_held(scon, held)
+    return readable, rejected_on_read
+
+
+def build_typed_rows(scon: duckdb.DuckDBPyConnection, accepted: list[str]) -> None:
+    """``sessions_typed`` / ``rom_typed`` on the scratch: the typed rows (as in ``raw.*``) of the accepted
+    exports that broke no rule (a quarantined row of the file holds back every row derived from it)."""
+    scon.execute("CREATE OR REPLACE TEMP TABLE accepted (export VARCHAR)")
+    if accepted:
+        scon.executemany("INSERT INTO accepted VALUES (?)", [[name] for name in accepted])
+    install_macros(scon)  # normalise_icd10
+    scon.execute(f"CREATE OR REPLACE TABLE sessions_typed AS {_typed_sessions_sql()}")
+    scon.execute(f"CREATE OR REPLACE TABLE rom_typed AS {TYPED_ROM_SQL}")
+
+
+def new_outcome(export: ExportFolder) -> LoadOutcome:
+    """The outcome of an export before anything happened to it (its version and its profile)."""
+    return LoadOutcome(export=export.name, status="", reason="", checksum=export.checksum,
+                       profile=export.profile_label, profile_checksum=export.profile_checksum)
 
 
 def load_exports(
@@ -433,7 +500,7 @@ def load_exports(
     """
     today = today or date.today()
     exports = sorted(exports, key=lambda e: e.name)
-    outcomes = {e.name: LoadOutcome(export=e.name, status="", reason="", checksum=e.checksum) for e in exports}
+    outcomes = {e.name: new_outcome(e) for e in exports}
     replacing: dict[str, bool] = {}
     pending: list[ExportFolder] = []
     done: list[LoadOutcome] = []
@@ -474,39 +541,9 @@ def load_exports(
     scratch.unlink(missing_ok=True)
     reports = settings.restricted / "validation"
     try:
-        readable: list[ExportFolder] = []
-        rejected_on_read: list[LoadOutcome] = []
         scratch_config = {**SCRATCH_CONFIG, "memory_limit": settings.duckdb_memory_limit}
         with duckdb.connect(str(scratch), config=scratch_config) as scon:
-            for kind, columns in contract.FILE_COLUMNS.items():
-                cols = ", ".join(f"{c} VARCHAR" for c in columns)
-                scon.execute(f"CREATE TABLE {kind}_in (row_number BIGINT, export VARCHAR, {cols})")
-            held: list[int] = []  # exports whose text tables wait to be appended to the *_in tables
-            held_rows = 0
-            log.info(f"  reading {len(pending)} new or changed export(s)")
-            step = max(1, len(pending) // 10)
-            for i, e in enumerate(pending, 1):
-                if len(pending) >= 20 and i % step == 0:
-                    log.info(f"    read {i}/{len(pending)}")
-                outcome = outcomes[e.name]
-                try:
-                    read = read_export(e, scon)
-                except ExportRejected as exc:
-                    outcome.status, outcome.reason, outcome.public_reason = "rejected", str(exc), exc.public
-                    rejected_on_read.append(outcome)
-                    continue
-                outcome.warnings = read.warnings
-                outcome.rows_in = sum(read.rows.values())
-                outcome.patients = read.patients
-                for kind in contract.FILE_COLUMNS:
-                    scon.execute(f"ALTER TABLE {kind}_new RENAME TO {kind}_held_{i}")
-                held.append(i)
-                held_rows += outcome.rows_in
-                if held_rows >= APPEND_BATCH_ROWS:
-                    _append_held(scon, held)
-                    held, held_rows = [], 0
-                readable.append(e)
-            _append_held(scon, held)
+            readable, rejected_on_read = read_into_scratch(scon, pending, outcomes)
             phases.mark("read files")
             prepare_scratch(scon)
             phases.mark("prepare scratch")
@@ -520,14 +557,14 @@ def load_exports(
         if not readable:
             return [outcomes[e.name] for e in exports]
         log.info(f"  checking the rows of {len(readable)} export(s) with Great Expectations")
-        validations = _validate(scratch, today)
+        validations = validate_scratch(scratch, today)
         phases.mark("great expectations")
         write_gx_results(validations, reports / "_great_expectations" / run_id)
         accepted: list[str] = []
         with duckdb.connect(str(scratch), config=scratch_config) as scon:
             for e in readable:
                 outcome = outcomes[e.name]
-                sample = _decide(scon, outcome, settings, replacing[e.name])
+                sample = decide(scon, outcome, settings, replacing[e.name])
                 outcome.report = write_report(
                     e.name, reports / e.name, outcome.failed_rules, validations, sample,
                     outcome=f"{outcome.status}: {outcome.reason}",
@@ -537,12 +574,7 @@ def load_exports(
             prepare_check_rows(scon)
             phases.mark("decide and report")
             # Typed rows of every accepted export at once; each export's commit then takes its own.
-            scon.execute("CREATE OR REPLACE TEMP TABLE accepted (export VARCHAR)")
-            if accepted:
-                scon.executemany("INSERT INTO accepted VALUES (?)", [[name] for name in accepted])
-            install_macros(scon)  # normalise_icd10
-            scon.execute(f"CREATE OR REPLACE TABLE sessions_typed AS {_typed_sessions_sql()}")
-            scon.execute(f"CREATE OR REPLACE TABLE rom_typed AS {TYPED_ROM_SQL}")
+            build_typed_rows(scon, accepted)
         phases.mark("typed rows")
         with connect() as con:
             con.execute("ATTACH ? AS scratch (READ_ONLY)", [str(scratch)])

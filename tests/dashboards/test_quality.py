@@ -23,6 +23,9 @@ T0 = datetime(2026, 10, 1, 8, 0)
 LOG_COLUMNS = "run_id, export, status, reason, public_reason, rows_in, rows_loaded, rows_quarantined, patients_in, " \
               "checksum, loaded_at"
 FULL_ONLY = "SECRET-FULL-REASON line 57"
+# big-40 was loaded with a mapping profile; its refused correction came with a changed one
+PROFILE_IN_FORCE = "a" * 12 + "0" * 52
+PROFILE_CELL = f"profile.toml ({'a' * 12})"
 
 
 def _warehouse(path: Path) -> Path:
@@ -52,6 +55,8 @@ def _warehouse(path: Path) -> Path:
         con.executemany(f"INSERT INTO ops.load_log ({LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", log)
         con.execute("INSERT INTO ops.exports VALUES ('big-40', 1, 'c40', ?, ?), ('mid-30', 2, 'c30', ?, ?), "
                     "('small-5', 3, 'c5', ?, ?)", [T0] * 6)
+        con.execute("UPDATE ops.load_log SET profile = 'profile.toml', profile_checksum = CASE checksum "
+                    "WHEN 'c40' THEN ? ELSE ? END WHERE export = 'big-40'", [PROFILE_IN_FORCE, "b" * 64])
         for export, column, n in quarantine:
             con.executemany("INSERT INTO quarantine.rejected_rows (export, file, row_number, session_id, rule, "
                             "column_name, value) VALUES (?, 'sessions', ?, 'S', 'out_of_range', ?, "
@@ -94,12 +99,13 @@ def test_cards_describe_the_warehouse(page) -> None:
 
 def test_row_counts_follow_section_9(page) -> None:
     found = page[1]
-    assert _row(found, "exports", "big-40")[1:5] == ["loaded (a newer version was rejected)", "400", "397", "3"]
-    assert _row(found, "exports", "small-5")[2:5] == ["fewer than 11 patients"] * 3
+    assert _row(found, "exports", "big-40")[1:6] == ["loaded (a newer version was rejected)", PROFILE_CELL, "400", "397",
+                                                     "3"]
+    assert _row(found, "exports", "small-5")[3:6] == ["fewer than 11 patients"] * 3
     # the second-smallest loaded export is hidden too, or small-5 = total - the others
-    assert _row(found, "exports", "mid-30")[2:5] == ["suppressed"] * 3
-    assert _row(found, "exports", "noisy-20")[1:3] == ["rejected", "100"]
-    assert _row(found, "exports", "broken")[2] == "not published (patients unknown)"
+    assert _row(found, "exports", "mid-30")[3:6] == ["suppressed"] * 3
+    assert _row(found, "exports", "noisy-20")[1:4] == ["rejected", "none (the contract's format)", "100"]
+    assert _row(found, "exports", "broken")[3] == "not published (patients unknown)"
     # the rule total rests on big-40 and the two hidden exports together (35 patients): shown
     assert found["rules"][1] == ["sessions.pain_pre", "out_of_range", "6"]
     hidden = {"small-5": "fewer than 11 patients", "mid-30": "suppressed"}
@@ -117,7 +123,7 @@ def test_the_quarantine_chart_hides_the_suppressed_exports(page) -> None:
 def test_public_reasons_only(page) -> None:
     text, found, _ = page
     assert FULL_ONLY not in text and "row 9" not in text and "(60.0%)" not in text
-    assert _row(found, "exports", "broken")[5] == "sessions.csv could not be parsed: a line has the wrong number of columns"
+    assert _row(found, "exports", "broken")[6] == "sessions.csv could not be parsed: a line has the wrong number of columns"
     assert _row(found, "rejected", "big-40")[1:3] == ["sessions.csv: patient_id holds values that look like a date",
                                                      "earlier version stays loaded"]
     assert _row(found, "rejected", "noisy-20")[2] == "not in the figures"

@@ -84,10 +84,15 @@ ROM_CASES = {
 }
 
 
+def _without_profile_rules(rules: list) -> set[tuple[str, str]]:
+    # unmapped_value needs a mapping profile: every column of it has its case in tests/profiles/test_mapping.py
+    return {(r.column, r.rule) for r in rules if r.rule != "unmapped_value"}
+
+
 def test_every_rule_has_a_case() -> None:
     """A new rule without a test case fails here instead of going untested."""
-    assert {(r.column, r.rule) for r in session_rules()} - {("session_id", "duplicate_in_export")} == set(SESSION_CASES)
-    assert {(r.column, r.rule) for r in rom_rules()} == set(ROM_CASES)
+    assert _without_profile_rules(session_rules()) - {("session_id", "duplicate_in_export")} == set(SESSION_CASES)
+    assert _without_profile_rules(rom_rules()) == set(ROM_CASES)
 
 
 N_GOOD = 5  # good sessions S1..S5 (and their ROM rows) come first in the every-rule export

@@ -63,6 +63,11 @@ def test_sensor_requests_one_run_per_batch_of_new_or_changed_exports(settings) -
         assert len(changed.run_requests) == 1 and changed.run_requests[0].tags["outcomes/exports"] == "a,c"
         assert changed.run_requests[0].run_key != result.run_requests[0].run_key
 
+        (settings.inbox / "_profiles").mkdir()
+        (settings.inbox / "_profiles" / "default.toml").write_text("[columns]\n")
+        profile = inbox_sensor(dg.build_sensor_context(instance=instance, resources=res, cursor=changed.cursor))
+        assert len(profile.run_requests) == 1  # a new shared mapping profile can change every export
+
 
 def test_assets_materialize_on_a_temporary_inbox(settings) -> None:
     write_export(settings.inbox, "exp-1", sessions_series(6))

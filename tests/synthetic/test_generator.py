@@ -75,7 +75,7 @@ def _broken_rows(export: ExportFolder) -> set[tuple[str, int, str, str]]:
             )
         for rule in RULES_BY_FILE[file]():
             sql = rule.query("{batch}").replace(PARAM_TODAY, f"DATE '{TODAY.isoformat()}'").format(batch=f"{file}_in")
-            for _, row_number, _, _ in con.execute(sql).fetchall():
+            for _, row_number, *_ in con.execute(sql).fetchall():
                 broken.add((file, row_number, rule.rule, rule.column))
     con.close()
     return broken

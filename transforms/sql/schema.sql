@@ -33,11 +33,15 @@ CREATE TABLE IF NOT EXISTS ops.load_log (
     loaded_at TIMESTAMP NOT NULL,
     warnings VARCHAR,
     public_reason VARCHAR,             -- the reason as the published site may show it (no counts, rows, values, paths)
-    patients_in BIGINT                 -- distinct (clinic_id, patient_id) of the export's sessions file, when read
+    patients_in BIGINT,                -- distinct (clinic_id, patient_id) of the export's sessions file, when read
+    profile VARCHAR,                   -- the mapping profile applied: 'profile.toml' or '_profiles/<file>'; NULL: none
+    profile_checksum VARCHAR           -- sha256 of that profile's bytes (part of the export's checksum)
 );
 -- Warehouses created before these columns existed get them (ignored, loaded, replaced, unchanged, rejected).
 ALTER TABLE ops.load_log ADD COLUMN IF NOT EXISTS public_reason VARCHAR;
 ALTER TABLE ops.load_log ADD COLUMN IF NOT EXISTS patients_in BIGINT;
+ALTER TABLE ops.load_log ADD COLUMN IF NOT EXISTS profile VARCHAR;
+ALTER TABLE ops.load_log ADD COLUMN IF NOT EXISTS profile_checksum VARCHAR;
 
 CREATE TABLE IF NOT EXISTS quarantine.rejected_rows (
     export VARCHAR NOT NULL,
@@ -46,8 +50,10 @@ CREATE TABLE IF NOT EXISTS quarantine.rejected_rows (
     session_id VARCHAR,
     rule VARCHAR NOT NULL,
     column_name VARCHAR,
-    value VARCHAR
+    value VARCHAR,                     -- the value the rule saw (after the export's mapping profile, if any)
+    original_value VARCHAR             -- the export's own value when a mapping profile changed it; else NULL
 );
+ALTER TABLE quarantine.rejected_rows ADD COLUMN IF NOT EXISTS original_value VARCHAR;
 
 -- Where each quarantined row belongs (the share of broken rows per clinic and month): its clinic_id
 -- and the month of its session, when readable.

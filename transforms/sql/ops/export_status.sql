@@ -2,7 +2,9 @@
 -- section 10, ops.load_log). An export is `loaded` when a version of it is in the warehouse
 -- (ops.exports) and `rejected` when none is (every version sent so far was refused). Counts are
 -- those of the version in force, never one run's delta: a rerun that changes nothing describes the
--- same state. A newer version that was refused while an earlier one stays loaded is flagged.
+-- same state. A newer version that was refused while an earlier one stays loaded is flagged. The
+-- mapping profile (name and checksum) is the one the version in force was read with, else the one of
+-- the refused version.
 WITH attempts AS (      -- every load attempt of an export (skipped inbox entries are not exports)
     SELECT * FROM ops.load_log WHERE status <> 'ignored'
 ),
@@ -38,7 +40,9 @@ SELECT
     l.status AS last_outcome,
     e.export IS NOT NULL AND r.export IS NOT NULL AS newer_version_rejected,
     CASE WHEN e.export IS NOT NULL THEN r.reason END AS rejected_reason,
-    CASE WHEN e.export IS NOT NULL THEN r.public_reason END AS rejected_public_reason
+    CASE WHEN e.export IS NOT NULL THEN r.public_reason END AS rejected_public_reason,
+    CASE WHEN e.export IS NOT NULL THEN f.profile ELSE r.profile END AS profile,
+    CASE WHEN e.export IS NOT NULL THEN f.profile_checksum ELSE r.profile_checksum END AS profile_checksum
 FROM latest l
 LEFT JOIN ops.exports e ON e.export = l.export
 LEFT JOIN in_force f ON f.export = l.export
