@@ -401,7 +401,7 @@ def suppression_words(settings: Settings) -> str:
             "pages, so the reason does not tell which hidden numbers are the small ones. A zero is shown.")
 
 
-NO_SECTION = "no section: described on its page"
+NO_SECTION = "no section (described on its page)"
 
 
 def reasons(settings: Settings) -> list[tuple[str, str]]:
