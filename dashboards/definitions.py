@@ -18,7 +18,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from dashboards import html
+import pandas as pd
+
+from dashboards import downloads, html
 from transforms.config import Settings
 from transforms.runs import RunRecord, default_settings, settings_in_force
 
@@ -167,7 +169,23 @@ def settings_table(settings: Settings) -> str:
     table = html.table(rows, ["Setting", "In force", "Default", "Meaning"], row_classes=classes,
                        table_id="settings-table")
     return (f"<h2 id='settings-in-force'>Settings in force for this run</h2>{note}"
-            f"<div class=panel>{table}</div>")
+            f"<div class=panel>{table}{downloads.link('definitions-settings')}</div>")
+
+
+def settings_download(settings: Settings) -> downloads.Download:
+    """The settings table as a download (values as the table writes them, with whether they changed)."""
+    in_force = settings_in_force(settings, public=True)
+    defaults = default_settings()
+    meanings = setting_descriptions()
+
+    def text(value: Any) -> str:
+        return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    frame = pd.DataFrame([{"setting": name, "in_force": text(value), "default": text(defaults.get(name)),
+                           "changed": _differs(name, in_force, defaults), "meaning": meanings.get(name, "")}
+                          for name, value in in_force.items()],
+                         columns=["setting", "in_force", "default", "changed", "meaning"])
+    return downloads.download("definitions-settings", frame)
 
 
 def _mark_settings(text: str, settings: Settings) -> str:
@@ -186,13 +204,19 @@ def _mark_settings(text: str, settings: Settings) -> str:
     return _SETTING_MARK.sub(replace, text)
 
 
-def anchor(keyword: str) -> str:
-    """A link to the first heading of the definitions that mentions ``keyword`` (or to the page)."""
+def heading(keyword: str) -> str | None:
+    """The first heading of the definitions that mentions ``keyword`` (``2. Pain``), or None."""
     for line in definitions_text().splitlines():
         # "# " is the document's title, which the page replaces with its own: not an anchor
         if line.startswith("##") and keyword.lower() in line.lower():
-            return f"{PAGE}#{slug(line.lstrip('#').strip())}"
-    return PAGE
+            return line.lstrip("#").strip()
+    return None
+
+
+def anchor(keyword: str) -> str:
+    """A link to the first heading of the definitions that mentions ``keyword`` (or to the page)."""
+    title = heading(keyword)
+    return PAGE if title is None else f"{PAGE}#{slug(title)}"
 
 
 def build_definitions_page(site: Path, settings: Settings, run: RunRecord | None = None) -> Path:
@@ -201,6 +225,7 @@ def build_definitions_page(site: Path, settings: Settings, run: RunRecord | None
     lines = text.splitlines()
     if lines and lines[0].startswith("# "):  # the page's own title replaces the document's
         text = "\n".join(lines[1:])
+    downloads.write_downloads(site, PAGE, [settings_download(settings)], settings)
     body = settings_table(settings) + f"<div class='panel definitions'>{render_markdown(_mark_settings(text, settings))}</div>"
     return html.write_page(site, PAGE, html.page(
         PAGE, "Definitions", "What every published number, audit flag and threshold means, where the thresholds "

@@ -24,10 +24,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboards import html, wording
+from dashboards import downloads, html, wording
 from dashboards.case_mix import case_mix_words
 from dashboards.forest import forest_figure
-from dashboards.funnel import funnel_figure
+from dashboards.funnel import Z95, Z998, control_limit, funnel_figure
+from dashboards.funnel import position as funnel_position
 from dashboards.publication import (
     EpisodeCells,
     hidden_column,
@@ -37,7 +38,7 @@ from dashboards.publication import (
     publish_risk,
 )
 from dashboards.queries import clinic_data_months, episode_support, read_table, residual_sd
-from dashboards.responder_funnel import responder_funnel_figure
+from dashboards.responder_funnel import LEVELS, own_position, proportion_limit, responder_funnel_figure
 from dashboards.suppression import ALL
 from dashboards.theme import (
     ACCENT,
@@ -56,6 +57,7 @@ from dashboards.theme import (
     is_missing,
 )
 from transforms.config import Settings
+from transforms.intervals import z_value
 from transforms.runs import RunRecord
 
 ALL_VIEW = "all"
@@ -375,13 +377,14 @@ def _view_body(view: ClinicView, network: Network, colours: dict[str, str], sett
         "<p class=explain>Lost to follow-up: episodes that ended without a discharge visit, among the ended "
         f"episodes (an episode is still active when its last visit is {escape(wording.follow_up_active(settings))}"
         "). “Lost” says that the record stops, not why.</p>",
+        downloads.link("director-lost-to-follow-up"),
         html.section(
             "Outcomes by condition",
             "Sustained change is baseline pain minus the pain reported <i>before</i> treatment at the last later "
             f"visit (0–10 scale; higher is better). Responders {escape(wording.responder_sentence(settings))}.",
             html.panel(html.chart(forest, f"{key}-forest", "No condition has enough patients to publish.",
                                   "Every condition rests on too few pain-evaluable patients.", lazy=lazy),
-                       condition_table(outcomes, threshold, f"{key}-conditions")),
+                       condition_table(outcomes, threshold, f"{key}-conditions"), downloads.link("director-conditions")),
             _hidden_note(outcomes, "counts", "Suppressed (too few patients, or hidden to protect a smaller group)"),
         ),
         html.section(
@@ -393,7 +396,7 @@ def _view_body(view: ClinicView, network: Network, colours: dict[str, str], sett
                if hidden_units else ""),
             html.panel(html.chart(funnel, f"{key}-funnel", "No clinic or therapist can be shown.",
                                   "Each rests on too few pain-evaluable patients, or no risk model was fitted.",
-                                  lazy=lazy)),
+                                  lazy=lazy), downloads.link("director-funnel")),
             "<p class=explain>The same comparison for the responder rate: each unit's share of responders "
             f"({escape(wording.responder_sentence(settings))}) minus the share a logistic model expects for its "
             "patients, against its number of pain-evaluable episodes. The limits are drawn from the network's "
@@ -401,7 +404,7 @@ def _view_body(view: ClinicView, network: Network, colours: dict[str, str], sett
             + (f" {hidden_responders} therapist(s) are suppressed." if hidden_responders else "") + "</p>",
             html.panel(html.chart(responder_funnel, f"{key}-responder-funnel", "No clinic or therapist can be shown.",
                                   "Each rests on too few pain-evaluable patients, or no risk model was fitted.",
-                                  lazy=lazy)),
+                                  lazy=lazy), downloads.link("director-responder-funnel")),
         ),
         html.section(
             "Follow-up completeness",
@@ -409,16 +412,129 @@ def _view_body(view: ClinicView, network: Network, colours: dict[str, str], sett
             "intervals. Outcomes of units that lose track of patients are less reliable."
             + (f" {hidden_therapists} therapist(s) are suppressed (too few patients, or hidden to protect a smaller group)."
                if hidden_therapists else ""),
-            "<div class=grid2>" + "".join(completeness) + "</div>" if len(completeness) > 1 else completeness[0],
+            ("<div class=grid2>" + "".join(completeness) + "</div>" if len(completeness) > 1 else completeness[0])
+            + (downloads.link("director-therapists") if view.one_clinic
+               else downloads.link("director-conditions", "director-therapists")),
         ),
         html.section(
             "Monthly trend",
             "Sessions, mean sustained pain change and responder rate of the episodes that started each month. "
             "Months still in progress at the end of the data are marked: their episodes have barely begun.",
             html.panel(html.chart(trend, f"{key}-trend", "No month can be shown.",
-                                  "Every month is suppressed (too few patients).", lazy=lazy)),
+                                  "Every month is suppressed (too few patients).", lazy=lazy),
+                       downloads.link("director-monthly")),
         ),
     ])
+
+
+_COUNTS = ["n_patients", "n_episodes", "n_sessions", "n_with_final_pain", "final_pain_share", "final_pain_ci_low",
+           "final_pain_ci_high"]
+_PAIN = ["n_pain_evaluable", "mean_pain_change", "mean_pain_change_ci_low", "mean_pain_change_ci_high",
+         "responder_rate", "responder_ci_low", "responder_ci_high"]
+_RELIEF = ["median_sessions_to_relief", "median_ci_low", "median_ci_high"]
+
+
+def _clinic_rows(frame: pd.DataFrame, overall: pd.DataFrame | None = None) -> pd.DataFrame:
+    """All clinics first (``overall`` with ``clinic_id = 'all'``), then each clinic; conditions in the page's order."""
+    parts = [] if overall is None else [overall.assign(clinic_id=ALL)]
+    parts.append(frame)
+    rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else frame.reset_index(drop=True)
+    rank = {g: i for i, g in enumerate(condition_order(rows["condition_group"].astype(str).unique().tolist()))}
+    keyed = rows.assign(_all=rows["clinic_id"].astype(str) != ALL, _clinic=rows["clinic_id"].astype(str),
+                        _rank=rows["condition_group"].astype(str).map(rank))
+    return keyed.sort_values(["_all", "_clinic", "_rank"], kind="stable").drop(
+        columns=["_all", "_clinic", "_rank"]).reset_index(drop=True)
+
+
+def _with_completeness(frame: pd.DataFrame) -> pd.DataFrame:
+    """``final_pain_share`` (episodes with a final pain score ÷ episodes) beside the published columns."""
+    return frame.assign(final_pain_share=downloads.ratio(frame["n_with_final_pain"], frame["n_episodes"]))
+
+
+def _units(frame: pd.DataFrame) -> pd.DataFrame:
+    """The drawn points of a funnel (hidden units carry None and are left out, as in the chart): clinics first."""
+    drawn = pd.Series([not is_missing(v) for v in frame["o_minus_e"]], index=frame.index, dtype=bool)
+    shown = frame[drawn & frame["level"].isin(["clinic", "therapist"])]
+    keyed = shown.assign(_therapist=shown["level"] != "clinic", _clinic=shown["clinic_id"].astype(str),
+                         _unit=shown["unit_id"].astype(str))
+    return keyed.sort_values(["_therapist", "_clinic", "_unit"]).drop(
+        columns=["_therapist", "_clinic", "_unit"]).reset_index(drop=True)
+
+
+def director_downloads(views: list[ClinicView], network: Network, overall: pd.DataFrame, by_clinic: pd.DataFrame,
+                       therapists: pd.DataFrame, risk: pd.DataFrame, responders: pd.DataFrame,
+                       follow_up: pd.DataFrame) -> list[downloads.Download]:
+    """The director page's downloads, from the published frames of its views (every clinic in one file)."""
+    out = []
+    # outcomes by condition (tables, forest plots, headline cards, clinic completeness)
+    frame = _with_completeness(_clinic_rows(by_clinic, overall))
+    out.append(downloads.download(
+        "director-conditions",
+        downloads.take(frame, ["clinic_id", "condition_group", *downloads.TABLES["director-conditions"].values]),
+        downloads.suppressed(frame[hidden_column("counts")], _COUNTS),
+        downloads.suppressed(frame[hidden_column("pain")], _PAIN),
+        downloads.suppressed(frame[hidden_column("relief")], _RELIEF),
+        downloads.reason(downloads.NOT_REACHED, ~frame[hidden_column("relief")].astype(bool) & pd.Series(
+            downloads.missing(frame["median_sessions_to_relief"]), index=frame.index), _RELIEF),
+        downloads.reason(downloads.NOT_REACHED, ~frame[hidden_column("relief")].astype(bool) & pd.Series(
+            downloads.missing(frame["median_ci_high"]), index=frame.index), ["median_ci_high"]),
+    ))
+    # lost to follow-up (the headline card of each view)
+    rows = follow_up[follow_up["condition_group"].astype(str) == ALL]
+    rows = rows.assign(_all=rows["clinic_id"].astype(str) != ALL, _clinic=rows["clinic_id"].astype(str)).sort_values(
+        ["_all", "_clinic"]).reset_index(drop=True)
+    lost = ["n_ended", "lost_rate", "lost_ci_low", "lost_ci_high"]
+    out.append(downloads.download(
+        "director-lost-to-follow-up", downloads.take(rows, ["clinic_id", *lost]),
+        downloads.suppressed(rows[hidden_column("lost")]),
+        downloads.reason(downloads.NO_EPISODE_ENDED, ~rows[hidden_column("lost")].astype(bool) & pd.Series(
+            downloads.missing(rows["lost_rate"]), index=rows.index), lost[1:]),
+    ))
+    # the two funnel plots: their points, with the control limits at each point's n
+    sd = network.residual_sd
+    frame = _units(risk)
+    table = downloads.take(frame, ["level", "clinic_id", "unit_id", "n", "observed_mean", "expected_mean", "o_minus_e",
+                                   "o_minus_e_ci_low", "o_minus_e_ci_high"],
+                           o_minus_e_ci_low="ci_low", o_minus_e_ci_high="ci_high")
+    table["limit_95"] = [control_limit(float(n), sd, Z95) if sd and n else None for n in frame["n"]]
+    table["limit_998"] = [control_limit(float(n), sd, Z998) if sd and n else None for n in frame["n"]]
+    table["position"] = [funnel_position(float(o), float(n), sd) for o, n in zip(frame["o_minus_e"], frame["n"],
+                                                                                   strict=True)]
+    out.append(downloads.download("director-funnel", table))
+    rate = network.responder_rate
+    frame = _units(responders)
+    table = downloads.take(frame, ["level", "clinic_id", "unit_id", "n", "observed_rate", "expected_rate", "o_to_e",
+                                   "o_minus_e", "o_minus_e_ci_low", "o_minus_e_ci_high"],
+                           o_minus_e_ci_low="ci_low", o_minus_e_ci_high="ci_high")
+    limits = rate is not None and 0.0 < rate < 1.0
+    for name, level in (("limit_95", LEVELS[0]), ("limit_998", LEVELS[1])):
+        table[name] = [proportion_limit(float(n), rate, z_value(level)) if limits and n else None  # type: ignore[arg-type]
+                       for n in frame["n"]]
+    table["position"] = [own_position(None if is_missing(lo) else float(lo), None if is_missing(hi) else float(hi))
+                         for lo, hi in zip(frame["ci_low"], frame["ci_high"], strict=True)]
+    out.append(downloads.download("director-responder-funnel", table))
+    # follow-up completeness by therapist (the drawn points)
+    frame = _with_completeness(therapists[~therapists[hidden_column("counts")].astype(bool)])
+    frame = frame.assign(_c=frame["clinic_id"].astype(str), _t=frame["therapist_id"].astype(str)).sort_values(
+        ["_c", "_t"]).reset_index(drop=True)
+    out.append(downloads.download("director-therapists", downloads.take(
+        frame, ["clinic_id", "therapist_id", *downloads.TABLES["director-therapists"].values])))
+    # monthly trend of every view
+    parts = []
+    for view in views:
+        months = view.monthly.assign(clinic_id=ALL) if not view.one_clinic else view.monthly
+        month = [pd.Timestamp(m).strftime("%Y-%m") for m in months["month"]]
+        parts.append(months.assign(month=month, in_progress=[
+            view.in_progress_from is not None and m >= view.in_progress_from for m in month]).sort_values("month"))
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*overall.columns, "month"])
+    out.append(downloads.download(
+        "director-monthly",
+        downloads.take(frame, ["clinic_id", "month", *downloads.TABLES["director-monthly"].values]),
+        downloads.suppressed(frame[hidden_column("counts")], ["n_episodes", "n_sessions"]),
+        downloads.suppressed(frame[hidden_column("pain")], [c for c in _PAIN if c in
+                                                              downloads.TABLES["director-monthly"].values]),
+    ))
+    return out
 
 
 def build_director_page(
@@ -468,6 +584,8 @@ def build_director_page(
             one_clinic=True, follow_up=lost_row(clinic),
             responders=responders[responders["clinic_id"].astype(str) == clinic],
         ))
+    downloads.write_downloads(site, "director.html", director_downloads(
+        views, network, overall, by_clinic, therapists, risk, responders, follow_up), settings)
     body = [
         html.view_filter("Clinic", [(v.key, v.label) for v in views],
                          "switches every figure below: headline, outcomes by condition, comparison, completeness "

@@ -91,6 +91,11 @@ footer{color:var(--muted);font-size:12px;margin-top:44px;border-top:1px solid va
 tr.setting-changed td{background:#fff8e6;font-weight:600}
 footer .provenance{margin-top:6px}
 .definitions table.data{margin:8px 0 14px}
+.download{display:flex;justify-content:flex-end;gap:16px;margin:6px 2px 2px;font-size:12px}
+.download a{color:var(--muted);text-decoration:none}
+.download a:hover{color:var(--accent);text-decoration:underline}
+.download a[download]::before{content:"⤓ "}
+h2 .file{font-weight:400;color:var(--muted);font-size:13px;margin-left:8px}
 """
 
 VIEW_SCRIPT = """
@@ -262,21 +267,28 @@ def view(name: str, body: str, first: bool) -> str:
     return f"<section class=view data-view='{escape(name)}'{'' if first else ' hidden'}>{body}</section>"
 
 
-def provenance(run: RunRecord | None) -> str:
-    """The footer line naming the run that produced a page (its id, time and the pipeline's version)."""
+def provenance(run: RunRecord | None, root: str = "") -> str:
+    """The footer line naming the run that produced a page (its id, time and the pipeline's version);
+    ``root`` leads from the page's folder to the site's (``../`` for a page in ``data/``)."""
     if run is None:
         return "Produced outside a recorded pipeline run. "
     return (f"Produced by run <code>{escape(run.run_id)}</code> started {run.started_at:%Y-%m-%d %H:%M}, pipeline "
             f"{escape(run.version_text)}; its exports and settings are listed on the "
-            "<a href='index.html#this-run'>overview</a>. ")
+            f"<a href='{root}index.html#this-run'>overview</a>. ")
 
 
 def page(filename: str, title: str, lead: str, body: str, threshold: int | None = None, scripts: str = "",
-         run: RunRecord | None = None) -> str:
-    """A whole page: header with navigation, title, lead paragraph, body, the privacy footer and the run."""
+         run: RunRecord | None = None, root: str = "") -> str:
+    """A whole page: header with navigation, title, lead paragraph, body, the privacy footer and the run.
+
+    ``root`` leads from the page's folder to the site's: ``../`` for the data dictionary in ``data/``,
+    which needs no Plotly script either.
+    """
     nav = "".join(
-        f"<a href='{href}'{' class=current' if href == filename else ''}>{escape(label)}</a>" for href, label in PAGES
+        f"<a href='{root}{href}'{' class=current' if href == filename else ''}>{escape(label)}</a>"
+        for href, label in PAGES
     )
+    plotly_script = "" if root else f"<script src='{PLOTLY_JS_PATH}'></script>"
     rule = (f"Every number resting on 1 to {threshold - 1} distinct patients is hidden and shown as "
             f"{suppressed_html(threshold)}, and so is any number from which a hidden one could be recovered by "
             "subtraction from a total. " if threshold else "")
@@ -284,12 +296,12 @@ def page(filename: str, title: str, lead: str, body: str, threshold: int | None 
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width, initial-scale=1'><link rel=icon href='data:,'>"
         f"<title>{escape(title)} · Manual-therapy outcomes</title><style>{CSS}</style>"
-        f"<script src='{PLOTLY_JS_PATH}'></script></head><body>"
-        f"<header><a class=brand href='index.html'>Manual-therapy outcomes</a><nav>{nav}</nav></header>"
+        f"{plotly_script}</head><body>"
+        f"<header><a class=brand href='{root}index.html'>Manual-therapy outcomes</a><nav>{nav}</nav></header>"
         f"<main><h1>{escape(title)}</h1><p class=lead>{lead}</p>{body}"
         f"<footer>{rule}Aggregates only: no patient, session or episode identifier and no date of service is "
-        "published. Definitions of every figure: <a href='definitions.html'>Definitions</a>."
-        f"<div class=provenance>{provenance(run)}</div></footer></main>"
+        f"published. Definitions of every figure: <a href='{root}definitions.html'>Definitions</a>."
+        f"<div class=provenance>{provenance(run, root)}</div></footer></main>"
         f"{scripts}</body></html>"
     )
 

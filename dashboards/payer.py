@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboards import html
+from dashboards import downloads, html
 from dashboards.audit_packet import PACKET_FOLDER, PACKET_PREFIX, TIER_COLOURS
 from dashboards.definitions import anchor
 from dashboards.queries import (
@@ -592,6 +592,137 @@ def rules_table(rules: dict[tuple[str, str], bool], settings: Settings) -> str:
                       table_id="payer-rules")
 
 
+# --- downloads ------------------------------------------------------------------------------------------------
+
+
+def _rows(records: list[dict], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(records, columns=columns)
+
+
+def payer_downloads(flags: pd.DataFrame, units: pd.DataFrame, visits: pd.DataFrame, pain: pd.DataFrame,
+                    rules: dict[tuple[str, str], bool], clinic_episodes: dict[str, float | None],
+                    payer_episodes: dict[str, float | None], total_episodes: float | None,
+                    settings: Settings) -> list[downloads.Download]:
+    """The payer page's downloads, from the published frames its tables and charts use (a combination without a
+    row is a published zero, as on the page; flags, tiers and payer types by their codes)."""
+    out = []
+    clinics = sorted(clinic_episodes)
+    payers = [p for p in _payers(list(payer_episodes)) if p != ALL]
+    options = [*FLAGS, *(f"{TIER_PREFIX}{t}" for t in TIERS), ANY_FLAG]
+
+    def value(flag: str, clinic: str, payer: str, column: str) -> tuple[bool, float]:
+        return _flag_value(flags, flag, clinic, payer, column)
+
+    # flagged episodes by flag (chart; tiers and any flag: the cards and the funnel's overall rates)
+    records, hidden = [], []
+    for flag in options:
+        shown, n = value(flag, ALL, ALL, "n_episodes")
+        _, raised = value(flag, ALL, ALL, "n_flags")
+        tier = FLAG_TIER.get(flag, flag[len(TIER_PREFIX):] if flag.startswith(TIER_PREFIX) else ALL)
+        records.append({"flag": flag, "tier": tier, "raised_per": "visit" if flag in SESSION_FLAGS else "episode",
+                        "n_flagged_episodes": n, "n_flags": raised})
+        hidden.append(not shown)
+    frame = _rows(records, ["flag", "tier", "raised_per", "n_flagged_episodes", "n_flags"])
+    out.append(downloads.download("payer-flags", frame, downloads.suppressed(hidden, ["n_flagged_episodes",
+                                                                                     "n_flags"])))
+    # flags by payer type and by clinic (heatmaps; tiers and any flag by clinic: the funnel)
+    records, hidden, unit_hidden, not_applicable = [], [], [], []
+    units_of = [(ALL, p, payer_episodes.get(p)) for p in payers] + [(c, ALL, clinic_episodes.get(c)) for c in clinics]
+    for flag in options:
+        for clinic, payer, episodes in units_of:
+            if flag not in FLAGS and payer != ALL:
+                continue  # tiers and any flag are shown per clinic only
+            shown, n = value(flag, clinic, payer, "n_episodes")
+            records.append({"flag": flag, "clinic_id": clinic, "payer_type": payer, "n_flagged_episodes": n,
+                            "share_of_episodes": n / episodes if shown and episodes else None})
+            hidden.append(not shown)
+            unit_hidden.append(not episodes)
+            not_applicable.append(not applies(rules, flag, payer))
+    frame = _rows(records, ["flag", "clinic_id", "payer_type", "n_flagged_episodes", "share_of_episodes"])
+    out.append(downloads.download(
+        "payer-flags-by-unit", frame, downloads.reason(downloads.NOT_APPLICABLE, not_applicable),
+        downloads.suppressed(hidden), downloads.suppressed(unit_hidden, ["share_of_episodes"])))
+    # the flag-rate funnel: its points, with the control limits at each clinic's n
+    records = []
+    for flag in (ANY_FLAG, *(f"{TIER_PREFIX}{t}" for t in TIERS)):
+        ok, flagged_all = value(flag, ALL, ALL, "n_episodes")
+        if not total_episodes or not ok or not any(n for n in clinic_episodes.values()):
+            continue
+        rate = flagged_all / total_episodes
+        for clinic, n in sorted(clinic_episodes.items()):
+            shown, flagged = value(flag, clinic, ALL, "n_episodes")
+            if not n or not shown:
+                continue
+            low95, high95 = rate_limits(rate, n, z_value(FUNNEL_LEVELS[0]))
+            low998, high998 = rate_limits(rate, n, z_value(FUNNEL_LEVELS[1]))
+            records.append({"flag": flag, "clinic_id": clinic, "n_episodes": n, "n_flagged_episodes": flagged,
+                            "flag_rate": flagged / n, "overall_rate": rate, "limit_95_low": low95,
+                            "limit_95_high": high95, "limit_998_low": low998, "limit_998_high": high998,
+                            "position": funnel_position(flagged, n, rate)})
+    out.append(downloads.download("payer-flag-rate-funnel", _rows(records, [
+        "flag", "clinic_id", *downloads.TABLES["payer-flag-rate-funnel"].values])))
+    # units at risk and excess units (table)
+    order = [(c, p) for c in [*sorted(c for c in set(units["clinic_id"]) if c != ALL), ALL]
+             for p in [*_payers([p for p in set(units["payer_type"]) if p != ALL]), ALL]]
+    rows = [r for c, p in order if (r := _cell(units, clinic_id=c, payer_type=p)) is not None]
+    frame = pd.DataFrame(rows, columns=units.columns).reset_index(drop=True)
+    table = downloads.take(frame, ["clinic_id", "payer_type", "n_episodes", "n_flagged_episodes", "units_billed",
+                                   "units_at_risk", "units_over_time"], n_flagged_episodes="n_flagged")
+    reasons = []
+    for column, checked in (("n_flagged_episodes", tuple(FLAGS)), ("units_at_risk", RISK_FLAGS),
+                            ("units_over_time", ("UNITS_OVER_TIME",))):
+        reasons.append(downloads.reason(downloads.NOT_APPLICABLE, [
+            not any(applies(rules, f, str(p)) for f in checked) for p in frame["payer_type"]], [column]))
+    reasons += [
+        downloads.suppressed(frame["hidden"], ["n_episodes", "units_billed"]),
+        downloads.suppressed(frame["n_flagged_hidden"], ["n_flagged_episodes"]),
+        downloads.suppressed(frame["units_at_risk_hidden"], ["units_at_risk"]),
+        downloads.suppressed(frame["units_over_time_hidden"], ["units_over_time"]),
+    ]
+    out.append(downloads.download("payer-units", table, *reasons))
+    # pain documentation completeness (chart)
+    rows = [r for c in [*sorted(c for c in pain["clinic_id"] if c != ALL), ALL]
+            if (r := _cell(pain, clinic_id=c)) is not None]
+    frame = pd.DataFrame(rows, columns=pain.columns).reset_index(drop=True)
+    table = downloads.take(frame, ["clinic_id", "n_sessions", "n_scored_sessions"], n_scored_sessions="n_scored")
+    table["share_scored"] = downloads.ratio(frame["n_scored"], frame["n_sessions"])
+    out.append(downloads.download("payer-pain-documentation", table, downloads.suppressed(frame["hidden"])))
+    # documentation by payer type (heatmap)
+    records, hidden, not_applicable = [], [], []
+    for flag, label in DOCUMENTATION.items():
+        for payer in payers:
+            episodes = payer_episodes.get(payer)
+            shown, n = value(flag, ALL, payer, "n_episodes")
+            ok = bool(episodes) and shown
+            records.append({"flag": flag, "payer_type": payer, "check": label, "n_episodes": episodes,
+                            "n_documented": episodes - n if ok else None,  # type: ignore[operator]
+                            "share_documented": 1 - n / episodes if ok else None})  # type: ignore[operator]
+            hidden.append(not ok)
+            not_applicable.append(not applies(rules, flag, payer))
+    frame = _rows(records, ["flag", "payer_type", "check", "n_episodes", "n_documented", "share_documented"])
+    numbers = ["n_episodes", "n_documented", "share_documented"]
+    out.append(downloads.download("payer-documentation", frame,
+                                  downloads.reason(downloads.NOT_APPLICABLE, not_applicable, numbers),
+                                  downloads.suppressed(hidden, numbers)))
+    # which rules apply to which payer type (table)
+    frame = _rows([{"flag": f.name, "payer_type": p, "tier": f.tier, "raised_when": rule_in_words(f.name, settings),
+                    "applies": rules.get((f.name, p), False)} for f in FLAG_CATALOGUE for p in PAYER_TYPES],
+                  ["flag", "payer_type", "tier", "raised_when", "applies"])
+    out.append(downloads.download("payer-rules", frame))
+    # visits per episode (chart: every bin of every payer type, a bin without episodes is 0)
+    labels = visit_bin_labels()
+    ordered = _payers([str(p) for p in visits["payer_type"].unique()])
+    records, hidden = [], []
+    for payer in [p for p in ordered if p == ALL] + [p for p in ordered if p != ALL]:
+        for b, label in enumerate(labels):
+            row = _cell(visits, payer_type=payer, bin=b)
+            records.append({"payer_type": payer, "visits": label, "n_episodes": 0 if row is None else row["n_episodes"]})
+            hidden.append(row is not None and bool(row["hidden"]))
+    out.append(downloads.download("payer-visits-per-episode", _rows(records, ["payer_type", "visits", "n_episodes"]),
+                                  downloads.suppressed(hidden)))
+    return out
+
+
 # --- the page ----------------------------------------------------------------------------------------------
 
 
@@ -617,6 +748,8 @@ def build_payer_page(
                                                         flags["hidden"], strict=True)
                     if c == ALL and p == ALL and h and f in FLAGS]
     s = settings
+    downloads.write_downloads(site, "payer.html", payer_downloads(
+        flags, units, visits, pain, rules, clinic_episodes, payer_episodes, total_episodes, settings), settings)
     restricted = Path(s.restricted)
     worklists, packets = restricted / WORKLIST_FOLDER, restricted / PACKET_FOLDER
     body = [
@@ -631,13 +764,15 @@ def build_payer_page(
             f"recertified within {s.recertification_days} days) are raised per visit, the others once per episode."
             + (f" <span class=sup>Suppressed:</span> {escape(', '.join(hidden_flags))}." if hidden_flags else ""),
             html.panel(html.chart(flags_figure(flags), "flags", "No flag count can be shown.",
-                                  "Every flag rests on too few patients, or no flag was raised.")),
+                                  "Every flag rests on too few patients, or no flag was raised."),
+                       downloads.link("payer-flags")),
             html.panel(html.chart(flag_heatmap(flags, "payer_type", payer_episodes, "Flags by payer type", payers,
                                                {p: payer_label(p) for p in payers}, rules),
                                   "flags-payer", "No flag count by payer type can be shown.")),
             html.panel(html.chart(flag_heatmap(flags, "clinic_id", clinic_episodes, "Flags by clinic", clinics,
                                                {c: clinic_label(c) for c in clinics}, rules),
-                                  "flags-clinic", "No flag count by clinic can be shown.")),
+                                  "flags-clinic", "No flag count by clinic can be shown."),
+                       downloads.link("payer-flags-by-unit")),
         ),
         html.section(
             "Flag rates across clinics",
@@ -647,7 +782,8 @@ def build_payer_page(
             "by no more than chance; one above the outer limits is worth a closer look. The menu switches between "
             "any flag and each tier.",
             html.panel(html.chart(funnel_figure(flags, clinic_episodes, total_episodes), "funnel",
-                                  "No clinic has enough patients to publish its flag rate.")),
+                                  "No clinic has enough patients to publish its flag rate."),
+                       downloads.link("payer-flag-rate-funnel")),
         ),
         html.section(
             "Units at risk and excess units",
@@ -658,20 +794,22 @@ def build_payer_page(
             "what the day's minutes support under the CMS 8-minute rule, each patient-day counted once. A payer "
             "type for which no such flag is checked reads 'not applicable'.",
             html.panel(html.chart(units_figure(units, rules), "units-chart", "No payer type has enough patients to publish.")),
-            html.panel(units_table(units, rules, k)),
+            html.panel(units_table(units, rules, k), downloads.link("payer-units")),
         ),
         html.section(
             "Pain documentation completeness",
             "A pain score before and after treatment at every visit is what lets outcomes be shown. A missing "
             "score is not a reason to deny a visit, so this is a published measure per clinic, not a flag.",
             html.panel(html.chart(pain_documentation_figure(pain), "pain-documentation",
-                                  "No clinic has enough patients to publish.")),
+                                  "No clinic has enough patients to publish."),
+                       downloads.link("payer-pain-documentation")),
         ),
         html.section(
             "Documentation by payer type",
             "How often each payer type's episodes pass each documentation and necessity check.",
             html.panel(html.chart(documentation_figure(flags, payer_episodes, rules), "documentation",
-                                  "No payer type has enough patients to publish.")),
+                                  "No payer type has enough patients to publish."),
+                       downloads.link("payer-documentation")),
         ),
         html.section(
             "Which rules apply to which payer type",
@@ -679,13 +817,14 @@ def build_payer_page(
             "this run's thresholds. It is reference data: a clinic or payer can replace it with its own table "
             "(the <code>reference_dir</code> setting) without changing code. The relief level used by "
             f"CARE_AFTER_GOAL and PLATEAU is {escape(relief_in_words(s))}.",
-            html.panel(rules_table(rules, s)),
+            html.panel(rules_table(rules, s), downloads.link("payer-rules")),
         ),
         html.section(
             "Visits per episode",
             "How many visits a course of care takes, overall and per payer type (menu).",
             html.panel(html.chart(visits_figure(visits), "visits", "No visit count can be shown.",
-                                  "Every bin rests on too few patients.")),
+                                  "Every bin rests on too few patients."),
+                       downloads.link("payer-visits-per-episode")),
         ),
         html.section(
             "The audit worklists and packets",

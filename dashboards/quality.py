@@ -25,7 +25,7 @@ import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboards import html
+from dashboards import downloads, html
 from dashboards.queries import (
     broken_rows_by_clinic_month,
     load_history,
@@ -312,6 +312,8 @@ def build_quality_page(
     restricted = escape(str(settings.restricted))
     checks = rule_history(con)
     broken = broken_rows_by_clinic_month(con)
+    downloads.write_downloads(site, "quality.html", quality_downloads(
+        status, cells, refused, rules, checks, broken, skipped, history), settings)
     body = [
         status_cards(status, cells),
         html.section(
@@ -323,7 +325,8 @@ def build_quality_page(
             "turned a clinic system's own export into the contract (with the start of its checksum: a changed "
             "profile reloads the exports it applies to). Row counts are those of the version in "
             f"force, and are shown only for exports of at least {threshold} distinct patients.",
-            html.panel(status_table(status, cells)) if len(status) else html.message("No export has been loaded yet."),
+            html.panel(status_table(status, cells), downloads.link("quality-exports")) if len(status)
+            else html.message("No export has been loaded yet."),
         ),
         html.section(
             "Rejected exports",
@@ -333,7 +336,7 @@ def build_quality_page(
                 [[r.export, public_reason(r.rejected_reason if r.status == "loaded" else r.reason),
                   "earlier version stays loaded" if r.status == "loaded" else "not in the figures",
                   f"{pd.Timestamp(r.last_attempt_at):%Y-%m-%d %H:%M}"] for r in refused.itertuples()],
-                ["Export", "Why it was rejected", "Effect", "When"], table_id="rejected"))
+                ["Export", "Why it was rejected", "Effect", "When"], table_id="rejected"), downloads.link("quality-rejected"))
             if len(refused) else html.message("No export is currently rejected."),
         ),
         html.section(
@@ -345,7 +348,8 @@ def build_quality_page(
                        html.table([[r.rule_name.split(" · ")[0], r.rule_name.split(" · ")[1],
                                     fmt(r.n_rows, 0) if r.shown else None] for r in by_rule.itertuples()],
                                   ["File and column", "Rule", "Rows (all exports)"], threshold=threshold,
-                                  numeric=(2,), table_id="rules") if len(by_rule) else ""),
+                                  numeric=(2,), table_id="rules") if len(by_rule) else "",
+                       downloads.link("quality-quarantine")),
         ),
         html.section(
             "Quality over time",
@@ -354,9 +358,10 @@ def build_quality_page(
             "run (an export newly failing a rule, a rule an export no longer fails after a corrected version, a "
             "rule still failing), and, per clinic, the share of session rows that broke a rule by month.",
             html.panel(html.chart(history_figure(checks, cells), "rule-history", "No rule has failed yet."),
-                       "<h3>Since the previous run</h3>", changes_table(checks, cells)),
+                       downloads.link("quality-rule-history"), "<h3>Since the previous run</h3>",
+                       changes_table(checks, cells), downloads.link("quality-rule-changes")),
             html.panel(html.chart(broken_share_figure(broken, threshold), "broken-share",
-                                  "No session row is in the warehouse yet.")),
+                                  "No session row is in the warehouse yet."), downloads.link("quality-broken-rows")),
         ),
         "<div class=info><b>Row-level validation results are restricted.</b> The pages that list the failing rows "
         "of each export (row numbers, session ids, offending values) and the full reasons are in the restricted "
@@ -367,7 +372,7 @@ def build_quality_page(
             "Skipped inbox entries",
             "Entries of the inbox that are not export folders, skipped by the latest run.",
             html.panel(html.table([[r.entry, public_reason(r.reason)] for r in skipped.itertuples()],
-                                  ["Entry", "Why it was skipped"], table_id="skipped"))
+                                  ["Entry", "Why it was skipped"], table_id="skipped"), downloads.link("quality-skipped"))
             if len(skipped) else html.message("The latest run skipped nothing."),
         ),
         html.section(
@@ -376,10 +381,111 @@ def build_quality_page(
             "<details><summary>Show the load log</summary>" + html.panel(html.table(
                 _history_cells(history, cells),
                 ["Time", "Export", "Status", "Rows in", "Loaded", "Quarantined", "Reason"], numeric=(3, 4, 5),
-                table_id="load-log")) + "</details>" if len(history) else html.message("The load log is empty."),
+                table_id="load-log"), downloads.link("quality-load-log")) + "</details>" if len(history)
+            else html.message("The load log is empty."),
         ),
     ]
     return html.write_page(site, "quality.html", html.page(
         "quality.html", "Data quality", "What arrived from each clinic, what is loaded, what was held back and why.",
         "".join(body), threshold=threshold, run=run,
     ))
+
+
+# --- downloads ------------------------------------------------------------------------------------------------
+
+
+def _numbers(cells: list[str]) -> tuple[list[object], list[str]]:
+    """Counts as written on the page back to numbers; a label in their place (why they are not shown) is kept
+    apart as the reason: ``(values, reasons)``."""
+    values: list[object] = []
+    reasons: list[str] = []
+    for text in cells:
+        plain = text.replace(",", "")
+        if plain.isdigit():
+            values.append(int(plain))
+        else:
+            values.append(None)
+            if text:
+                reasons.append(text)
+    return values, reasons
+
+
+def quality_downloads(status: pd.DataFrame, cells: ExportCells, refused: pd.DataFrame, rules: pd.DataFrame,
+                      checks: pd.DataFrame, broken: pd.DataFrame, skipped: pd.DataFrame,
+                      history: pd.DataFrame) -> list[downloads.Download]:
+    """The data-quality page's downloads, from the frames its tables and charts use (counts only; a hidden
+    export's counts are empty, with the page's label as the reason)."""
+    out = []
+    counts = ["rows_in", "rows_loaded", "rows_quarantined"]
+    records = []
+    for r in status.itertuples():
+        shown = cells.shown(r.export)
+        records.append({"export": r.export, "status": _status_text(r.status, bool(r.newer_version_rejected)),
+                        **{c: getattr(r, c) if shown else None for c in counts}, "reason": public_reason(r.reason),
+                        "_label": "" if shown else cells.label(r.export)})
+    frame = pd.DataFrame(records, columns=["export", "status", *counts, "reason", "_label"])
+    out.append(downloads.download("quality-exports", frame.drop(columns="_label"), *(
+        downloads.reason(label, frame["_label"] == label, counts) for label in sorted(set(frame["_label"]) - {""}))))
+    frame = pd.DataFrame([{
+        "export": r.export, "why_rejected": public_reason(r.rejected_reason if r.status == "loaded" else r.reason),
+        "effect": "earlier version stays loaded" if r.status == "loaded" else "not in the figures",
+        "attempted_at": f"{pd.Timestamp(r.last_attempt_at):%Y-%m-%d %H:%M}"} for r in refused.itertuples()],
+        columns=["export", "why_rejected", "effect", "attempted_at"])
+    out.append(downloads.download("quality-rejected", frame))
+    frame = pd.DataFrame([{
+        "file_and_column": r.rule_name.split(" · ")[0], "rule": r.rule_name.split(" · ")[1], "export": r.export,
+        "n_rows": r.n_rows if r.shown else None, "_hidden": not r.shown} for r in rules.itertuples()],
+        columns=["file_and_column", "rule", "export", "n_rows", "_hidden"])
+    if len(frame):
+        frame = frame.assign(_all=frame["export"] == ALL).sort_values(
+            ["file_and_column", "rule", "_all", "export"]).drop(columns="_all").reset_index(drop=True)
+    out.append(downloads.download("quality-quarantine", frame.drop(columns="_hidden"),
+                                  downloads.suppressed(frame["_hidden"])))
+    # rows failing each rule after each run: the points of the chart (published exports only)
+    shown = checks[[cells.shown(e) for e in checks["export"]]] if len(checks) else checks
+    records = []
+    if len(shown) and (shown["rows_failing"] > 0).any():
+        failing = sorted(shown.loc[shown["rows_failing"] > 0, "rule"].unique())
+        runs = shown[["run_order", "checked_at"]].drop_duplicates().sort_values("run_order")
+        totals = shown[shown["rule"].isin(failing)].groupby(["rule", "run_order"])["rows_failing"].sum()
+        records = [{"run_at": f"{pd.Timestamp(t):%Y-%m-%d %H:%M}", "rule": rule,
+                    "rows_failing": int(totals.get((rule, n), 0))}
+                   for n, t in zip(runs["run_order"], runs["checked_at"], strict=True) for rule in failing]
+    out.append(downloads.download("quality-rule-history", pd.DataFrame(records, columns=["run_at", "rule",
+                                                                                         "rows_failing"])))
+    records = []
+    if len(checks):
+        last = checks[checks["run_order"] == checks["run_order"].max()]
+        for rule, part in last[last["change"] != "passing"].groupby("rule", sort=True):
+            changes = part["change"].value_counts().to_dict()
+            records.append({"rule": rule, "exports_newly_failing": changes.get("new", 0),
+                            "exports_resolved": changes.get("resolved", 0),
+                            "exports_still_failing": changes.get("persisting", 0),
+                            "rows_failing_now": part[[cells.shown(e) for e in part["export"]]]["rows_failing"].sum()})
+    out.append(downloads.download("quality-rule-changes", pd.DataFrame(records, columns=[
+        "rule", "exports_newly_failing", "exports_resolved", "exports_still_failing", "rows_failing_now"])))
+    # share of broken session rows per clinic and month (chart)
+    records, small = [], []
+    for r in broken.itertuples():
+        total = int(r.rows_loaded) + int(r.rows_broken)
+        hidden = total > 0 and r.patients < cells.threshold
+        records.append({"clinic_id": str(r.clinic_id), "month": str(r.month),
+                        "share_broken": None if hidden or total == 0 else r.rows_broken / total})
+        small.append(hidden)
+    frame = pd.DataFrame(records, columns=["clinic_id", "month", "share_broken"])
+    out.append(downloads.download("quality-broken-rows", frame, downloads.reason(
+        f"fewer than {cells.threshold} patients", small)))
+    frame = pd.DataFrame([{"entry": r.entry, "reason": public_reason(r.reason)} for r in skipped.itertuples()],
+                         columns=["entry", "reason"])
+    out.append(downloads.download("quality-skipped", frame))
+    # the load log, as its table shows it (a label in place of counts is the reason they are empty)
+    records, reasons = [], []
+    for row in _history_cells(history, cells):
+        values, why = _numbers(row[3:6])
+        records.append({"loaded_at": row[0], "export": row[1], "status": row[2], "rows_in": values[0],
+                        "rows_loaded": values[1], "rows_quarantined": values[2], "reason": row[6]})
+        reasons.append(why[0] if why else (downloads.NOT_APPLICABLE if all(v is None for v in values) else ""))
+    frame = pd.DataFrame(records, columns=["loaded_at", "export", "status", *counts, "reason"])
+    out.append(downloads.download("quality-load-log", frame, *(
+        downloads.reason(label, [r == label for r in reasons], counts) for label in sorted(set(reasons) - {""}))))
+    return out

@@ -105,18 +105,29 @@ def at_risk_value(at_risk: pd.DataFrame, group: str, t: int) -> tuple[bool, int 
     return True, None if bool(first["hidden"]) else int(first["at_risk"])
 
 
-def at_risk_table(at_risk: pd.DataFrame, times: Sequence[int], threshold: int) -> str:
-    """Number of episodes at risk after t sessions, per condition (``suppressed`` where hidden)."""
-    groups = condition_order(at_risk["condition_group"].astype(str).unique().tolist())
-    rows, firsts = [], []
-    for group in groups:
-        cells: list[str | None] = [condition_label(group)]
-        stopped = False  # after a hidden time everything is hidden (even "0" would tell when the few ended)
+def at_risk_cells(at_risk: pd.DataFrame, times: Sequence[int]) -> dict[str, list[int | None]]:
+    """The number-at-risk table's cells: per condition (in display order), the episodes at risk at each of
+    ``times`` (None where suppressed: after a hidden time everything is hidden, since even "0" would tell
+    when the few ended)."""
+    out: dict[str, list[int | None]] = {}
+    for group in condition_order(at_risk["condition_group"].astype(str).unique().tolist()):
+        values: list[int | None] = []
+        stopped = False
         for t in times:
             _, value = at_risk_value(at_risk, group, t)
             stopped = stopped or value is None
-            cells.append(None if stopped else f"{value:,}")
-        rows.append(cells)
+            values.append(None if stopped else value)
+        out[group] = values
+    return out
+
+
+def at_risk_table(at_risk: pd.DataFrame, times: Sequence[int], threshold: int) -> str:
+    """Number of episodes at risk after t sessions, per condition (``suppressed`` where hidden)."""
+    table = at_risk_cells(at_risk, times)
+    groups = list(table)
+    rows, firsts = [], []
+    for group, values in table.items():
+        rows.append([condition_label(group), *(None if v is None else f"{v:,}" for v in values)])
         firsts.append(html.swatch(condition_colour(group), condition_label(group)))
     headers = ["Episodes at risk after t sessions", *[f"t = {t}" for t in times]]
     return html.table(rows, headers, threshold, numeric=range(1, len(times) + 1),

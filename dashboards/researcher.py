@@ -18,6 +18,7 @@ distinct patients behind each cell and each model term, aggregates over ``marts.
 
 from __future__ import annotations
 
+import math
 from html import escape
 from pathlib import Path
 
@@ -26,13 +27,16 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboards import html, wording
+from dashboards import downloads, html, wording
 from dashboards.case_mix import (
+    PAIN_MODEL,
+    RESPONDER_MODEL,
     calibration_figure,
     case_mix_words,
     coefficients_figure,
     coefficients_table,
     model_summary,
+    term_order,
 )
 from dashboards.definitions import anchor
 from dashboards.flares import flare_figure
@@ -41,6 +45,7 @@ from dashboards.forest import forest_figure
 from dashboards.publication import (
     REFERENCE_NOTE,
     EpisodeCells,
+    PublishedCurves,
     hidden_column,
     publish_calibration,
     publish_coefficients,
@@ -51,9 +56,10 @@ from dashboards.publication import (
     publish_sensitivity,
     publish_simple,
     publish_techniques,
+    rows_with,
 )
 from dashboards.queries import RELIEF_BY, case_mix_support, episode_support, read_table
-from dashboards.relief import at_risk_table, at_risk_times, relief_figure
+from dashboards.relief import at_risk_cells, at_risk_table, at_risk_times, relief_figure
 from dashboards.sensitivity import sensitivity_figure
 from dashboards.suppression import ALL, SUPPRESSED_COLUMN
 from dashboards.techniques import technique_figure
@@ -261,6 +267,133 @@ def _references(outcomes: pd.DataFrame) -> dict[str, tuple[float | None, float |
     return out
 
 
+def _in_condition_order(frame: pd.DataFrame, *then: str) -> pd.DataFrame:
+    """Rows by condition (the page's order, ``all`` last), then by ``then``."""
+    rank = {g: i for i, g in enumerate(condition_order(frame["condition_group"].astype(str).unique().tolist()))}
+    keyed = frame.assign(_rank=frame["condition_group"].astype(str).map(rank))
+    return keyed.sort_values(["_rank", *then], kind="stable").drop(columns="_rank").reset_index(drop=True)
+
+
+def condition_outcome_reasons(frame: pd.DataFrame, pain: list[str], relief: list[str],
+                              median: tuple[str, str, str] = ("median_sessions_to_relief", "median_ci_low",
+                                                              "median_ci_high")) -> list[downloads.Reason]:
+    """Why cells of published condition outcomes are empty: a hidden family (``pain`` / ``relief`` columns),
+    and a median (with its interval) or an upper bound the follow-up has not reached, as the tables say."""
+    relief_shown = ~frame[hidden_column("relief")].astype(bool)
+    no_median = relief_shown & pd.Series(downloads.missing(frame[median[0]]), index=frame.index)
+    no_upper = relief_shown & ~no_median & pd.Series(downloads.missing(frame[median[2]]), index=frame.index)
+    return [
+        downloads.suppressed(frame[hidden_column("pain")], pain),
+        downloads.suppressed(frame[hidden_column("relief")], relief),
+        downloads.reason(downloads.NOT_REACHED, no_median, median),
+        downloads.reason(downloads.NOT_REACHED, no_upper, median[2:]),
+    ]
+
+
+def researcher_downloads(outcomes: pd.DataFrame, follow_up: pd.DataFrame, sensitivity: pd.DataFrame,
+                         techniques: pd.DataFrame, flares: pd.DataFrame, curves: PublishedCurves,
+                         times: list[int], rom: pd.DataFrame, function: pd.DataFrame, coefficients: pd.DataFrame,
+                         calibration: pd.DataFrame, settings: Settings) -> list[downloads.Download]:
+    """The researcher page's downloads, from the published frames its tables and charts use."""
+    tables = downloads.TABLES
+    out = []
+    # condition comparison (table and forest plot)
+    frame = _in_condition_order(outcomes)
+    names = ["condition_group", *tables["researcher-conditions"].value_columns(settings)]
+    pain = ["n_pain_evaluable", "mean_baseline_pain", "mean_pain_change", "mean_pain_change_ci_low",
+            "mean_pain_change_ci_high", "srm", "responder_rate", "responder_ci_low", "responder_ci_high",
+            "substantial_rate"]
+    relief = [c for c in names[1:] if c not in pain]
+    out.append(downloads.download("researcher-conditions", downloads.take(frame, names),
+                                  *condition_outcome_reasons(frame, pain, relief)))
+    # follow-up status and lost rate (chart)
+    frame = _in_condition_order(follow_up[follow_up["clinic_id"].astype(str) == ALL])
+    table = downloads.take(frame, ["condition_group", "n_episodes", "n_discharged", "n_active", "n_lost", "n_ended",
+                                   "lost_rate", "lost_ci_low", "lost_ci_high"])
+    for status in ("discharged", "active", "lost"):
+        table[f"share_{status}"] = downloads.ratio(frame[f"n_{status}"], frame["n_episodes"])
+    lost = ["n_ended", "lost_rate", "lost_ci_low", "lost_ci_high"]
+    lost_shown = ~frame[hidden_column("lost")].astype(bool)
+    out.append(downloads.download(
+        "researcher-follow-up", table,
+        downloads.suppressed(frame[hidden_column("status")], [c for c in table.columns[1:] if c not in lost]),
+        downloads.suppressed(frame[hidden_column("lost")], lost),
+        downloads.reason(downloads.NO_EPISODE_ENDED, lost_shown & pd.Series(downloads.missing(frame["lost_rate"]),
+                                                                             index=frame.index), lost[1:]),
+    ))
+    # drop-out sensitivity (chart)
+    frame = _in_condition_order(sensitivity)
+    out.append(downloads.download(
+        "researcher-drop-out-sensitivity",
+        downloads.take(frame, ["condition_group", *tables["researcher-drop-out-sensitivity"].values]),
+        downloads.suppressed(frame["hidden"])))
+    # techniques and flares (charts: the rows they draw)
+    frame = _in_condition_order(rows_with(techniques, "mean_pain_change"), "technique")
+    out.append(downloads.download("researcher-techniques", downloads.take(
+        frame, ["condition_group", "technique", *tables["researcher-techniques"].values])))
+    frame = _in_condition_order(rows_with(flares, "flare_rate"), "technique")
+    out.append(downloads.download("researcher-flares", downloads.take(
+        frame, ["condition_group", "technique", *tables["researcher-flares"].values])))
+    # relief curves (the published points) and the number-at-risk table
+    frame = _in_condition_order(curves.points, "t")
+    out.append(downloads.download("researcher-relief-curves", downloads.take(
+        frame, ["condition_group", "t", "survival", "survival_ci_low", "survival_ci_high", "at_risk"],
+        survival_ci_low="ci_low", survival_ci_high="ci_high")))
+    cells = at_risk_cells(curves.at_risk, times) if times else {}
+    at_risk = pd.DataFrame([(g, t, v) for g, values in cells.items() for t, v in zip(times, values, strict=True)],
+                           columns=["condition_group", "t", "at_risk"])
+    out.append(downloads.download("researcher-number-at-risk", at_risk,
+                                  downloads.suppressed(downloads.missing(at_risk["at_risk"]))))
+    # range of motion and function instruments (charts: the rows they draw)
+    frame = _in_condition_order(rows_with(rom, "mean_gain"), "joint", "movement")
+    table = downloads.take(frame, ["condition_group", "joint", "movement", "n_episodes", "mean_baseline", "mean_final",
+                                   "mean_gain", "gain_ci_low", "gain_ci_high", "normal", "unit"])
+    table["baseline_share_of_normal"] = downloads.ratio(frame["mean_baseline"], frame["normal"])
+    table["final_share_of_normal"] = downloads.ratio(frame["mean_final"], frame["normal"])
+    out.append(downloads.download("researcher-range-of-motion", table))
+    frame = _in_condition_order(rows_with(function, "mean_improvement"), "instrument")
+    table = downloads.take(frame, ["condition_group", "instrument", "n_episodes", "mean_improvement",
+                                   "improvement_ci_low", "improvement_ci_high", "mcid", "mcid_reached_rate"],
+                           mcid_reached_rate="responder_rate")
+    for name, source in (("improvement_in_mcids", "mean_improvement"), ("improvement_in_mcids_ci_low",
+                         "improvement_ci_low"), ("improvement_in_mcids_ci_high", "improvement_ci_high")):
+        table[name] = downloads.ratio(frame[source], frame["mcid"])
+    out.append(downloads.download("researcher-function", table))
+    # case-mix models: size and fit, coefficients (table and chart), calibration (chart)
+    models = []
+    for model in (PAIN_MODEL, RESPONDER_MODEL):
+        rows = coefficients[coefficients["model"] == model].sort_values("position")
+        if len(rows):
+            models.append(rows.iloc[0])
+    frame = pd.DataFrame(models, columns=coefficients.columns)
+    out.append(downloads.download("researcher-case-mix-models", downloads.take(
+        frame, ["model", "n_obs", "method", "r_squared", "residual_sd"]),
+        downloads.reason(downloads.NOT_APPLICABLE, frame["model"].astype(str) == RESPONDER_MODEL,
+                         ["r_squared", "residual_sd"])))
+    order = {t: i for i, t in enumerate(term_order(coefficients))}
+    frame = coefficients.assign(_order=coefficients["term"].astype(str).map(order)).sort_values(
+        ["model", "_order"], kind="stable").reset_index(drop=True)
+    reference = [isinstance(n, str) and n.startswith(REFERENCE_NOTE) for n in frame["note"]]
+    table = downloads.take(frame, ["model", "term", "estimate", "ci_low", "ci_high"])
+    table.insert(2, "reference_level", reference)
+    odds = frame["model"].astype(str) == RESPONDER_MODEL
+    for name, source in (("odds_ratio", "estimate"), ("odds_ratio_ci_low", "ci_low"),
+                         ("odds_ratio_ci_high", "ci_high")):
+        table[name] = [None if not o or is_missing(v) else math.exp(float(v)) for o, v in zip(odds, frame[source],
+                                                                                         strict=True)]
+    ratios = ["odds_ratio", "odds_ratio_ci_low", "odds_ratio_ci_high"]
+    out.append(downloads.download(
+        "researcher-model-coefficients", table,
+        downloads.reason(downloads.NOT_APPLICABLE, ~odds, ratios),
+        downloads.suppressed(frame["hidden"], ["estimate", "ci_low", "ci_high", *ratios]),
+        downloads.reason(REFERENCE_NOTE, reference, ["ci_low", "ci_high", "odds_ratio_ci_low", "odds_ratio_ci_high"]),
+    ))
+    frame = rows_with(calibration, "mean_observed").sort_values(["model", "decile"]).reset_index(drop=True)
+    out.append(downloads.download("researcher-calibration", downloads.take(
+        frame, ["model", "decile", "n", "mean_expected", "mean_observed"])))
+    return out
+
+
 # section anchors (distinct from the ids of the charts and tables inside them)
 SECTIONS = (
     ("condition-comparison", "Condition comparison"),
@@ -308,6 +441,9 @@ def build_researcher_page(
     covariates = case_mix_words(read_table(con, "marts.model_coefficients", ["model", "position", "term", "note"]))
     responder = wording.responder_rule(settings)
     summary = model_summary(coefficients)
+    downloads.write_downloads(site, "researcher.html", researcher_downloads(
+        outcomes, follow_up, sensitivity, techniques, flares, curves, times, rom, function, coefficients, calibration,
+        settings), settings)
     body = [
         "<div class=info>Every figure is defined on the <a href='definitions.html'>Definitions</a> page: "
         f"<a href='{anchor('pain')}'>pain and responders</a>, "
@@ -320,7 +456,9 @@ def build_researcher_page(
         f"<a href='{anchor('range of motion')}'>range of motion</a>, "
         f"<a href='{anchor('function')}'>function instruments</a>, "
         f"<a href='{anchor('statistic')}'>intervals</a>. "
-        "Intervals are 95%: t-intervals for means, Wilson intervals for rates, log(−log) bands for curves."
+        "Intervals are 95%: t-intervals for means, Wilson intervals for rates, log(−log) bands for curves. "
+        "Every table and the data of every chart can be downloaded as CSV (the link under it); the "
+        f"<a href='{downloads.DATA_DIR}/{downloads.DICTIONARY_PAGE}'>data dictionary</a> explains every column."
         "<br>On this page: " + " · ".join(f"<a href='#{a}'>{escape(t)}</a>" for a, t in SECTIONS) + "</div>",
         html.section(
             "Condition comparison",
@@ -330,7 +468,7 @@ def build_researcher_page(
                                                 "mean sustained change and responder rate, 95% intervals",
                                                 responder_label=responder),
                                   "forest", "No condition has enough pain-evaluable patients to publish."),
-                       summary_table(outcomes, settings)),
+                       summary_table(outcomes, settings), downloads.link("researcher-conditions")),
             anchor="condition-comparison",
         ),
         html.section(
@@ -343,7 +481,8 @@ def build_researcher_page(
             html.panel(html.chart(follow_up_figure(follow_up, "Follow-up status by condition",
                                                    "share of each condition's episodes by status; lost rate among "
                                                    "the ended episodes with 95% intervals (dotted: all conditions)"),
-                                  "follow-up", "No condition has enough patients to publish its follow-up.")),
+                                  "follow-up", "No condition has enough patients to publish its follow-up."),
+                       downloads.link("researcher-follow-up")),
             anchor="follow-up-status",
         ),
         html.section(
@@ -362,7 +501,8 @@ def build_researcher_page(
             html.panel(html.chart(sensitivity_figure(sensitivity, f"Responder rate ({responder}) under drop-out",
                                                      "per condition: worst to best case, complete case, and the "
                                                      "IPW estimate with its 95% interval"),
-                                  "sensitivity", "No condition has enough patients with a final score to publish.")),
+                                  "sensitivity", "No condition has enough patients with a final score to publish."),
+                       downloads.link("researcher-drop-out-sensitivity")),
             anchor="drop-out",
         ),
         html.section(
@@ -382,7 +522,8 @@ def build_researcher_page(
             html.panel(html.chart(technique_figure(
                 techniques, _references(outcomes), "Outcomes by primary technique",
                 "n = pain-evaluable episodes; 95% intervals. Associations, not effects: techniques are chosen for the patient",
-                responder_label=responder), "techniques", "No technique has enough pain-evaluable patients to publish.")),
+                responder_label=responder), "techniques", "No technique has enough pain-evaluable patients to publish."),
+                downloads.link("researcher-techniques")),
             anchor="outcomes-by-technique",
         ),
         html.section(
@@ -396,7 +537,8 @@ def build_researcher_page(
                "to protect a smaller group)." if hidden_flares else ""),
             html.panel(html.chart(flare_figure(flares, "Flare rate by technique",
                                                f"share of scored visits with {wording.flare_label(settings)}"),
-                                  "flares", "No flare rate has enough patients to publish.")),
+                                  "flares", "No flare rate has enough patients to publish."),
+                       downloads.link("researcher-flares")),
             anchor="post-treatment-flares",
         ),
         html.section(
@@ -408,8 +550,9 @@ def build_researcher_page(
             html.panel(html.chart(relief_figure(curves.points, "Relief curves",
                                                 "probability of not yet relieved, with 95% pointwise bands"),
                                   "relief", "No condition has enough relief-evaluable patients to publish a curve."),
-                       "<h3>Number at risk</h3>",
-                       at_risk_table(curves.at_risk, times, k) if times else html.message("No curve to tabulate.")),
+                       downloads.link("researcher-relief-curves"), "<h3>Number at risk</h3>",
+                       at_risk_table(curves.at_risk, times, k) if times else html.message("No curve to tabulate."),
+                       downloads.link("researcher-number-at-risk")),
             anchor="sessions-to-relief",
         ),
         html.section(
@@ -419,7 +562,8 @@ def build_researcher_page(
             + (f" {hidden_rom} condition–movement combination(s) are suppressed (too few patients)." if hidden_rom
                else ""),
             html.panel(html.chart(rom_figure(rom), "rom", "No range-of-motion result can be shown.",
-                                  "No joint and movement has enough patients measured twice.")),
+                                  "No joint and movement has enough patients measured twice."),
+                       downloads.link("researcher-range-of-motion")),
             anchor="range-of-motion",
         ),
         html.section(
@@ -429,7 +573,8 @@ def build_researcher_page(
             + (f" {hidden_function} condition–instrument combination(s) are suppressed (too few patients)."
                if hidden_function else ""),
             html.panel(html.chart(function_figure(function), "function", "No function result can be shown.",
-                                  "No instrument has enough patients scored twice.")),
+                                  "No instrument has enough patients scored twice."),
+                       downloads.link("researcher-function")),
             anchor="function-instruments",
         ),
         html.section(
@@ -450,12 +595,14 @@ def build_researcher_page(
                            "No model was fitted, or it rests on too few patients."),
                 "<details><summary>Show every coefficient as a number</summary>"
                 + coefficients_table(coefficients, k) + "</details>",
+                downloads.link("researcher-model-coefficients", "researcher-case-mix-models"),
             ),
             html.panel(html.chart(calibration_figure(calibration, "Calibration of the case-mix models",
                                                      "pain-evaluable episodes in ten groups by expected outcome: "
                                                      "mean observed against mean expected (dashed: perfect agreement)"),
                                   "calibration", "No calibration group can be shown.",
                                   "The models rest on too few patients.")
+                       + downloads.link("researcher-calibration")
                        + ("<p class=explain>A well-calibrated model has every point near the dashed line, not only "
                           "on average: a model wrong at the extremes would flatter clinics whose patients sit at one "
                           "end." + (f" {hidden_deciles} group(s) are suppressed (too few patients)."

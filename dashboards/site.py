@@ -8,8 +8,11 @@ assets do, one asset per page):
 - :func:`dashboards.payer.build_payer_page` -> ``payer.html``
 - :func:`dashboards.quality.build_quality_page` -> ``quality.html``
 - :func:`dashboards.definitions.build_definitions_page` -> ``definitions.html``
-- :func:`build_index_page` -> ``index.html``
+- :func:`build_index_page` -> ``index.html`` and the data dictionary (``data/index.html``,
+  ``data/data-dictionary.csv``, ``data/README.txt``: :mod:`dashboards.data_dictionary`)
 - :func:`dashboards.html.install_assets` -> ``assets/plotly.min.js`` (shipped once for the site)
+
+Each page builder also writes its downloads, ``data/<page>-<name>.csv`` (:mod:`dashboards.downloads`).
 
 Given the same warehouse, settings and run, every file is rebuilt byte for byte the same.
 """
@@ -22,8 +25,10 @@ from html import escape
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
-from dashboards import html
+from dashboards import downloads, html
+from dashboards.data_dictionary import build_data_dictionary
 from dashboards.definitions import build_definitions_page
 from dashboards.director import build_director_page
 from dashboards.payer import build_payer_page
@@ -74,7 +79,7 @@ def run_section(run: RunRecord | None, settings: Settings) -> str:
         html.card("Run", f"{run.started_at:%Y-%m-%d %H:%M}", f"run id {run.run_id}; "
                   + (f"finished {run.finished_at:%H:%M}" if run.finished_at else "still running")),
         html.card("Pipeline version", run.pipeline_version, f"commit {run.git_commit}" if run.git_commit else ""),
-        html.card("Exports in the warehouse", f"{len(run.exports):,}", "current version of each; checksums below"),
+        html.card("Exports used by this run", f"{len(run.exports):,}", "current version of each; checksums below"),
         html.card("Settings", "defaults" if not changed else f"{len(changed)} changed",
                   ", ".join(changed) if changed else "every threshold at the specification's value"),
     ])
@@ -89,32 +94,51 @@ def run_section(run: RunRecord | None, settings: Settings) -> str:
         "<p class=explain>Every number on these pages was computed by this run from the exports listed here, "
         "with the settings shown on the <a href='definitions.html#settings-in-force'>definitions</a> page "
         "(values in force, marked where they differ from the defaults) and the reference tables below.</p>"
-        f"<div class=grid2>{html.panel('<h3>Data period per clinic</h3>' + periods)}"
-        f"{html.panel('<h3>Reference tables</h3>' + reference)}</div>"
+        f"<div class=grid2>{html.panel('<h3>Data period per clinic</h3>' + periods, downloads.link('index-data-period'))}"
+        f"{html.panel('<h3>Reference tables</h3>' + reference, downloads.link('index-reference-tables'))}</div>"
         f"<details><summary>Show the {len(run.exports):,} exports and their checksums</summary>"
-        f"{html.panel(exports)}</details>"
+        f"{html.panel(exports, downloads.link('index-run-exports'))}</details>"
     )
+
+
+def index_downloads(run: RunRecord | None) -> list[downloads.Download]:
+    """The overview's downloads: the run's data period per clinic, its exports and reference tables (the
+    tables of "How this site was made"; empty files when no run is recorded)."""
+    periods = pd.DataFrame(
+        [{"clinic_id": c, "first_month": a[:7], "last_month": b[:7]} for c, (a, b) in (run.data_period if run else {})
+         .items()], columns=["clinic_id", "first_month", "last_month"])
+    exports = pd.DataFrame([{"export": e["export"], "checksum": e["checksum"][:12], "load_order": e["load_order"]}
+                            for e in (run.exports if run else [])], columns=["export", "checksum", "load_order"])
+    reference = pd.DataFrame([{"reference_table": n, "checksum": d[:12]} for n, d in (run.reference if run else {})
+                              .items()], columns=["reference_table", "checksum"])
+    return [downloads.download("index-data-period", periods), downloads.download("index-run-exports", exports),
+            downloads.download("index-reference-tables", reference)]
 
 
 def build_index_page(
     con: duckdb.DuckDBPyConnection, site: Path, settings: Settings, run: RunRecord | None = None
 ) -> Path:
-    """``index.html``: links to every page, the data period, the exports' current state and the run that
-    produced the site (its exports with checksums, settings and the pipeline's version).
+    """``index.html``: links to every page and to the downloads, the data period, the exports in the warehouse
+    (loaded, rejected) and the run that produced the site (its exports with checksums, settings and the
+    pipeline's version); also writes the overview's downloads and the data dictionary of every download.
 
-    Reads ``marts.episode_outcomes`` (first and last month of care), ``ops.load_log`` and ``ops.runs``.
+    Reads ``marts.episode_outcomes`` (first and last month of care), the exports' current state
+    (:func:`dashboards.queries.load_status`) and ``ops.runs``.
     """
     period = data_period(con)
     status = load_status(con)
-    counts = status["status"].value_counts().to_dict() if len(status) else {}
-    summary = " · ".join(f"{counts.get(s, 0)} {s}" for s in ("loaded", "replaced", "unchanged", "rejected"))
+    loaded = int((status["status"] == "loaded").sum())
     rejected = status[status["status"] == "rejected"]["export"].astype(str).tolist()
+    downloads.write_downloads(site, "index.html", index_downloads(run), settings)
+    build_data_dictionary(site, settings, run)
     facts = html.cards([
         html.card("Data period", f"{period[0]} – {period[1]}" if period else "no data yet",
                   "months of care in the warehouse"),
         html.card("Last run", f"{run.started_at:%Y-%m-%d %H:%M}" if run else "none recorded",
                   "details under “How this site was made”" if run else ""),
-        html.card("Exports (latest status)", f"{len(status):,}", summary),
+        html.card("Exports in the warehouse", f"{loaded:,}",
+                  f"loaded; {len(rejected):,} rejected (no version of it could be loaded)" if len(rejected) == 1
+                  else f"loaded; {len(rejected):,} rejected (no version of them could be loaded)"),
     ])
     warn = ""
     if rejected:
@@ -126,7 +150,10 @@ def build_index_page(
         f"<div class=value style='font-size:19px'>{escape(label)}</div>"
         f"<div class=ci>{escape(DESCRIPTIONS[href][1])}</div></a>"
         for href, label in html.PAGES if href in DESCRIPTIONS
-    )
+    ) + (f"<a class='card link' href='{downloads.DATA_DIR}/{downloads.DICTIONARY_PAGE}'><div class=label>For "
+         "researchers and analysts</div><div class=value style='font-size:19px'>Downloads (CSV)</div><div class=ci>"
+         "Every table, and the data behind every chart, as CSV at full precision, with a data dictionary: each "
+         "column's unit, meaning and definition, and the suppression rule in force.</div></a>")
     body = (
         facts + warn + "<h2>Dashboards</h2><div class=cards>" + links + "</div>"
         "<div class=info>Outcomes are counted per episode of care and measured on the 0–10 pain scale before "

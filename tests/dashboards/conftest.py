@@ -257,5 +257,7 @@ def sample_site(sample_build: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def site_files(site: Path) -> list[Path]:
-    """Every HTML and JavaScript file of a site."""
-    return sorted([*site.rglob("*.html"), *site.rglob("*.js")])
+    """Every file of a site: pages, the script, the downloads (CSV) and the dictionary's README."""
+    files = sorted(p for p in site.rglob("*") if p.is_file())
+    assert {p.suffix for p in files} <= {".html", ".js", ".csv", ".txt"}, "a kind of file the tests do not read"
+    return files

@@ -110,9 +110,9 @@ def test_no_identifier_reaches_the_site(which: str, request: pytest.FixtureReque
         text = file.read_text(encoding="utf-8", errors="replace")
         tokens = set(re.findall(r"[A-Za-z0-9_]+", text))
         assert not (tokens & ids), f"{file.name} contains {sorted(tokens & ids)[:5]}"
-        if file.suffix == ".html":
-            for leak in LEAKS:
-                assert leak not in text, f"{file.name} contains {leak}"
+        for leak in LEAKS:
+            assert leak not in text, f"{file.name} contains {leak}"
+    assert len([f for f in site_files(built.site) if f.suffix == ".csv"]) > 30  # the downloads were searched too
 
 
 def test_the_crafted_identifiers_are_distinctive(crafted_site: Built) -> None:
@@ -125,7 +125,11 @@ def test_site_is_rebuilt_identically(crafted_site: Built, tmp_path: Path) -> Non
     with duckdb.connect(str(crafted_site.warehouse), read_only=True) as con:
         again = build_site(con, tmp_path / "again", crafted_site.settings, RUN)
     assert len(again) == 7
-    for path in again:
+    files = site_files(tmp_path / "again")  # the pages, the script, the downloads and the data dictionary
+    assert len(files) > 40 and (tmp_path / "again" / "data" / "data-dictionary.csv") in files
+    assert [f.relative_to(tmp_path / "again") for f in files] == [
+        f.relative_to(crafted_site.site) for f in site_files(crafted_site.site)]
+    for path in files:
         first = crafted_site.site / path.relative_to(tmp_path / "again")
         assert path.read_bytes() == first.read_bytes(), path.name
 
@@ -192,7 +196,8 @@ def test_small_groups_numbers_are_not_in_the_html(crafted_site: Built) -> None:
     with duckdb.connect(str(crafted_site.warehouse), read_only=True) as con:
         sizes = dict(con.execute("SELECT condition_group, n_patients FROM marts.condition_outcomes").fetchall())
     assert {g: sizes[g] for g in GROUP_SIZES} == GROUP_SIZES and sizes["all"] == sum(GROUP_SIZES.values())
-    text = "\n".join(p.read_text(encoding="utf-8") for p in crafted_site.site.glob("*.html"))
+    # every page and every download (CSV at full precision: a small cell's value would be found as written)
+    text = "\n".join(p.read_text(encoding="utf-8") for p in site_files(crafted_site.site) if p.suffix != ".js")
     k = crafted_site.settings.suppression_threshold
     values = _cell_values(crafted_site.warehouse, k)
     shown = set().union(*_cell_values(crafted_site.warehouse, k, small=False).values())
@@ -206,6 +211,20 @@ def test_small_groups_numbers_are_not_in_the_html(crafted_site: Built) -> None:
             "      UNION ALL SELECT 'all', tier, episode_key FROM marts.audit_flags) "
             "SELECT count(DISTINCT episode_key) / any_value(episodes) FROM f JOIN n USING (clinic_id) "
             "GROUP BY GROUPING SETS ((clinic_id), (clinic_id, tier))").fetchall()}
+        # shares the downloads derive from large cells (follow-up completeness and status shares, ROM against
+        # normal, improvement in MCIDs), computed here independently
+        derived = [
+            *(f"SELECT n_with_final_pain / n_episodes FROM {t} WHERE n_patients >= ?" for t in (
+                "marts.condition_outcomes", "marts.condition_outcomes_by_clinic", "marts.condition_outcomes_by_therapist")),
+            *(f"SELECT {c} / n_episodes FROM marts.follow_up WHERE n_patients >= ?" for c in (
+                "n_discharged", "n_active", "n_lost")),
+            "SELECT mean_baseline / normal FROM marts.rom_gains WHERE n_patients >= ?",
+            "SELECT mean_final / normal FROM marts.rom_gains WHERE n_patients >= ?",
+            *(f"SELECT {c} / mcid FROM marts.function_outcomes WHERE n_patients >= ?" for c in (
+                "mean_improvement", "improvement_ci_low", "improvement_ci_high")),
+        ]
+        for sql in derived:
+            shown |= {repr(v) for (v,) in con.execute(sql, [k]).fetchall() if v is not None}
     assert values["condition"] and values["risk"] and values["curve"] and values["function"]
     assert values["lost"] and values["sensitivity"] and values["technique"] and values["flare"]
     assert values["responders"] and values["coefficient"]
