@@ -525,8 +525,9 @@ def load_exports(
         ensure_schema(con)
         earlier = _previous(con, [outcomes[e.name] for e in exports])
         unchanged = [outcomes[e.name] for e in exports if earlier[e.name] is None]
-        with transaction(con):  # one commit for every unchanged export's log row
-            _log_many(con, run_id, unchanged)
+        if unchanged:
+            with transaction(con):  # one commit for every unchanged export's log row
+                _log_many(con, run_id, unchanged)
         for outcome in unchanged:
             announce(outcome)
         for e in exports:
