@@ -15,11 +15,14 @@ import plotly.graph_objects as go
 from dashboards.publication import rows_with
 from dashboards.suppression import ALL
 from dashboards.techniques import technique_label
-from dashboards.theme import ALL_COLOUR, WARN, base_layout, condition_label, condition_order, is_missing
-
-
-def _f(value: object) -> float | None:
-    return None if is_missing(value) else float(value)  # type: ignore[arg-type]
+from dashboards.theme import (
+    ALL_COLOUR,
+    WARN,
+    condition_label,
+    condition_menu,
+    condition_order,
+    optional_float,
+)
 
 
 def flare_figure(flares: pd.DataFrame, title: str, subtitle: str = "") -> go.Figure | None:
@@ -44,8 +47,8 @@ def flare_figure(flares: pd.DataFrame, title: str, subtitle: str = "") -> go.Fig
         labels = [f"{lbl} ({int(n):,} visits)" for lbl, n in zip(labels, part["n_sessions_scored"], strict=True)]
         heights[group] = max(340, 28 * len(part) + 220)
         rate = [float(v) for v in part["flare_rate"]]
-        low = [_f(v) for v in part["flare_ci_low"]]
-        high = [_f(v) for v in part["flare_ci_high"]]
+        low = [optional_float(v) for v in part["flare_ci_low"]]
+        high = [optional_float(v) for v in part["flare_ci_high"]]
         fig.add_trace(go.Scatter(
             x=rate, y=labels, mode="markers", showlegend=False,
             marker={"symbol": ["diamond" if a else "square" for a in part["is_all"]],
@@ -63,19 +66,8 @@ def flare_figure(flares: pd.DataFrame, title: str, subtitle: str = "") -> go.Fig
         shapes[group] = ([{"type": "line", "xref": "x", "yref": "paper", "x0": float(reference.iloc[0]),
                            "x1": float(reference.iloc[0]), "y0": 0, "y1": 1, "layer": "below",
                            "line": {"color": ALL_COLOUR, "dash": "dot", "width": 1}}] if len(reference) else [])
-    first = groups[0]
-    for trace, group in zip(fig.data, owners, strict=True):
-        trace.visible = group == first
-    buttons = [{"label": condition_label(g), "method": "update",
-                "args": [{"visible": [o == g for o in owners]}, {"shapes": shapes[g]}]}
-               for g in groups]
-    # one height for every condition (the tallest): the page keeps its layout when the menu changes
-    fig = base_layout(fig, title, height=max(heights.values()), subtitle=subtitle)
-    fig.update_layout(shapes=shapes[first],
-                      updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right",
-                                    "y": 1.0, "yanchor": "bottom", "pad": {"b": 8}, "bgcolor": "#ffffff",
-                                    "bordercolor": "#c3ccd6"}],
-                      margin={"t": 120, "l": 230})
-    fig.update_yaxes(autorange="reversed")
+    fig = condition_menu(fig, title, subtitle,
+                         {"groups": groups, "owners": owners, "shapes": shapes, "heights": heights},
+                         pad_bottom=8, margin={"t": 120, "l": 230})
     fig.update_xaxes(title_text="share of scored visits that flared (95% CI)", tickformat=".0%", rangemode="tozero")
     return fig

@@ -18,11 +18,8 @@ from dashboards.theme import (
     condition_label,
     condition_order,
     is_missing,
+    optional_float,
 )
-
-
-def _f(value: object) -> float | None:
-    return None if is_missing(value) else float(value)  # type: ignore[arg-type]
 
 
 def forest_figure(outcomes: pd.DataFrame, title: str, subtitle: str = "", *, responder_label: str) -> go.Figure | None:
@@ -46,9 +43,9 @@ def forest_figure(outcomes: pd.DataFrame, title: str, subtitle: str = "", *, res
         (2, "responder_rate", "responder_ci_low", "responder_ci_high", ".0%", ""),
     )
     for col, est, lo, hi, fmt_, unit in panels:
-        e = [_f(v) for v in rows[est]]
-        low = [_f(v) for v in rows[lo]]
-        high = [_f(v) for v in rows[hi]]
+        e = [optional_float(v) for v in rows[est]]
+        low = [optional_float(v) for v in rows[lo]]
+        high = [optional_float(v) for v in rows[hi]]
         plus = [None if h is None or x is None else h - x for x, h in zip(e, high, strict=True)]
         minus = [None if lw is None or x is None else x - lw for x, lw in zip(e, low, strict=True)]
         fig.add_trace(go.Scatter(

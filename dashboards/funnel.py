@@ -10,19 +10,15 @@ for a unit of ``n`` pain-evaluable episodes are ``± z * sd / sqrt(n)``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboards.theme import ALL_COLOUR, MUTED, base_layout, clinic_label, is_missing, rgba
+from dashboards.theme import ALL_COLOUR, MUTED, base_layout, clinic_label, is_missing, optional_float, rgba
 
 Z95 = 1.959964
 Z998 = 3.090232
-
-
-def _f(value: object) -> float | None:
-    return None if is_missing(value) else float(value)  # type: ignore[arg-type]
 
 
 def control_limit(n: float, sd: float, z: float) -> float:
@@ -49,21 +45,72 @@ def position(o_minus_e: float, n: float, sd: float | None) -> str:
     return "outside the 99.8% limits"
 
 
+def drawable_units(units: pd.DataFrame, levels: Sequence[str]) -> pd.DataFrame:
+    """The units a funnel can draw: those at ``levels`` whose O − E is published (hidden units carry None)."""
+    drawable = pd.Series([not is_missing(v) for v in units["o_minus_e"]], index=units.index, dtype=bool)
+    return units[drawable & units["level"].isin(list(levels))]
+
+
+def add_control_bands(fig: go.Figure, n: pd.Series, half_width: Callable[[float, float], float]) -> None:
+    """Shade the 95% and 99.8% control limits around 0 across the plotted range of ``n``;
+    ``half_width(n, z)`` is the limit's half-width at ``n`` episodes for the normal quantile ``z``."""
+    grid = limit_grid(float(n.min()), float(n.max()))
+    for z, fill, name in ((Z998, rgba("#9aa5b1", 0.12), "99.8% control limits"),
+                          (Z95, rgba("#9aa5b1", 0.22), "95% control limits")):
+        upper = [half_width(x, z) for x in grid]
+        line = {"color": MUTED, "width": 1, "dash": "dot" if z == Z998 else "dash"}
+        fig.add_trace(go.Scatter(x=grid, y=upper, mode="lines", line=line, hoverinfo="skip", name=name,
+                                 legendgroup=name))
+        fig.add_trace(go.Scatter(x=grid, y=[-u for u in upper], mode="lines", fill="tonexty", fillcolor=fill,
+                                 line=line, hoverinfo="skip", showlegend=False, legendgroup=name))
+
+
+def unit_points(part: pd.DataFrame, name: str, colour: str, is_clinic: bool, label_points: bool) -> dict:
+    """The look shared by every funnel's points: position, marker (clinics as dark diamonds, therapists as
+    circles in their clinic's colour) and optional name labels. Returns ``go.Scatter`` keyword arguments."""
+    return {
+        "x": part["n"].astype(float).tolist(), "y": part["o_minus_e"].astype(float).tolist(),
+        "mode": "markers+text" if label_points else "markers", "name": name,
+        "text": [clinic_label(u) if is_clinic else f"T {u}" for u in part["unit_id"]] if label_points else None,
+        "textposition": "top center", "textfont": {"size": 10, "color": "#5b6775"},
+        "marker": {"symbol": "diamond" if is_clinic else "circle", "size": 15 if is_clinic else 8, "color": colour,
+                   "opacity": 1 if is_clinic else 0.8, "line": {"width": 1.2, "color": "#ffffff"}},
+    }
+
+
+def unit_labels(part: pd.DataFrame, is_clinic: bool) -> list[str]:
+    """Hover names of funnel units: the clinic, or the therapist with their clinic."""
+    return [clinic_label(u) if is_clinic else f"Therapist {u} ({clinic_label(c)})"
+            for u, c in zip(part["unit_id"], part["clinic_id"], strict=True)]
+
+
+def finish_funnel(fig: go.Figure, n: pd.Series, title: str, subtitle: str, y_title: str,
+                  y_format: str | None = None) -> go.Figure:
+    """The zero line, shared layout and axes of a funnel plot; a log n axis when unit sizes differ widely."""
+    fig.add_hline(y=0, line={"color": "#5b6775", "width": 1})
+    fig = base_layout(fig, title, height=490, subtitle=subtitle)
+    fig.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.2, "yanchor": "top"},
+                      margin={"b": 100})
+    if float(n.max()) > 20 * float(n.min()):  # units of very different sizes: a log scale keeps both readable
+        fig.update_xaxes(type="log", dtick=1, minor={"showgrid": True, "gridcolor": "#f1f3f6"})
+    else:
+        fig.update_xaxes(rangemode="tozero")
+    fig.update_xaxes(title_text="pain-evaluable episodes (n)")
+    fig.update_yaxes(title_text=y_title, zeroline=False)
+    if y_format:
+        fig.update_yaxes(tickformat=y_format)
+    return fig
+
+
 def _add_points(fig: go.Figure, part: pd.DataFrame, name: str, colour: str, residual_sd: float | None,
                 is_clinic: bool, label_points: bool = False) -> None:
     """One trace of units (clinics as dark diamonds, or the therapists of one clinic in its colour);
     ``label_points`` writes each unit's name beside its point."""
     where = [position(float(o), float(k), residual_sd) for o, k in zip(part["o_minus_e"], part["n"], strict=True)]
-    label = [clinic_label(u) if is_clinic else f"Therapist {u} ({clinic_label(c)})"
-             for u, c in zip(part["unit_id"], part["clinic_id"], strict=True)]
+    label = unit_labels(part, is_clinic)
     fig.add_trace(go.Scatter(
-        x=part["n"].astype(float).tolist(), y=part["o_minus_e"].astype(float).tolist(),
-        mode="markers+text" if label_points else "markers", name=name,
-        text=[clinic_label(u) if is_clinic else f"T {u}" for u in part["unit_id"]] if label_points else None,
-        textposition="top center", textfont={"size": 10, "color": "#5b6775"},
-        marker={"symbol": "diamond" if is_clinic else "circle", "size": 15 if is_clinic else 8, "color": colour,
-                "opacity": 1 if is_clinic else 0.8, "line": {"width": 1.2, "color": "#ffffff"}},
-        customdata=[[lbl, _f(ob), _f(ex), _f(lo), _f(hi), w] for lbl, ob, ex, lo, hi, w in zip(
+        **unit_points(part, name, colour, is_clinic, label_points),
+        customdata=[[lbl, optional_float(ob), optional_float(ex), optional_float(lo), optional_float(hi), w] for lbl, ob, ex, lo, hi, w in zip(
             label, part["observed_mean"], part["expected_mean"], part["ci_low"], part["ci_high"], where, strict=True)],
         hovertemplate=("<b>%{customdata[0]}</b><br>n = %{x:,} pain-evaluable episodes<br>observed change "
                        "%{customdata[1]:.2f}, expected %{customdata[2]:.2f} points<br>observed − expected "
@@ -87,23 +134,13 @@ def funnel_figure(
     out). Therapists are coloured by clinic (``colours``), clinics are dark diamonds. None when no
     unit can be shown.
     """
-    drawable = pd.Series([not is_missing(v) for v in units["o_minus_e"]], index=units.index, dtype=bool)
-    shown = units[drawable & units["level"].isin(list(levels))]
+    shown = drawable_units(units, levels)
     if shown.empty:
         return None
     n = shown["n"].astype(float)
     fig = go.Figure()
     if residual_sd:
-        grid = limit_grid(float(n.min()), float(n.max()))
-        for z, fill, name in ((Z998, rgba("#9aa5b1", 0.12), "99.8% control limits"),
-                              (Z95, rgba("#9aa5b1", 0.22), "95% control limits")):
-            upper = [control_limit(x, residual_sd, z) for x in grid]
-            fig.add_trace(go.Scatter(x=grid, y=upper, mode="lines", line={"color": MUTED, "width": 1,
-                                     "dash": "dot" if z == Z998 else "dash"},
-                                     hoverinfo="skip", name=name, legendgroup=name))
-            fig.add_trace(go.Scatter(x=grid, y=[-u for u in upper], mode="lines", fill="tonexty", fillcolor=fill,
-                                     line={"color": MUTED, "width": 1, "dash": "dot" if z == Z998 else "dash"},
-                                     hoverinfo="skip", showlegend=False, legendgroup=name))
+        add_control_bands(fig, n, lambda k, z: control_limit(k, residual_sd, z))
     for level in levels:
         part = shown[shown["level"] == level]
         if part.empty:
@@ -115,14 +152,4 @@ def funnel_figure(
             name = f"therapists, {clinic_label(str(clinic))}"
             _add_points(fig, group, name, (colours or {}).get(str(clinic), "#e07b39"), residual_sd, is_clinic=False,
                         label_points=label_points)
-    fig.add_hline(y=0, line={"color": "#5b6775", "width": 1})
-    fig = base_layout(fig, title, height=490, subtitle=subtitle)
-    fig.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.2, "yanchor": "top"},
-                      margin={"b": 100})
-    if float(n.max()) > 20 * float(n.min()):  # units of very different sizes: a log scale keeps both readable
-        fig.update_xaxes(type="log", dtick=1, minor={"showgrid": True, "gridcolor": "#f1f3f6"})
-    else:
-        fig.update_xaxes(rangemode="tozero")
-    fig.update_xaxes(title_text="pain-evaluable episodes (n)")
-    fig.update_yaxes(title_text="observed − expected change (NRS points)", zeroline=False)
-    return fig
+    return finish_funnel(fig, n, title, subtitle, "observed − expected change (NRS points)")

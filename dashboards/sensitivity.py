@@ -24,16 +24,13 @@ from dashboards.theme import (
     condition_label,
     condition_order,
     is_missing,
+    optional_float,
     rgba,
 )
 
 BRACKET = "#c9d3de"
 IPW_COLOUR = "#8e5ea2"
 IPW_OFFSET = 0.32  # the IPW diamond sits this far below its condition's row
-
-
-def _f(value: object) -> float | None:
-    return None if is_missing(value) else float(value)  # type: ignore[arg-type]
 
 
 def sensitivity_figure(sensitivity: pd.DataFrame, title: str, subtitle: str = "") -> go.Figure | None:
@@ -68,22 +65,22 @@ def sensitivity_figure(sensitivity: pd.DataFrame, title: str, subtitle: str = ""
         x=cc, y=ys, mode="markers", name="complete case (the usual rate)",
         marker={"symbol": "square", "size": 11, "color": [condition_colour(g) if g != ALL else ALL_COLOUR
                                                          for g in order], "line": {"width": 1, "color": "#ffffff"}},
-        customdata=[[condition_label(g), _f(lo), _f(hi), int(n)] for g, lo, hi, n in zip(
+        customdata=[[condition_label(g), optional_float(lo), optional_float(hi), int(n)] for g, lo, hi, n in zip(
             order, rows["complete_case_ci_low"], rows["complete_case_ci_high"], rows["n_evaluable"], strict=True)],
         hovertemplate=("<b>%{customdata[0]}</b><br>complete case: %{x:.0%} of %{customdata[3]:,} episodes with a "
                        "final score<br>95% CI %{customdata[1]:.0%} to %{customdata[2]:.0%}<extra></extra>"),
     ))
     ipw_rows = [i for i, v in enumerate(rows["ipw_rate"]) if not is_missing(v)]
     ipw = [float(rows["ipw_rate"].iloc[i]) for i in ipw_rows]
-    low = [_f(rows["ipw_ci_low"].iloc[i]) for i in ipw_rows]
-    high = [_f(rows["ipw_ci_high"].iloc[i]) for i in ipw_rows]
+    low = [optional_float(rows["ipw_ci_low"].iloc[i]) for i in ipw_rows]
+    high = [optional_float(rows["ipw_ci_high"].iloc[i]) for i in ipw_rows]
     fig.add_trace(go.Scatter(
         x=ipw, y=[ys[i] + IPW_OFFSET for i in ipw_rows], mode="markers", name="inverse probability weighted (95% CI)",
         marker={"symbol": "diamond", "size": 10, "color": IPW_COLOUR},
         error_x={"type": "data", "symmetric": False, "color": rgba(IPW_COLOUR, 0.8), "thickness": 1.4, "width": 3,
                  "array": [None if h is None else h - v for v, h in zip(ipw, high, strict=True)],
                  "arrayminus": [None if lo is None else v - lo for v, lo in zip(ipw, low, strict=True)]},
-        customdata=[[condition_label(order[i]), lo, h, _f(rows["max_weight"].iloc[i]), _f(rows["effective_n"].iloc[i])]
+        customdata=[[condition_label(order[i]), lo, h, optional_float(rows["max_weight"].iloc[i]), optional_float(rows["effective_n"].iloc[i])]
                     for i, lo, h in zip(ipw_rows, low, high, strict=True)],
         hovertemplate=("<b>%{customdata[0]}</b><br>weighted (IPW): %{x:.0%}<br>95% CI %{customdata[1]:.0%} to "
                        "%{customdata[2]:.0%}<br>largest weight %{customdata[3]:.2f}; worth "

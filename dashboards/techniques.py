@@ -24,11 +24,11 @@ from dashboards.publication import rows_with
 from dashboards.suppression import ALL
 from dashboards.theme import (
     ALL_COLOUR,
-    base_layout,
     condition_colour,
     condition_label,
+    condition_menu,
     condition_order,
-    is_missing,
+    optional_float,
 )
 
 _TECHNIQUE_LABELS = {"pnf": "PNF stretching", "instrument_assisted": "Instrument-assisted",
@@ -45,10 +45,6 @@ ZERO_LINE = {"color": "#9aa5b1", "width": 1}
 def technique_label(technique: str) -> str:
     """Readable technique (``myofascial_release`` -> ``Myofascial release``; ``pnf`` -> ``PNF stretching``)."""
     return _TECHNIQUE_LABELS.get(technique, technique.replace("_", " ").capitalize())
-
-
-def _f(value: object) -> float | None:
-    return None if is_missing(value) else float(value)  # type: ignore[arg-type]
 
 
 def _line(axis: str, x: float, style: dict) -> dict:
@@ -90,9 +86,9 @@ def technique_figure(
         heights[group] = max(380, 30 * len(part) + 250)
         colour = ALL_COLOUR if group == ALL else condition_colour(group)
         for col, (est, lo, hi, fmt_, unit) in enumerate(PANELS, start=1):
-            x = [_f(v) for v in part[est]]
-            low = [_f(v) for v in part[lo]]
-            high = [_f(v) for v in part[hi]]
+            x = [optional_float(v) for v in part[est]]
+            low = [optional_float(v) for v in part[lo]]
+            high = [optional_float(v) for v in part[hi]]
             fig.add_trace(go.Scatter(
                 x=x, y=labels, mode="markers", showlegend=False,
                 marker={"symbol": "square", "size": 9, "color": colour},
@@ -110,20 +106,9 @@ def technique_figure(
             shapes[group].append(_line("x", rate, REFERENCE_LINE))
         if mean is not None:
             shapes[group].append(_line("x2", mean, REFERENCE_LINE))
-    first = groups[0]
-    for trace, group in zip(fig.data, owners, strict=True):
-        trace.visible = group == first
-    buttons = [{"label": condition_label(g), "method": "update",
-                "args": [{"visible": [o == g for o in owners]}, {"shapes": shapes[g]}]}
-               for g in groups]
-    # one height for every condition (the tallest): the page keeps its layout when the menu changes
-    fig = base_layout(fig, title, height=max(heights.values()), subtitle=subtitle)
-    fig.update_layout(shapes=shapes[first],
-                      updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right",
-                                    "y": 1.0, "yanchor": "bottom", "pad": {"b": 34}, "bgcolor": "#ffffff",
-                                    "bordercolor": "#c3ccd6"}],
-                      margin={"t": 150, "l": 190, "r": 24, "b": 60})
-    fig.update_yaxes(autorange="reversed")
+    fig = condition_menu(fig, title, subtitle,
+                         {"groups": groups, "owners": owners, "shapes": shapes, "heights": heights},
+                         pad_bottom=34, margin={"t": 150, "l": 190, "r": 24, "b": 60})
     fig.update_xaxes(tickformat=".0%", range=[0, 1], title_text="share of pain-evaluable episodes", row=1, col=1)
     fig.update_xaxes(title_text="points (higher is better)", zeroline=False, row=1, col=2)
     fig.update_xaxes(title_text="points above expectation", zeroline=False, row=1, col=3)

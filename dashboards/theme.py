@@ -78,6 +78,37 @@ def is_missing(value: object) -> bool:
         return False
 
 
+def optional_float(value: object) -> float | None:
+    """A plot coordinate: None where the value is missing (Plotly leaves a gap), else the float."""
+    return None if is_missing(value) else float(value)  # type: ignore[arg-type]
+
+
+def condition_menu(fig: go.Figure, title: str, subtitle: str, menu: dict, pad_bottom: int,
+                   margin: dict) -> go.Figure:
+    """Finish a figure whose traces belong to conditions: a drop-down shows one condition at a time.
+
+    ``menu`` holds ``groups`` (menu order, the first shown), ``owners`` (the condition of each trace,
+    in trace order), ``shapes`` (reference lines per condition) and ``heights`` (the height each
+    condition needs). The figure takes the tallest height so the page keeps its layout when the menu
+    changes.
+    """
+    groups, owners, shapes = menu["groups"], menu["owners"], menu["shapes"]
+    first = groups[0]
+    for trace, group in zip(fig.data, owners, strict=True):
+        trace.visible = group == first
+    buttons = [{"label": condition_label(g), "method": "update",
+                "args": [{"visible": [o == g for o in owners]}, {"shapes": shapes[g]}]}
+               for g in groups]
+    fig = base_layout(fig, title, height=max(menu["heights"].values()), subtitle=subtitle)
+    fig.update_layout(shapes=shapes[first],
+                      updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right",
+                                    "y": 1.0, "yanchor": "bottom", "pad": {"b": pad_bottom},
+                                    "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
+                      margin=margin)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
 def fmt(value: object, digits: int = 1, pct: bool = False) -> str:
     """A number for display (thousands separated); missing values are shown as an en dash."""
     if is_missing(value):

@@ -23,7 +23,7 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -331,18 +331,21 @@ def profile_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _other_command(args: argparse.Namespace) -> int:
-    """Run `check` or `profile` with the exit statuses of `run`."""
-    verbose = bool(getattr(args, "verbose", False))
-    if verbose:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log = logging.getLogger(PROGRESS_LOGGER)
-        log.handlers[:] = [handler]
-        log.setLevel(logging.DEBUG)
-        log.propagate = False
+def _progress_to_stdout(level: int) -> None:
+    """Progress lines go to standard output, bare, at ``level`` (DEBUG adds the per-step detail)."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger(PROGRESS_LOGGER)
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def _exit_status(command: Callable[[], int], verbose: bool) -> int:
+    """Run a command with the documented exit statuses: 2 for a refused run or bad settings, 130 when
+    interrupted, 1 for an unexpected error (one line; the traceback only with -v)."""
     try:
-        return check_command(args) if args.command == "check" else profile_command(args)
+        return command()
     except (RunFailed, SettingsError) as exc:
         print(f"outcomes: {exc}", file=sys.stderr)
         return 2
@@ -357,37 +360,27 @@ def _other_command(args: argparse.Namespace) -> int:
         return 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `outcomes` console script."""
-    args = _parser().parse_args(argv)
-    if args.command != "run":
-        return _other_command(args)
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log = logging.getLogger(PROGRESS_LOGGER)
-    log.handlers[:] = [handler]
-    log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    log.propagate = False
+def _run_command(args: argparse.Namespace) -> int:
+    """`outcomes run`: the whole job, then the timing and where the outputs are."""
     started = time.monotonic()
-    try:
-        settings = load_settings(inbox=args.inbox, warehouse=args.warehouse, site=args.site, restricted=args.restricted)
-        lines = run(settings, verbose=args.verbose, full=args.full)
-    except (RunFailed, SettingsError) as exc:
-        print(f"outcomes: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("outcomes: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug: one line, the traceback only on request
-        if args.verbose:
-            traceback.print_exc()
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"outcomes: unexpected error: {type(exc).__name__}: {first} (run with -v for details)", file=sys.stderr)
-        return 1
+    settings = load_settings(inbox=args.inbox, warehouse=args.warehouse, site=args.site, restricted=args.restricted)
+    lines = run(settings, verbose=args.verbose, full=args.full)
     print(f"done in {time.monotonic() - started:.1f} s")
     for line in lines:
         print(line)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `outcomes` console script."""
+    args = _parser().parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    if args.command == "run":
+        _progress_to_stdout(logging.DEBUG if verbose else logging.INFO)
+        return _exit_status(lambda: _run_command(args), verbose)
+    if verbose:
+        _progress_to_stdout(logging.DEBUG)
+    return _exit_status(lambda: check_command(args) if args.command == "check" else profile_command(args), verbose)
 
 
 if __name__ == "__main__":
