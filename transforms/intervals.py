@@ -17,7 +17,6 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from transforms.sqlmodels import install_macros
 
@@ -27,11 +26,15 @@ T_QUANTILES_TABLE = "_t_quantiles"
 
 def z_value(confidence: float = CONFIDENCE) -> float:
     """Intervals are 95%: the two-sided normal quantile of a confidence level (1.959963984540054)."""
+    from scipy import stats  # imported on use: scipy costs about a second of start-up for every process
+
     return float(stats.norm.ppf(1 - (1 - confidence) / 2))
 
 
 def t_quantile(df: np.ndarray | int, confidence: float = CONFIDENCE) -> np.ndarray:
     """Means get t-intervals: the two-sided Student t quantile with ``df`` degrees of freedom (vectorised)."""
+    from scipy import stats
+
     return stats.t.ppf(1 - (1 - confidence) / 2, np.asarray(df, dtype=float))
 
 

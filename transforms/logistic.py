@@ -28,11 +28,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
 MAX_ITERATIONS = 200
 STEP_TOLERANCE = 1e-10
 _BLOCK_ROWS = 1 << 16
+
+
+def expit(z: np.ndarray) -> np.ndarray:
+    """The logistic function, scipy's overflow-safe one (imported on use: scipy is slow to import)."""
+    from scipy.special import expit as logistic
+
+    return logistic(z)
 
 
 @dataclass(frozen=True)
