@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/browser.sh
 .venv/bin/ruff check .
-.venv/bin/python -m pytest "$@"
+# Two workers by default (the reference machine has 2 cores); TEST_WORKERS=0 runs in one process.
+.venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" "$@"

@@ -161,3 +161,20 @@ def dagster_home(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("DAGSTER_HOME", None)
     else:
         os.environ["DAGSTER_HOME"] = previous
+
+
+SAMPLE_INBOX = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`outcomes run` on data/sample once; returns the build folder (warehouse.duckdb, site/, restricted/)."""
+    from pipelines.cli import main
+
+    build = tmp_path_factory.mktemp("dash-build")
+    code = main([
+        "run", "--inbox", str(SAMPLE_INBOX), "--warehouse", str(build / "warehouse.duckdb"), "--site", str(build / "site"),
+        "--restricted", str(build / "restricted"),
+    ])
+    assert code == 0
+    return build

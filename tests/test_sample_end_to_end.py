@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -12,16 +13,15 @@ from pipelines.cli import main
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
 
+def _args(build: Path) -> list[str]:
+    return ["run", "--inbox", str(SAMPLE), "--warehouse", str(build / "warehouse.duckdb"), "--site", str(build / "site"),
+            "--restricted", str(build / "restricted")]
+
+
 @pytest.fixture(scope="module")
-def sample_run(tmp_path_factory):
-    """Run the whole job once on data/sample into a temporary build folder."""
-    build = tmp_path_factory.mktemp("sample-build")
-    args = [
-        "run", "--inbox", str(SAMPLE), "--warehouse", str(build / "warehouse.duckdb"), "--site", str(build / "site"),
-        "--restricted", str(build / "restricted"),
-    ]
-    code = main(args)
-    return code, build, args
+def sample_run(sample_build: Path):
+    """The whole job run once on data/sample (the session's shared build: see ``tests/conftest.py``)."""
+    return 0, sample_build, _args(sample_build)
 
 
 def test_run_completes_and_shows_the_quality_gate(sample_run) -> None:
@@ -48,11 +48,14 @@ def _files(folder: Path) -> dict[str, tuple[int, bytes]]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_second_run_changes_no_table_and_rewrites_no_page(sample_run, capsys) -> None:
+def test_second_run_changes_no_table_and_rewrites_no_page(sample_run, capsys, tmp_path: Path) -> None:
     """An unchanged rerun only notices that nothing changed: no table, page or restricted output is rewritten."""
     from tests.conftest import table_snapshot
 
-    code, build, args = sample_run
+    # on a copy (modification times kept): other tests read the shared build and its run history
+    build = tmp_path / "build"
+    shutil.copytree(sample_run[1], build)
+    args = _args(build)
     before = table_snapshot(build / "warehouse.duckdb")
     site, audit = _files(build / "site"), _files(build / "restricted" / "audit_packets")
     capsys.readouterr()

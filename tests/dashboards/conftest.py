@@ -33,7 +33,6 @@ from transforms.runs import RunRecord
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_SQL = (REPO / "transforms" / "sql" / "schema.sql").read_text(encoding="utf-8")
-SAMPLE = REPO / "data" / "sample"
 RUN = RunRecord(
     run_id="run-fixed-0001", started_at=datetime(2026, 11, 1, 12, 0), finished_at=datetime(2026, 11, 1, 12, 1),
     status="succeeded", pipeline_version="0.1.0", git_commit="abc123def456", settings={},
@@ -230,20 +229,6 @@ def crafted_site(crafted_warehouse: Path, tmp_path_factory: pytest.TempPathFacto
     with duckdb.connect(str(crafted_warehouse), read_only=True) as con:
         build_site(con, site, settings, RUN)
     return Built(crafted_warehouse, site, settings)
-
-
-@pytest.fixture(scope="session")
-def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`outcomes run` on data/sample once; returns the build folder (warehouse.duckdb, site/, restricted/)."""
-    from pipelines.cli import main
-
-    build = tmp_path_factory.mktemp("dash-build")
-    code = main([
-        "run", "--inbox", str(SAMPLE), "--warehouse", str(build / "warehouse.duckdb"), "--site", str(build / "site"),
-        "--restricted", str(build / "restricted"),
-    ])
-    assert code == 0
-    return build
 
 
 @pytest.fixture(scope="session")

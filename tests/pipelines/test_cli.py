@@ -54,6 +54,10 @@ def test_run_loads_reports_and_is_repeatable(settings, capsys) -> None:
     assert "this run: 0 loaded, 0 replaced, 3 unchanged, 0 rejected, 0 ignored" in out
     assert table_snapshot(settings.warehouse) == first
 
+    assert main([*_args(settings), "--full"]) == 0  # a forced rebuild of the same inbox gives the same tables
+    assert "built staging in full" in capsys.readouterr().out
+    assert table_snapshot(settings.warehouse) == first
+
 
 def test_skipped_inbox_entries_are_listed_and_logged(settings, capsys) -> None:
     write_export(settings.inbox, "a", sessions_series(2))
