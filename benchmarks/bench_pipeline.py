@@ -34,22 +34,25 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILT = ("staging", "intermediate", "marts")
 
 
-def _measure(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
+def _measure(cmd: list[str], env: dict[str, str], log: Path | None = None) -> dict[str, float]:
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
+    if log is not None:
+        log.write_text(out)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{out[-3000:]}")
     return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
-def _run(inbox: Path, folder: Path, env: dict[str, str]) -> dict[str, float]:
-    cmd = [str(Path(sys.executable).with_name("outcomes")), "run", "--inbox", str(inbox),
+def _run(inbox: Path, folder: Path, env: dict[str, str], log: str) -> dict[str, float]:
+    """``outcomes run -v`` (each step's time in its output, kept in ``<work>/<log>.log``)."""
+    cmd = [str(Path(sys.executable).with_name("outcomes")), "run", "-v", "--inbox", str(inbox),
            "--warehouse", str(folder / "warehouse.duckdb"), "--site", str(folder / "site"),
            "--restricted", str(folder / "restricted")]
-    return _measure(cmd, env)
+    return _measure(cmd, env, folder.parent / f"{log}.log")
 
 
 def table_digests(warehouse: Path) -> dict[str, tuple[int, int]]:
@@ -91,14 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     results["baseline"] = _measure([sys.executable, str(ROOT / "benchmarks" / "baseline.py"), "--inbox", str(inbox),
                                     "--work", str(work / "baseline")], env)
     print("full run ...", flush=True)
-    results["full run"] = _run(inbox, work / "full", env)
+    results["full run"] = _run(inbox, work / "full", env, "full")
     print("history (everything but the newest export) ...", flush=True)
-    results["history"] = _run(history, work / "incremental", env)
+    results["history"] = _run(history, work / "incremental", env, "history")
     (history / newest).symlink_to(inbox / newest)
     print("new monthly export ...", flush=True)
-    results["new monthly export"] = _run(history, work / "incremental", env)
+    results["new monthly export"] = _run(history, work / "incremental", env, "monthly")
     print("unchanged rerun ...", flush=True)
-    results["unchanged rerun"] = _run(history, work / "incremental", env)
+    results["unchanged rerun"] = _run(history, work / "incremental", env, "unchanged")
     full, incremental = table_digests(work / "full" / "warehouse.duckdb"), table_digests(
         work / "incremental" / "warehouse.duckdb")
     differing = sorted(t for t in set(full) | set(incremental) if full.get(t) != incremental.get(t))

@@ -79,8 +79,14 @@ def test_runs_are_recorded_in_the_persistent_dagster_instance(sample_run, dagste
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_TAG: run_id}))
         assert len(runs) == 2 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
-        staged = instance.get_latest_materialization_event(dg.AssetKey(["staging", "sessions"]))
-        assert staged is not None and staged.run_id in {r.run_id for r in runs}
+        materialized = {
+            event.asset_materialization.asset_key
+            for r in runs
+            for event in instance.all_logs(r.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+            if event.asset_materialization is not None
+        }
+        assert dg.AssetKey(["staging", "sessions"]) in materialized
+        assert dg.AssetKey(["marts", "episode_outcomes"]) in materialized
 
 
 def test_no_direct_identifier_reached_the_warehouse(sample_run) -> None:
