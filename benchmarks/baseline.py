@@ -15,6 +15,7 @@ Run by hand; results go to the closing note, not to tests.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import resource
 import sys
@@ -32,30 +33,57 @@ from transforms import contract
 from transforms.config import load_settings
 from transforms.loading import TYPED_ROM_SQL, _typed_sessions_sql, ensure_schema
 from transforms.marts import build_marts
+from transforms.profile_mapping import EXTRA_COLUMNS
 from transforms.sqlmodels import install_macros
 from transforms.staging import build_staging
 
+NO_PROFILE = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in EXTRA_COLUMNS)
 
-def _read(con: duckdb.DuckDBPyConnection, inbox: Path, kind: str) -> None:
-    """All files of one kind, every column as trimmed text, with the export and the row number."""
+
+def _header(file: Path) -> list[str]:
+    if file.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(file).names)
+    with open(file, newline="", encoding="utf-8-sig") as fh:
+        return next(csv.reader(fh), [])
+
+
+def _read(con: duckdb.DuckDBPyConnection, inbox: Path, kind: str, headers: dict[Path, list[str]]) -> None:
+    """All files of one kind, every column as trimmed text, with the export and the row number.
+
+    One scan per distinct header (a network's exports share a few layouts), the header read once.
+    """
     columns = contract.FILE_COLUMNS[kind]
+    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for file, header in headers.items():
+        if file.stem == kind:
+            groups.setdefault((file.suffix, tuple(header)), []).append(str(file))
     sources = []
-    for fmt in ("csv", "parquet"):
-        if not list(inbox.glob(f"*/{kind}.{fmt}")):
-            continue
-        pattern = str(inbox / "*" / f"{kind}.{fmt}")
-        reader = (f"read_csv('{pattern}', all_varchar = true, union_by_name = true, filename = true)" if fmt == "csv"
-                  else f"read_parquet('{pattern}', union_by_name = true, filename = true, file_row_number = true)")
-        row = ("row_number() OVER (PARTITION BY src.filename)" if fmt == "csv" else "src.file_row_number + 1")
-        present = {d[0].strip().lower(): d[0] for d in con.execute(f"SELECT * FROM {reader} LIMIT 0").description}
+    for (suffix, header), files in sorted(groups.items()):
+        present = {name.strip().lower(): i for i, name in enumerate(header)}
+        if suffix == ".csv":
+            types = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header))) + "}"
+            reader = (f"read_csv({files!r}, header = true, auto_detect = false, columns = {types}, "
+                      "filename = true)")
+            # a multi-file scan keeps file order: the row number is the position in the scan less the file's first
+            row = "src._pos - min(src._pos) OVER (PARTITION BY src.filename) + 1"
+            reader = f"(SELECT row_number() OVER () AS _pos, * FROM {reader})"
+            name = "c{}"
+        else:
+            reader = f"read_parquet({files!r}, filename = true, file_row_number = true)"
+            row = "src.file_row_number + 1"
+            name = None
         cols = ", ".join(
-            f"NULLIF(trim(CAST(src.\"{present[c]}\" AS VARCHAR)), '') AS {c}" if c in present
+            (f"NULLIF({contract.trim_sql(f'CAST(src.{name.format(present[c])} AS VARCHAR)')}, '') AS {c}" if name else
+             f"NULLIF(trim(CAST(src.\"{header[present[c]]}\" AS VARCHAR)), '') AS {c}") if c in present
             else f"CAST(NULL AS VARCHAR) AS {c}" for c in columns)
         sources.append(f"SELECT {row} AS row_number, regexp_extract(src.filename, '([^/]+)/[^/]+$', 1) AS export, "
-                       f"{cols} FROM {reader} AS src")
+                       f"{cols}, {NO_PROFILE} FROM {reader} AS src")
     body = " UNION ALL BY NAME ".join(sources) if sources else (
         "SELECT CAST(NULL AS BIGINT) AS row_number, CAST(NULL AS VARCHAR) AS export, "
-        + ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in columns) + " LIMIT 0")
+        + ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in columns) + f", {NO_PROFILE} LIMIT 0")
+    con.execute("SET preserve_insertion_order = true")
     con.execute(f"CREATE OR REPLACE TABLE {kind}_in AS {body}")
 
 
@@ -94,8 +122,9 @@ def run(inbox: Path, work: Path) -> dict:
 
     with duckdb.connect(str(db)) as con:
         ensure_schema(con)
+        headers = {f: _header(f) for f in sorted([*inbox.glob("*/*.csv"), *inbox.glob("*/*.parquet")])}
         for kind in contract.FILE_COLUMNS:
-            _read(con, inbox, kind)
+            _read(con, inbox, kind, headers)
         mark("read")
         # the contract's whole-export identifier guard on values: one scan of every id column
         found = " OR ".join(
@@ -103,9 +132,7 @@ def run(inbox: Path, work: Path) -> dict:
             for c in contract.IDENTIFIER_VALUE_COLUMNS)
         con.execute(f"CREATE TEMP TABLE refused AS SELECT DISTINCT export FROM sessions_in WHERE {found}")
         # ...and on column names: every file's header
-        for file in sorted([*inbox.glob("*/*.csv"), *inbox.glob("*/*.parquet")]):
-            reader = "read_parquet" if file.suffix == ".parquet" else "read_csv"
-            names = [d[0] for d in con.execute(f"SELECT * FROM {reader}(?) LIMIT 0", [str(file)]).description]
+        for file, names in headers.items():
             if any(contract.identifier_column_word(n) for n in names):
                 con.execute("INSERT INTO refused VALUES (?)", [file.parent.name])
         mark("identifier guard")

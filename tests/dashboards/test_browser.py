@@ -1,7 +1,9 @@
 """Every page opens in headless Chromium with no console error and every chart drawn with data.
 
 Uses Debian's ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (CI installs them with
-``apt-get install chromium chromium-driver``); without them these tests FAIL, they do not skip.
+``apt-get install chromium chromium-driver``; ``scripts/test.sh`` installs them). Without them these
+tests are skipped with a one-line reason, shown in the summary; where ``TESTS_REQUIRE_BROWSER`` is
+set (``.ci/run`` sets it) they fail instead, so CI can never pass without having drawn the pages.
 Pages are served from their folder over HTTP on 127.0.0.1 (a thread of this process), and opened
 once from ``file://`` to prove the site works offline. Screenshots go to ``tests/artifacts/``.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import shutil
 import tempfile
 import threading
@@ -45,9 +48,11 @@ return {
 def _driver() -> webdriver.Chrome:
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     chromedriver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-    assert Path(chromium).exists() and Path(chromedriver).exists(), (
-        "headless Chromium is required: apt-get install -y chromium chromium-driver"
-    )
+    if not (Path(chromium).exists() and Path(chromedriver).exists()):
+        reason = "headless Chromium is not installed (apt-get install -y chromium chromium-driver)"
+        if os.environ.get("TESTS_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
