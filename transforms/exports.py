@@ -350,6 +350,24 @@ def _map_columns(
     return positions
 
 
+def _csv_reader(width: int, filename: bool = False) -> str:
+    """The contract's CSV dialect (RFC 4180, comma, double quotes, a header row), every column as text
+    named by position (c0, c1, ...), from the file(s) bound to the one parameter."""
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
+    return (f"read_csv(?, header = true, delim = ',', quote = '\"', escape = '\"', auto_detect = false, "
+            f"strict_mode = true, columns = {columns}{', filename = true' if filename else ''})")
+
+
+def _file_columns(
+    con: duckdb.DuckDBPyConnection, kind: str, file: Path, result: ReadResult, profile: Profile | None
+) -> tuple[list[str], dict[str, int]]:
+    """The file's header and where each contract column is in it (whole-export rules on the header)."""
+    header = _header_of(file, con)
+    if not header:
+        raise ExportRejected(f"{file.name} could not be parsed: it is empty (no header row)")
+    return header, _map_columns(kind, file, header, result, profile)
+
+
 def _text_expr(source: str) -> str:
     # Values are trimmed of white space (spaces, tabs, line breaks); an empty field is a missing value.
     return f"NULLIF({contract.trim_sql(f'CAST({source} AS VARCHAR)')}, '')"
@@ -359,10 +377,7 @@ def _load_file(
     con: duckdb.DuckDBPyConnection, export: str, kind: str, file: Path, result: ReadResult,
     profile: Profile | None = None,
 ) -> None:
-    header = _header_of(file, con)
-    if not header:
-        raise ExportRejected(f"{file.name} could not be parsed: it is empty (no header row)")
-    positions = _map_columns(kind, file, header, result, profile)
+    header, positions = _file_columns(con, kind, file, result, profile)
     mapped = needs_mapping_step(profile, kind)
     table = f"_{kind}_read" if mapped else f"{kind}_new"
     select_cols = ["CAST(? AS VARCHAR) AS export"]
@@ -384,13 +399,11 @@ def _load_file(
                 [export, str(file)],
             )
         else:
-            columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header))) + "}"
             # One scan, in file order: row_number() over the unordered scan follows insertion order.
             con.execute("SET preserve_insertion_order = true")
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT row_number() OVER () AS row_number, "
-                f"{', '.join(select_cols)} FROM read_csv(?, header = true, delim = ',', quote = '\"', "
-                f"escape = '\"', auto_detect = false, strict_mode = true, columns = {columns})",
+                f"{', '.join(select_cols)} FROM {_csv_reader(len(header))}",
                 [export, str(file)],
             )
     except duckdb.Error as exc:
@@ -416,18 +429,14 @@ def _row_list(rows: list[int], total: int) -> str:
     return f"row {shown}" if total == 1 else f"rows {shown}" + (", ..." if total > len(rows) else "")
 
 
-def _reject_identifier_values(con: duckdb.DuckDBPyConnection, files: dict[str, Path]) -> None:
-    """Reject the export when an id column holds a value that looks like an identifier.
-
-    Every id column of both files is checked for e-mail addresses, phone numbers, SSNs and runs of
-    9 or more digits, and ``patient_id`` / ``therapist_id`` also for dates (contract 1.1), in one
-    scan per file. The reason names the file, the column and the kind, never the value; only the
-    full reason (load log, restricted report) gives the first row numbers.
-    """
-    full: list[str] = []
-    public: list[str] = []
+def _identifier_findings(
+    con: duckdb.DuckDBPyConnection, tables: dict[str, str]
+) -> dict[str, list[tuple[str, str, int, str, list[int]]]]:
+    """Identifier-looking values in the id columns, per export: (file kind, column, count, kind of
+    identifier, first row numbers), in one scan per text table (``tables``: file kind -> table)."""
+    found: dict[str, list[tuple[str, str, int, str, list[int]]]] = {}
     for kind, columns in (("sessions", contract.IDENTIFIER_VALUE_COLUMNS), ("rom", contract.ROM_ID_COLUMNS)):
-        if kind not in files:
+        if kind not in tables:
             continue
         checks = ", ".join(
             f"{contract.identifier_kind_sql(c, dates=c in contract.DATE_CHECKED_COLUMNS)} AS k{i}"
@@ -438,16 +447,41 @@ def _reject_identifier_values(con: duckdb.DuckDBPyConnection, files: dict[str, P
             f"(list(row_number ORDER BY row_number) FILTER (WHERE k{i} IS NOT NULL))[1:3]"
             for i in range(len(columns))
         )
-        found = con.execute(f"SELECT {aggregates} FROM (SELECT row_number, {checks} FROM {kind}_new)").fetchone()
-        name = files[kind].name
-        for i, column in enumerate(columns):
-            count, label, rows = found[3 * i], found[3 * i + 1], found[3 * i + 2]
-            if count:
-                full.append(f"{name}: {column} has {count} value(s) that look like {label} ({_row_list(rows, count)})")
-                public.append(f"{name}: {column} holds values that look like {label}")
-    if full:
-        tail = "; identifiers must be pseudonymous tokens, so the whole export is refused"
-        raise ExportRejected("; ".join(full) + tail, "; ".join(public) + tail)
+        any_found = " OR ".join(f"k{i} IS NOT NULL" for i in range(len(columns)))
+        rows = con.execute(
+            f"SELECT export, {aggregates} FROM (SELECT export, row_number, {checks} FROM {tables[kind]}) "
+            f"WHERE {any_found} GROUP BY export"
+        ).fetchall()
+        for export, *values in rows:
+            for i, column in enumerate(columns):
+                count, label, first = values[3 * i], values[3 * i + 1], values[3 * i + 2]
+                if count:
+                    found.setdefault(export, []).append((kind, column, count, label, first))
+    return found
+
+
+def _identifier_rejection(
+    findings: list[tuple[str, str, int, str, list[int]]], files: dict[str, Path]
+) -> ExportRejected:
+    full = [f"{files[kind].name}: {column} has {count} value(s) that look like {label} ({_row_list(rows, count)})"
+            for kind, column, count, label, rows in findings]
+    public = [f"{files[kind].name}: {column} holds values that look like {label}"
+              for kind, column, _count, label, _rows in findings]
+    tail = "; identifiers must be pseudonymous tokens, so the whole export is refused"
+    return ExportRejected("; ".join(full) + tail, "; ".join(public) + tail)
+
+
+def _reject_identifier_values(con: duckdb.DuckDBPyConnection, files: dict[str, Path]) -> None:
+    """Reject the export when an id column holds a value that looks like an identifier.
+
+    Every id column of both files is checked for e-mail addresses, phone numbers, SSNs and runs of
+    9 or more digits, and ``patient_id`` / ``therapist_id`` also for dates (contract 1.1), in one
+    scan per file. The reason names the file, the column and the kind, never the value; only the
+    full reason (load log, restricted report) gives the first row numbers.
+    """
+    findings = _identifier_findings(con, {kind: f"{kind}_new" for kind in FILE_KINDS if kind in files})
+    for export_findings in findings.values():
+        raise _identifier_rejection(export_findings, files)
 
 
 def export_profile(export: ExportFolder) -> Profile | None:
@@ -462,6 +496,102 @@ def export_profile(export: ExportFolder) -> Profile | None:
     except ProfileError as exc:
         raise ExportRejected(f"the mapping profile is not valid: {exc}",
                              f"its mapping profile ({export.profile_label}) is not valid") from exc
+
+
+def _batchable(export: ExportFolder) -> bool:
+    """Exports read together: CSV files only, no mapping profile (a profile maps per export)."""
+    return (export.profile is None and not export.profile_problem and "sessions" in export.files
+            and not any(k.endswith(":conflict") for k in export.files)
+            and all(f.suffix == ".csv" for f in export.files.values()))
+
+
+def read_exports_together(
+    exports: list[ExportFolder], con: duckdb.DuckDBPyConnection
+) -> tuple[dict[str, ReadResult | ExportRejected], list[ExportFolder]]:
+    """Read many exports with one scan per file kind and header layout, into ``sessions_read`` /
+    ``rom_read`` (the same columns as :func:`read_export`'s tables, every export's rows).
+
+    A network's exports share a few layouts, and a scan per file costs more than reading the rows,
+    so this gives the same rows and outcomes as reading each export alone, much faster. Returns each
+    read export's result (or its rejection: a header or identifier rule) and the exports left to
+    :func:`read_export`: those with a profile or Parquet files, and every export of a scan that
+    failed (one unreadable file), so that each gets its own exact reason.
+    """
+    results: dict[str, ReadResult | ExportRejected] = {}
+    alone = [e for e in exports if not _batchable(e)]
+    layouts: dict[tuple[str, tuple[str, ...]], list[tuple[ExportFolder, dict[str, int]]]] = {}
+    for export in (e for e in exports if _batchable(e)):
+        result = ReadResult()
+        try:
+            for kind in FILE_KINDS:
+                if kind in export.files:
+                    header, positions = _file_columns(con, kind, export.files[kind], result, None)
+                    layouts.setdefault((kind, tuple(header)), []).append((export, positions))
+        except ExportRejected as exc:
+            results[export.name] = exc
+            continue
+        results[export.name] = result
+    extras = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in EXTRA_COLUMNS)
+    for kind in FILE_KINDS:
+        columns = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in contract.FILE_COLUMNS[kind])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {kind}_read AS SELECT CAST(NULL AS BIGINT) AS row_number, "
+                    f"CAST(NULL AS VARCHAR) AS export, {columns}, {extras} LIMIT 0")
+    con.execute("SET preserve_insertion_order = true")
+    failed: set[str] = set()
+    for (kind, header), members in layouts.items():
+        members = [(e, pos) for e, pos in members if isinstance(results[e.name], ReadResult)]
+        if not members:
+            continue
+        positions = members[0][1]  # one header, one mapping
+        text = ", ".join(f"{_text_expr(f'src.c{positions[c]}')} AS {c}" if c in positions
+                         else f"CAST(NULL AS VARCHAR) AS {c}" for c in contract.FILE_COLUMNS[kind])
+        con.execute("CREATE OR REPLACE TEMP TABLE _read_files (filename VARCHAR, export VARCHAR)")
+        con.executemany("INSERT INTO _read_files VALUES (?, ?)", [[str(e.files[kind]), e.name] for e, _ in members])
+        try:
+            # the scan keeps file order: a row's number is its place in the scan less its file's first place
+            con.execute(
+                f"INSERT INTO {kind}_read SELECT src._pos - min(src._pos) OVER (PARTITION BY src.filename) + 1, "
+                f"f.export, {text}, {extras} FROM (SELECT row_number() OVER () AS _pos, * FROM "
+                f"{_csv_reader(len(header), filename=True)}) AS src JOIN _read_files AS f USING (filename)",
+                [[str(e.files[kind]) for e, _ in members]],
+            )
+        except duckdb.Error:
+            failed.update(e.name for e, _ in members)
+    con.execute("DROP TABLE IF EXISTS _read_files")
+    if failed:
+        for kind in FILE_KINDS:
+            con.execute(f"DELETE FROM {kind}_read WHERE export IN (SELECT unnest(?))", [sorted(failed)])
+    by_name = {e.name: e for e in exports}
+    read = [name for name, r in results.items() if isinstance(r, ReadResult) and name not in failed]
+    counts = {kind: dict(con.execute(f"SELECT export, count(*) FROM {kind}_read GROUP BY export").fetchall())
+              for kind in FILE_KINDS}
+    patients = dict(con.execute(
+        "SELECT export, count(DISTINCT (clinic_id, patient_id)) FROM sessions_read WHERE clinic_id IS NOT NULL "
+        "AND patient_id IS NOT NULL GROUP BY export").fetchall())
+    identifiers = _identifier_findings(con, {kind: f"{kind}_read" for kind in FILE_KINDS})
+    for name in read:
+        export, result = by_name[name], results[name]
+        assert isinstance(result, ReadResult)
+        if name in identifiers:
+            results[name] = _identifier_rejection(identifiers[name], export.files)
+            continue
+        result.rows = {kind: counts[kind].get(name, 0) for kind in FILE_KINDS}
+        result.patients = patients.get(name, 0)
+        _finish_warnings(export, result)
+    dropped = sorted(name for name, r in results.items() if not isinstance(r, ReadResult) or name in failed)
+    if dropped:
+        for kind in FILE_KINDS:
+            con.execute(f"DELETE FROM {kind}_read WHERE export IN (SELECT unnest(?))", [dropped])
+    for name in failed:
+        del results[name]
+    return results, [*alone, *(by_name[name] for name in sorted(failed))]
+
+
+def _finish_warnings(export: ExportFolder, result: ReadResult) -> None:
+    for name in export.other_files:
+        result.warnings.append(f"ignored the file '{name}': an export holds only sessions and rom files")
+    if result.rows["sessions"] == 0:
+        result.warnings.append("the sessions file has a header and no rows (a period without visits)")
 
 
 def read_export(export: ExportFolder, con: duckdb.DuckDBPyConnection) -> ReadResult:
@@ -495,8 +625,5 @@ def read_export(export: ExportFolder, con: duckdb.DuckDBPyConnection) -> ReadRes
         "SELECT count(DISTINCT (clinic_id, patient_id)) FROM sessions_new WHERE clinic_id IS NOT NULL "
         "AND patient_id IS NOT NULL"
     ).fetchone()[0]
-    for name in export.other_files:
-        result.warnings.append(f"ignored the file '{name}': an export holds only sessions and rom files")
-    if result.rows["sessions"] == 0:
-        result.warnings.append("the sessions file has a header and no rows (a period without visits)")
+    _finish_warnings(export, result)
     return result

@@ -46,7 +46,14 @@ from expectations.validation import (
 )
 from transforms import contract
 from transforms.config import Settings
-from transforms.exports import ExportFolder, ExportRejected, IgnoredEntry, read_export
+from transforms.exports import (
+    ExportFolder,
+    ExportRejected,
+    IgnoredEntry,
+    ReadResult,
+    read_export,
+    read_exports_together,
+)
 from transforms.profile_mapping import EXTRA_COLUMNS
 from transforms.quality_history import prepare_check_rows, record_row_rules
 from transforms.restricted import private_dir
@@ -441,29 +448,49 @@ def read_into_scratch(
     held: list[int] = []  # exports whose text tables wait to be appended to the *_in tables
     held_rows = 0
     log.info(f"  reading {len(exports)} new or changed export(s)")
-    step = max(1, len(exports) // 10)
-    for i, e in enumerate(exports, 1):
-        if len(exports) >= 20 and i % step == 0:
-            log.info(f"    read {i}/{len(exports)}")
+
+    def take(e: ExportFolder, read: ReadResult | ExportRejected) -> bool:
         outcome = outcomes[e.name]
-        try:
-            read = read_export(e, scon)
-        except ExportRejected as exc:
-            outcome.status, outcome.reason, outcome.public_reason = "rejected", str(exc), exc.public
+        if isinstance(read, ExportRejected):
+            outcome.status, outcome.reason, outcome.public_reason = "rejected", str(read), read.public
             rejected_on_read.append(outcome)
-            continue
+            return False
         outcome.warnings = read.warnings
         outcome.rows_in = sum(read.rows.values())
         outcome.patients = read.patients
+        readable.append(e)
+        return True
+
+    together, alone = read_exports_together(exports, scon)
+    for kind in contract.FILE_COLUMNS:
+        scon.execute(f"INSERT INTO {kind}_in SELECT * FROM {kind}_read")
+        scon.execute(f"DROP TABLE {kind}_read")
+    for e in exports:
+        if e.name in together:
+            take(e, together[e.name])
+    if together:
+        log.info(f"    read {len(together)} export(s) together, {len(alone)} one by one")
+    step = max(1, len(alone) // 10)
+    for i, e in enumerate(alone, 1):
+        if len(alone) >= 20 and i % step == 0:
+            log.info(f"    read {i}/{len(alone)}")
+        try:
+            read: ReadResult | ExportRejected = read_export(e, scon)
+        except ExportRejected as exc:
+            read = exc
+        if not take(e, read):
+            continue
         for kind in contract.FILE_COLUMNS:
             scon.execute(f"ALTER TABLE {kind}_new RENAME TO {kind}_held_{i}")
         held.append(i)
-        held_rows += outcome.rows_in
+        held_rows += outcomes[e.name].rows_in or 0
         if held_rows >= APPEND_BATCH_ROWS:
             _append_held(scon, held)
             held, held_rows = [], 0
-        readable.append(e)
     _append_held(scon, held)
+    order = {e.name: i for i, e in enumerate(exports)}
+    readable.sort(key=lambda e: order[e.name])
+    rejected_on_read.sort(key=lambda o: order[o.export])
     return readable, rejected_on_read
 
 
