@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inbox", type=Path, required=True)
     parser.add_argument("--work", type=Path, default=Path("build/bench/work"))
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--memory-limit", help="DuckDB's memory cap for the baseline and every run "
+                        "(OUTCOMES_DUCKDB_MEMORY_LIMIT; default: the pipeline's default)")
     args = parser.parse_args(argv)
     inbox = args.inbox.resolve()
     work = args.work.resolve()
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTCOMES_")}
     env["DAGSTER_HOME"] = str(work / "dagster_home")
+    if args.memory_limit:
+        env["OUTCOMES_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
     exports = sorted(p.name for p in inbox.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
     monthly = [e for e in exports if "correction" not in e]
     newest = max(monthly, key=lambda e: (e.rsplit("-", 2)[-2:], e))  # the latest clinic-month

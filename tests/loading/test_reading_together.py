@@ -98,3 +98,17 @@ def test_a_file_the_shared_scan_cannot_read_sends_its_layout_to_one_by_one_readi
     assert together == {e.name: _alone(e) for e in exports}
     assert together["b-big"][0][0] == "rejected" and "line 9" in together["b-big"][0][1]
     assert together["a-big"][0][1] == {"sessions": 6000, "rom": 858}
+
+
+def test_a_trailing_empty_field_is_read_as_duckdb_reads_it(tmp_path: Path) -> None:
+    """docs/decisions.md 93: one extra empty field at the end of a line is dropped, alone and together."""
+    write_export(tmp_path, "x", sessions_series(3))
+    file = tmp_path / "x" / "sessions.csv"
+    lines = file.read_text().splitlines()
+    lines[2] += ","
+    file.write_text("\n".join(lines) + "\n")
+    (export,) = discover_exports(tmp_path)
+    outcome, rows = _alone(export)
+    assert outcome[:2] == ("read", {"sessions": 3, "rom": 0})
+    assert [r[2] for r in rows["sessions"]] == ["S1", "S2", "S3"]  # session_id: nothing shifted
+    assert _together([export])[0] == {"x": (outcome, rows)}
