@@ -29,6 +29,9 @@ THRESHOLD_TOLERANCE = 1e-9
 SPEC_RELIEF_REPORT_TIMES = (4, 8)
 
 
+DEFAULT_MEMORY_LIMIT = "1.5GB"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed settings of one pipeline run (paths and every configurable threshold)."""
@@ -46,7 +49,9 @@ class Settings:
     reject_share: Decimal = Decimal("0.20")
     lock_timeout_s: float = 10.0
     # DuckDB's own memory cap per connection (it spills to disk beyond it); keeps a run's peak bounded.
-    duckdb_memory_limit: str = "600MB"
+    # 1.5GB measured (docs/benchmarks.md): 1M sessions peak at 1.3 GB, 10M at 2.0 GB (600MB spilled
+    # heavily at 10M).
+    duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
 
     # Episodes (metrics.md section 2).
     episode_gap_days: int = 90
@@ -150,7 +155,7 @@ RULES: dict[str, Rule] = {
     "reference_dir": Rule(lambda v: v is None or str(v).strip() not in ("", "."), "a folder of reference CSV files"),
     "reject_share": Rule(_between(0, 1), "a fraction from 0 to 1 (for example 0.20)"),
     "lock_timeout_s": Rule(lambda v: math.isfinite(v) and 0 <= v <= 86400, "a number of seconds from 0 to 86400"),
-    "duckdb_memory_limit": Rule(lambda v: bool(_MEMORY.match(str(v))), "a size such as 600MB or 2GB"),
+    "duckdb_memory_limit": Rule(lambda v: bool(_MEMORY.match(str(v))), "a size such as 1.5GB or 600MB"),
     "episode_gap_days": Rule(_at_least(1), "a whole number of days, at least 1"),
     "responder_min_points": Rule(_between(0, 10, low_open=True), _POINTS),
     "responder_min_fraction": Rule(_between(0, 1, low_open=True), _FRACTION),

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import duckdb
 
+from transforms.config import DEFAULT_MEMORY_LIMIT
+
 PRIVATE_FILE_MODE = 0o600
 
 
@@ -215,7 +217,7 @@ def make_owner_only(warehouse: Path) -> None:
 
 @contextmanager
 def open_warehouse(
-    warehouse: Path, timeout: float = 10.0, read_only: bool = False, memory_limit: str = "600MB"
+    warehouse: Path, timeout: float = 10.0, read_only: bool = False, memory_limit: str = DEFAULT_MEMORY_LIMIT
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection to the warehouse; writers hold the single-writer lock while it is open."""
     if read_only:

@@ -185,7 +185,7 @@ def test_unknown_setting_is_refused(settings, capsys, monkeypatch) -> None:
         ("OUTCOMES_RELIEF_REPORT_TIMES", "4,0", "session numbers of at least 1"),
         ("OUTCOMES_LOCK_TIMEOUT_S", "-1", "a number of seconds from 0 to 86400"),
         ("OUTCOMES_REJECT_SHARE", "20%", "a fraction from 0 to 1"),
-        ("OUTCOMES_DUCKDB_MEMORY_LIMIT", "lots", "a size such as 600MB or 2GB"),
+        ("OUTCOMES_DUCKDB_MEMORY_LIMIT", "lots", "a size such as 1.5GB or 600MB"),
     ],
 )
 def test_a_bad_setting_says_which_and_what_is_expected(settings, capsys, monkeypatch, variable, value, expected) -> None:
