@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from html import escape
 from pathlib import Path
 
@@ -119,8 +119,16 @@ def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+@lru_cache(maxsize=65536)
 def _num(value: object) -> str:
+    # cached: a packet repeats a few hundred distinct numbers (units, minutes, pain) over many visits
     return "" if _missing(value) else f"{float(value):g}"  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=4096)
+def _code(value: str | None) -> str:
+    """Escaped text of a small vocabulary (visit type, CPT code, referral source), cached."""
+    return escape(value or "")
 
 
 def _visits_text(numbers: Sequence[int]) -> str:
@@ -226,10 +234,10 @@ def _timeline(visits: Sequence[Record], cites: dict[int, list[str]], at_risk: se
         recorded, in_force = _num(v["authorized_visits"]), _num(v["authorised_in_force"])
         authorised = f"{recorded or '–'} / {in_force or '–'}" if recorded or in_force else ""
         # numbers and dates need no escaping; every text from the data is escaped
-        cells = (n, escape(v["session_id"]), str(v["session_date"])[:10], escape(v["visit_type"]),
-                 escape(v["cpt_code"]), _num(v["units"]), _num(v["duration_min"]), _num(v["pain_pre"]),
-                 _num(v["pain_post"]), escape(function), _bool(v["goals_documented"]),
-                 escape(v["referral_source"] or ""), authorised)
+        cells = (n, escape(v["session_id"]), str(v["session_date"])[:10], _code(v["visit_type"]),
+                 _code(v["cpt_code"]), _num(v["units"]), _num(v["duration_min"]), _num(v["pain_pre"]),
+                 _num(v["pain_post"]), _code(function), _bool(v["goals_documented"]),
+                 _code(v["referral_source"]), authorised)
         classes = [c for c, on in (("evidence", n in cites), ("at-risk", n in at_risk)) if on]
         cls = f" class='{' '.join(classes)}'" if classes else ""
         tds = "".join(f"<td>{c}</td>" for c in cells)
