@@ -64,19 +64,17 @@ def _read(con: duckdb.DuckDBPyConnection, inbox: Path, kind: str, headers: dict[
         present = {name.strip().lower(): i for i, name in enumerate(header)}
         if suffix == ".csv":
             types = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header))) + "}"
-            reader = (f"read_csv({files!r}, header = true, auto_detect = false, columns = {types}, "
-                      "filename = true)")
             # a multi-file scan keeps file order: the row number is the position in the scan less the file's first
+            reader = (f"(SELECT row_number() OVER () AS _pos, * FROM read_csv({files!r}, header = true, "
+                      f"auto_detect = false, columns = {types}, filename = true))")
             row = "src._pos - min(src._pos) OVER (PARTITION BY src.filename) + 1"
-            reader = f"(SELECT row_number() OVER () AS _pos, * FROM {reader})"
-            name = "c{}"
+            names = [f"c{i}" for i in range(len(header))]
         else:
             reader = f"read_parquet({files!r}, filename = true, file_row_number = true)"
             row = "src.file_row_number + 1"
-            name = None
+            names = ['"' + name.replace('"', '""') + '"' for name in header]
         cols = ", ".join(
-            (f"NULLIF({contract.trim_sql(f'CAST(src.{name.format(present[c])} AS VARCHAR)')}, '') AS {c}" if name else
-             f"NULLIF(trim(CAST(src.\"{header[present[c]]}\" AS VARCHAR)), '') AS {c}") if c in present
+            f"NULLIF({contract.trim_sql(f'CAST(src.{names[present[c]]} AS VARCHAR)')}, '') AS {c}" if c in present
             else f"CAST(NULL AS VARCHAR) AS {c}" for c in columns)
         sources.append(f"SELECT {row} AS row_number, regexp_extract(src.filename, '([^/]+)/[^/]+$', 1) AS export, "
                        f"{cols}, {NO_PROFILE} FROM {reader} AS src")

@@ -558,32 +558,29 @@ def read_exports_together(
         except duckdb.Error:
             failed.update(e.name for e, _ in members)
     con.execute("DROP TABLE IF EXISTS _read_files")
-    if failed:
-        for kind in FILE_KINDS:
-            con.execute(f"DELETE FROM {kind}_read WHERE export IN (SELECT unnest(?))", [sorted(failed)])
+    for name in failed:
+        del results[name]
     by_name = {e.name: e for e in exports}
-    read = [name for name, r in results.items() if isinstance(r, ReadResult) and name not in failed]
     counts = {kind: dict(con.execute(f"SELECT export, count(*) FROM {kind}_read GROUP BY export").fetchall())
               for kind in FILE_KINDS}
     patients = dict(con.execute(
         "SELECT export, count(DISTINCT (clinic_id, patient_id)) FROM sessions_read WHERE clinic_id IS NOT NULL "
         "AND patient_id IS NOT NULL GROUP BY export").fetchall())
     identifiers = _identifier_findings(con, {kind: f"{kind}_read" for kind in FILE_KINDS})
-    for name in read:
-        export, result = by_name[name], results[name]
-        assert isinstance(result, ReadResult)
+    for name, result in results.items():
+        if not isinstance(result, ReadResult):
+            continue
         if name in identifiers:
-            results[name] = _identifier_rejection(identifiers[name], export.files)
+            results[name] = _identifier_rejection(identifiers[name], by_name[name].files)
             continue
         result.rows = {kind: counts[kind].get(name, 0) for kind in FILE_KINDS}
         result.patients = patients.get(name, 0)
-        _finish_warnings(export, result)
-    dropped = sorted(name for name, r in results.items() if not isinstance(r, ReadResult) or name in failed)
+        _finish_warnings(by_name[name], result)
+    # rows of the scans that failed and of the exports refused for an identifier value go
+    dropped = sorted(failed | identifiers.keys())
     if dropped:
         for kind in FILE_KINDS:
             con.execute(f"DELETE FROM {kind}_read WHERE export IN (SELECT unnest(?))", [dropped])
-    for name in failed:
-        del results[name]
     return results, [*alone, *(by_name[name] for name in sorted(failed))]
 
 

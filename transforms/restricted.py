@@ -26,20 +26,21 @@ def private_dir(folder: Path) -> Path:
     return folder
 
 
+def _chmod_tree(folder: Path, dir_mode: int, file_mode: int) -> None:
+    """Give ``folder`` and every folder and file under it these modes (symbolic links untouched)."""
+    os.chmod(folder, dir_mode)
+    for root, dirs, files in os.walk(folder):
+        for names, mode in ((dirs, dir_mode), (files, file_mode)):
+            for name in names:
+                path = os.path.join(root, name)
+                if not os.path.islink(path):
+                    os.chmod(path, mode)
+
+
 def make_private(folder: Path) -> None:
     """Make ``folder`` and everything in it owner-only: folders 0700, files 0600 (symbolic links untouched)."""
-    if not folder.is_dir() or folder.is_symlink():
-        return
-    os.chmod(folder, PRIVATE_DIR_MODE)
-    for root, dirs, files in os.walk(folder):
-        for name in dirs:
-            path = os.path.join(root, name)
-            if not os.path.islink(path):
-                os.chmod(path, PRIVATE_DIR_MODE)
-        for name in files:
-            path = os.path.join(root, name)
-            if not os.path.islink(path):
-                os.chmod(path, PRIVATE_FILE_MODE)
+    if folder.is_dir() and not folder.is_symlink():
+        _chmod_tree(folder, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE)
 
 
 def write_private(path: Path, text: str) -> Path:
@@ -68,16 +69,5 @@ def owner_only_umask() -> Iterator[int]:
 
 def apply_umask(folder: Path, umask: int) -> None:
     """Give ``folder`` and everything in it the modes new files would have under ``umask`` (the site's modes)."""
-    if not folder.is_dir():
-        return
-    dir_mode, file_mode = 0o777 & ~umask, 0o666 & ~umask
-    os.chmod(folder, dir_mode)
-    for root, dirs, files in os.walk(folder):
-        for name in dirs:
-            path = os.path.join(root, name)
-            if not os.path.islink(path):
-                os.chmod(path, dir_mode)
-        for name in files:
-            path = os.path.join(root, name)
-            if not os.path.islink(path):
-                os.chmod(path, file_mode)
+    if folder.is_dir():
+        _chmod_tree(folder, 0o777 & ~umask, 0o666 & ~umask)
