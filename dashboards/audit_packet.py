@@ -1,4 +1,4 @@
-"""The audit packet: one offline HTML page per payer type, a section per flagged episode (restricted only).
+"""Audit packets: per payer type and clinic, offline HTML with a section per flagged episode (restricted only).
 
 A payer's reviewer reads one episode at a time and must find the evidence of every flag on the page:
 each section shows the episode's facts, every flag with its rule in plain words (thresholds from the
@@ -7,6 +7,11 @@ before and after, function score, goals, referral, authorised visits) with the e
 highlighted, and a small chart of the episode's pain. Episodes come in the order a reviewer works:
 by the highest tier of their flags (billing, necessity, documentation, review), then by units at
 risk, largest first.
+
+A payer reviews one provider at a time, so each payer type has a packet per clinic (in pages of
+:data:`PAGE_EPISODES` episodes) and an index page listing its clinics, the most units at risk first.
+This also keeps a monthly run cheap: a new export touches one clinic, and only that clinic's packets
+are rewritten (the others are byte for byte what a full rewrite would give).
 
 The packet names episodes and dates of service, so it is written to the **restricted** folder only,
 never to the published site. The only identifiers on it are pseudonymous: the ``episode_key``, the
@@ -21,9 +26,11 @@ warehouse and writes the files.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Collection, Iterable, Sequence
 from functools import cache, lru_cache
 from html import escape
 from pathlib import Path
@@ -37,21 +44,30 @@ from transforms.audit import (
     FLAG_BY_NAME,
     TIER_LABELS,
     TIERS,
+    WORKLIST_PREFIX,
     PacketData,
     Record,
     check_restricted,
     flagged_payers,
+    packet_groups,
     packet_pages,
     packet_totals,
+    payer_clinic_totals,
     relief_in_words,
     rule_in_words,
 )
 from transforms.config import Settings
+from transforms.contract import PAYER_TYPES
 
 PACKET_PREFIX = "audit_packet_"
 PACKET_FOLDER = "audit_packets"
 # Episodes per page: a page stays quick to open however many episodes a payer type has.
 PAGE_EPISODES = 200
+CLINIC_SLUG = re.compile(r"[A-Za-z0-9_-]{1,64}")
+RESTRICTED_NOTE = (
+    "<div class=restricted><b>Restricted.</b> This packet names episodes of care and their dates of service. "
+    "It is for the payer's reviewer under the data-use agreement: never publish it or forward it. Its only "
+    "identifiers are pseudonymous (episode key, session id, clinic id).</div>")
 PAYER_LABELS = {"commercial": "Commercial", "medicare": "Medicare", "medicaid": "Medicaid",
                 "workers_comp": "Workers' compensation", "auto_pip": "Auto (PIP)", "fsa_hsa": "FSA / HSA",
                 "self_pay": "Self-pay"}
@@ -333,33 +349,76 @@ def _rules_table(flags_present: Iterable[str], rules: dict[str, str]) -> str:
             f"<th>Source</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
-def packet_filename(payer: str, page: int = 1) -> str:
-    """``audit_packet_<payer>.html`` for the first page, ``audit_packet_<payer>_<page>.html`` for the next ones."""
-    return f"{PACKET_PREFIX}{payer}.html" if page == 1 else f"{PACKET_PREFIX}{payer}_{page}.html"
+def clinic_slug(clinic: str) -> str:
+    """The clinic id as it appears in file names: itself when it is letters, digits, ``_`` and ``-`` only
+    (at most 64), otherwise ``c-`` and a hash of it (ids are free text in the export contract)."""
+    if CLINIC_SLUG.fullmatch(clinic):
+        return clinic
+    return "c-" + hashlib.sha256(clinic.encode("utf-8")).hexdigest()[:16]
 
 
-def _pages_nav(payer: str, page: int, pages: int, first: int, last: int, total: int) -> str:
+def payer_index_filename(payer: str) -> str:
+    """``audit_packet_<payer>.html``: the payer type's index of its packets, one per clinic."""
+    return f"{PACKET_PREFIX}{payer}.html"
+
+
+def packet_filename(payer: str, clinic: str, page: int = 1) -> str:
+    """``audit_packet_<payer>.<clinic>.html`` for the first page of a clinic's packet,
+    ``audit_packet_<payer>.<clinic>.<page>.html`` for the next ones (the dots keep names unambiguous:
+    payer types and clinic slugs never contain one)."""
+    stem = f"{PACKET_PREFIX}{payer}.{clinic_slug(clinic)}"
+    return f"{stem}.html" if page == 1 else f"{stem}.{page}.html"
+
+
+def _clinic_files(folder: Path, clinics: Iterable[str]) -> list[Path]:
+    """The packet pages of these clinics (every payer type) now in ``folder``."""
+    slugs = "|".join(re.escape(clinic_slug(c)) for c in clinics)
+    if not slugs:
+        return []
+    pattern = re.compile(rf"{re.escape(PACKET_PREFIX)}(?:{'|'.join(PAYER_TYPES)})\.(?:{slugs})(?:\.\d+)?\.html")
+    return [p for p in folder.glob(f"{PACKET_PREFIX}*.html") if pattern.fullmatch(p.name)]
+
+
+def _pages_nav(payer: str, clinic: str, page: int, pages: int, first: int, last: int, total: int) -> str:
+    back = f"<a href='{escape(payer_index_filename(payer))}'>all clinics of this payer type</a>"
     if pages <= 1:
-        return ""
-    links = " ".join(f"<b>{p}</b>" if p == page else f"<a href='{escape(packet_filename(payer, p))}'>{p}</a>"
+        return f"<div class=info>Back to {back}.</div>"
+    links = " ".join(f"<b>{p}</b>" if p == page else f"<a href='{escape(packet_filename(payer, clinic, p))}'>{p}</a>"
                      for p in range(1, pages + 1))
     return (f"<div class=info>Page {page} of {pages}: episodes {first:,} to {last:,} of {total:,}, in reviewing "
-            f"order. Pages: {links}</div>")
+            f"order. Pages: {links} · back to {back}.</div>")
 
 
-def render_packet(data: PacketData, settings: Settings) -> str:
-    """One page of a payer type's audit packet as HTML (pure: the same data gives the same bytes)."""
-    episodes = data.episodes
-    totals = data.totals or packet_totals(episodes)
-    label = payer_label(data.payer_type)
-    summary = html.cards([
+def _page(title: str, lead: str, body: str, script: str = "") -> str:
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'><link rel=icon href='data:,'>"
+        f"<title>{escape(title)}</title><style>{html.CSS}{PACKET_CSS}</style>"
+        + (f"<script src='{html.PLOTLY_JS_PATH}'></script>" if script else "")
+        + "</head><body><header><span class=brand>Manual-therapy outcomes · restricted</span></header>"
+        f"<main><h1>{escape(title)}</h1><p class=lead>{lead}</p>{RESTRICTED_NOTE}{body}</main>"
+        + (html.script(script) if script else "") + "</body></html>"
+    )
+
+
+def _summary_cards(totals: dict[str, int]) -> str:
+    return html.cards([
         html.card("Flagged episodes", f"{totals['episodes']:,}", "; ".join(
             f"{TIER_LABELS[t].lower()} {totals[t]}" for t in TIERS if totals.get(t)) or "none"),
         html.card("Units at risk", f"{totals['units_at_risk']:,}", "denial for necessity or authorisation"),
         html.card("Excess units", f"{totals['units_over_time']:,}", "8-minute rule, each patient-day once"),
     ])
+
+
+def render_packet(data: PacketData, settings: Settings) -> str:
+    """One page of the audit packet of a payer type at a clinic as HTML (pure: the same data gives the same
+    bytes)."""
+    episodes = data.episodes
+    totals = data.totals or packet_totals(episodes)
+    label = payer_label(data.payer_type)
     first = int(episodes[0]["review_rank"]) if episodes else 0
-    nav = _pages_nav(data.payer_type, data.page, data.pages, first, first + len(episodes) - 1, totals["episodes"])
+    nav = _pages_nav(data.payer_type, data.clinic_id, data.page, data.pages, first, first + len(episodes) - 1,
+                     totals["episodes"])
     rules = {f: escape(rule_in_words(f, settings)) for f in FLAG_BY_NAME}
     flags_by_episode: dict[str, list[Record]] = {}
     for f in data.flags:
@@ -371,10 +430,7 @@ def render_packet(data: PacketData, settings: Settings) -> str:
                                  visits_by_episode.get(ep["episode_key"], []), settings, rules, i)
                 for i, ep in enumerate(episodes)]
     body = (
-        "<div class=restricted><b>Restricted.</b> This packet names episodes of care and their dates of service. "
-        "It is for the payer's reviewer under the data-use agreement: never publish it or forward it. Its only "
-        "identifiers are pseudonymous (episode key, session id, clinic id).</div>"
-        f"{summary}"
+        f"{_summary_cards(totals)}"
         "<h2>How to read it</h2><p class=explain>Every flag is a prompt to look at the record, not a finding. "
         "Episodes are ordered by the highest tier of their flags (billing, then medical necessity, documentation "
         "and review), then by units at risk, largest first. <b>Units at risk</b> are the units a payer could deny "
@@ -386,41 +442,82 @@ def render_packet(data: PacketData, settings: Settings) -> str:
         f"<h2>The rules behind the flags on this page</h2>{_rules_table({f['flag'] for f in data.flags}, rules)}"
         f"<h2>Flagged episodes</h2>{nav}{_contents(episodes)}{''.join(sections)}{nav}"
     )
-    title = f"Audit packet · {label}" + (f" · page {data.page} of {data.pages}" if data.pages > 1 else "")
+    clinic = clinic_label(data.clinic_id)
+    title = f"Audit packet · {label} · {clinic}" + (f" · page {data.page} of {data.pages}" if data.pages > 1 else "")
     n = totals["episodes"]
-    return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        "<meta name=viewport content='width=device-width, initial-scale=1'><link rel=icon href='data:,'>"
-        f"<title>{escape(title)}</title><style>{html.CSS}{PACKET_CSS}</style>"
-        f"<script src='{html.PLOTLY_JS_PATH}'></script></head><body>"
-        f"<header><span class=brand>Manual-therapy outcomes · restricted</span></header>"
-        f"<main><h1>{escape(title)}</h1><p class=lead>{n:,} flagged episode{'' if n == 1 else 's'} whose payer "
-        f"(at the first visit) is {escape(label)}.</p>{body}"
-        f"</main>{html.script(PACKET_SCRIPT)}</body></html>"
+    lead = (f"{n:,} flagged episode{'' if n == 1 else 's'} at {escape(clinic)} (<code>{escape(data.clinic_id)}"
+            f"</code>) whose payer (at the first visit) is {escape(label)}.")
+    return _page(title, lead, body, PACKET_SCRIPT)
+
+
+def render_payer_index(payer: str, clinics: Sequence[Record], settings: Settings) -> str:
+    """A payer type's index of its audit packets (pure): its totals, then one row per clinic (flagged
+    episodes per tier, units at risk, excess units) linking to the clinic's packet, the clinics with the
+    most units at risk first."""
+    totals = {"episodes": sum(int(c["episodes"]) for c in clinics),
+              "units_at_risk": sum(int(c["units_at_risk"]) for c in clinics),
+              "units_over_time": sum(int(c["units_over_time"]) for c in clinics)}
+    totals.update({t: sum(int(c[t]) for c in clinics) for t in TIERS})
+    head = "".join(f"<th{' class=num' if i else ''}>{escape(h)}</th>" for i, h in enumerate(
+        ("Clinic", "Flagged episodes", *(TIER_LABELS[t] for t in TIERS), "Units at risk", "Excess units", "Pages")))
+    rows = []
+    for c in clinics:
+        clinic = str(c["clinic_id"])
+        pages = max(1, -(-int(c["episodes"]) // PAGE_EPISODES))
+        cells = [int(c["episodes"]), *(int(c[t]) for t in TIERS), int(c["units_at_risk"]),
+                 int(c["units_over_time"]), pages]
+        rows.append(f"<tr><td><a href='{escape(packet_filename(payer, clinic))}'>{escape(clinic_label(clinic))}</a> "
+                    f"(<code>{escape(clinic)}</code>)</td>" + "".join(f"<td class=num>{v:,}</td>" for v in cells)
+                    + "</tr>")
+    label = payer_label(payer)
+    body = (
+        f"{_summary_cards(totals)}"
+        "<h2>Packets by clinic</h2><p class=explain>A payer reviews one provider at a time: each clinic has its "
+        "own packet, a section per flagged episode in reviewing order (highest tier of its flags, then units at "
+        "risk, largest first), in pages of "
+        f"{PAGE_EPISODES} episodes. The clinics with the most units at risk come first. The whole payer type's "
+        f"episodes in one reviewing order are in the worklist <code>audit_worklists/"
+        f"{escape(WORKLIST_PREFIX + payer)}.csv</code> beside this folder. The relief level is "
+        f"{escape(relief_in_words(settings))}.</p>"
+        "<div class=table-wrap><table class=data id=clinics><thead><tr>"
+        f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
+    n = totals["episodes"]
+    lead = (f"{n:,} flagged episode{'' if n == 1 else 's'} whose payer (at the first visit) is {escape(label)}, "
+            f"at {len(clinics)} clinic{'' if len(clinics) == 1 else 's'}.")
+    return _page(f"Audit packets · {label}", lead, body)
 
 
 def write_audit_packets(
-    con: duckdb.DuckDBPyConnection, folder: Path, settings: Settings, *, site: Path | None = None
+    con: duckdb.DuckDBPyConnection, folder: Path, settings: Settings, *, site: Path | None = None,
+    clinics: Collection[str] | None = None,
 ) -> list[Path]:
-    """Write the audit packet of every payer type with a flagged episode into ``folder``.
+    """Write the audit packets into ``folder``: per payer type with a flagged episode, an index
+    (``audit_packet_<payer>.html``) and one packet per clinic (``audit_packet_<payer>.<clinic>.html``,
+    beyond :data:`PAGE_EPISODES` episodes further pages ``audit_packet_<payer>.<clinic>.2.html``, ...;
+    each page's episodes are read on their own, so memory stays bounded).
 
-    A payer type's packet is ``audit_packet_<payer>.html`` and, beyond :data:`PAGE_EPISODES` episodes,
-    further pages ``audit_packet_<payer>_2.html``, ... (each page's episodes are read on their own, so
-    memory stays bounded). ``folder`` is in the restricted area; given the public ``site`` folder, one
-    in or around it is refused. Plotly's script is copied to ``folder/assets/``; packets of an earlier
-    run are replaced. Needs the audit marts and ``staging.sessions``. Returns the pages written.
+    ``clinics``: rewrite only these clinics' packets (a monthly export touches one clinic; every other
+    clinic's packets stay as they are, byte for byte what a full rewrite would give) and every payer
+    index; None rewrites everything and removes every earlier packet. ``folder`` is in the restricted
+    area; given the public ``site`` folder, one in or around it is refused. Plotly's script is copied to
+    ``folder/assets/``. Needs the audit marts and ``staging.sessions``. Returns the pages written.
     """
     folder = check_restricted(folder, site)
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob(f"{PACKET_PREFIX}*.html"):
-        old.unlink()
+    stale = folder.glob(f"{PACKET_PREFIX}*.html") if clinics is None else [
+        *_clinic_files(folder, clinics), *(folder / payer_index_filename(p) for p in PAYER_TYPES)]
+    for old in stale:
+        old.unlink(missing_ok=True)
     written = []
     payers = flagged_payers(con)
     if payers:
         html.install_assets(folder)
-    for payer in payers:
-        for data in packet_pages(con, payer, PAGE_EPISODES):
+    for payer, clinic in packet_groups(con, clinics):
+        for data in packet_pages(con, payer, clinic, PAGE_EPISODES):
             text = render_packet(data, settings)
-            written.append(html.write_page(folder, packet_filename(data.payer_type, data.page), text))
+            written.append(html.write_page(folder, packet_filename(payer, clinic, data.page), text))
+    for payer in payers:
+        text = render_payer_index(payer, payer_clinic_totals(con, payer), settings)
+        written.append(html.write_page(folder, payer_index_filename(payer), text))
     return written

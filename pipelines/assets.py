@@ -157,9 +157,11 @@ def staging_tables(
     with warehouse.connect() as con:
         ensure_schema(con)
         begin_run(con, pipeline_run_id(context), settings)
-        change = changes.stage(con, settings, EPISODE_MODELS,
-                               [*AGGREGATE_MODELS, *PAGE_TARGETS.values(), AUDIT_TARGET],
-                               force_full=bool(context.op_execution_context.op_config.get("full")))
+        # The audit packets come per clinic: only the clinics of the restaged patients are rewritten (a
+        # clinic's statuses move only with its own data end, so that covers them too).
+        change = changes.stage(con, settings, EPISODE_MODELS, [*AGGREGATE_MODELS, *PAGE_TARGETS.values()],
+                               force_full=bool(context.op_execution_context.op_config.get("full")),
+                               clinic_targets=[AUDIT_TARGET])
     if change.action == changes.FULL:
         log.info("built staging in full (episodes, condition groups, session numbers)")
     elif change.action == changes.SCOPED:
@@ -197,7 +199,8 @@ def _mart_asset(model: MartModel) -> dg.AssetsDefinition:
                     counts = build_model(con, settings, model, incremental=True)
                 finally:
                     release_connection(con)
-                changes.mark_full(con, [AUDIT_TARGET] if model.name == "audit" else [])
+                if model.name == "audit" and state == changes.FULL:
+                    changes.mark_full(con, [AUDIT_TARGET])
             else:
                 counts = {}
         for table in model.tables:
@@ -218,7 +221,7 @@ AUDIT_WORKLISTS = dg.AssetKey(["restricted", "audit_worklists"])
 
 def _restricted_due(con, folder) -> bool:
     """The restricted audit outputs are rewritten when the audit changed, or when their folder is gone."""
-    return changes.pending(con, AUDIT_TARGET) != changes.CLEAN or not folder.is_dir()
+    return changes.pending_clinics(con, AUDIT_TARGET)[0] != changes.CLEAN or not folder.is_dir()
 
 
 @dg.asset(key=AUDIT_WORKLISTS, deps=[_mart_key("marts.audit_flags")], group_name="marts", kinds={"csv"})
@@ -240,17 +243,22 @@ AUDIT_PACKETS = dg.AssetKey(["restricted", "audit_packets"])
 @dg.asset(key=AUDIT_PACKETS, deps=[AUDIT_WORKLISTS, _mart_key("marts.audit_episodes")], group_name="marts",
           kinds={"html", "plotly"})
 def audit_packets(warehouse: WarehouseResource, outcomes_settings: OutcomesSettings) -> dg.MaterializeResult:
-    """One offline HTML audit packet per payer type, a section per flagged episode with its evidence, written to
-    the restricted folder (never the site). Runs after the worklists, and clears the audit's dirty mark."""
+    """Offline HTML audit packets per payer type and clinic, a section per flagged episode with its evidence,
+    and an index per payer type, written to the restricted folder (never the site). Rewrites only the
+    packets of the clinics whose episodes changed. Runs after the worklists, and clears the audit's dirty
+    mark."""
     settings = outcomes_settings.settings(warehouse)
     folder = settings.restricted / PACKET_FOLDER
     with warehouse.connect() as con:
-        if not _restricted_due(con, folder):
+        state, clinics = changes.pending_clinics(con, AUDIT_TARGET)
+        if state == changes.CLEAN and folder.is_dir():
             return dg.MaterializeResult(metadata={"rebuilt": False, "folder": str(folder)})
-        paths = write_audit_packets(con, folder, settings, site=settings.site)
+        scoped = state == changes.SCOPED and folder.is_dir()
+        paths = write_audit_packets(con, folder, settings, site=settings.site, clinics=clinics if scoped else None)
         changes.clear(con, AUDIT_TARGET)
-    return dg.MaterializeResult(metadata={"rebuilt": True, "files": [str(p) for p in paths],
-                                          "folder": str(settings.restricted)})
+    return dg.MaterializeResult(metadata={"rebuilt": True, "action": changes.SCOPED if scoped else changes.FULL,
+                                          "clinics": clinics if scoped else "all", "pages_written": len(paths),
+                                          "folder": str(folder)})
 
 
 def _page_asset(page: str, builder: PageBuilder) -> dg.AssetsDefinition:

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from dashboards.audit_packet import PACKET_FOLDER
 from tests.conftest import table_snapshot
 from transforms import changes
 from transforms.config import Settings, load_settings
@@ -171,6 +172,8 @@ def test_outcomes_run_is_incremental_and_equals_a_full_run(tmp_path: Path, capsy
     assert main(args) == 0
     page = tmp_path / "site" / "researcher.html"
     first = page.stat().st_mtime_ns
+    packets = tmp_path / "restricted" / PACKET_FOLDER
+    before = {p.name: p.stat().st_mtime_ns for p in packets.glob("*.html")}
     for name in LATER:
         shutil.copytree(SAMPLE / name, inbox / name)
     capsys.readouterr()
@@ -183,3 +186,8 @@ def test_outcomes_run_is_incremental_and_equals_a_full_run(tmp_path: Path, capsy
     assert set(incremental) == set(full)
     for table in full:
         assert incremental[table] == full[table], table
+    # the audit packets: those of the clinic of the new exports rewritten, the others untouched, all as a full run's
+    assert {p.name: p.read_bytes() for p in packets.glob("*.html")} == {
+        p.name: p.read_bytes() for p in (sample_build / "restricted" / PACKET_FOLDER).glob("*.html")}
+    kept = {p.name for p in packets.glob("*.html") if before.get(p.name) == p.stat().st_mtime_ns}
+    assert kept == {n for n in before if n.count(".") > 1 and ".north." not in n} != set()

@@ -28,7 +28,7 @@ folder, never to the published site.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -338,15 +338,17 @@ Record = dict[str, Any]
 
 @dataclass(frozen=True)
 class PacketData:
-    """What one page of a payer type's audit packet shows (restricted: row level, pseudonymous ids only).
+    """What one page of an audit packet shows: one payer type's flagged episodes at one clinic
+    (restricted: row level, pseudonymous ids only).
 
     ``episodes``: the page's flagged episodes in reviewing order (tier, then units at risk); ``flags``:
     their flag rows; ``visits``: their visit timelines (rows as dictionaries, SQL NULL as None);
-    ``page`` of ``pages``; ``totals``: the whole payer type's flagged episodes (in all and per tier),
-    units at risk and excess units.
+    ``page`` of ``pages``; ``totals``: the packet's flagged episodes (in all and per tier), units at
+    risk and excess units.
     """
 
     payer_type: str
+    clinic_id: str
     episodes: list[Record]
     flags: list[Record]
     visits: list[Record]
@@ -360,12 +362,33 @@ def _records(cursor: duckdb.DuckDBPyConnection) -> list[Record]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def packet_episodes(con: duckdb.DuckDBPyConnection, payer_type: str, episodes: str = EPISODES) -> list[Record]:
-    """The flagged episodes of one payer type in reviewing order (tier, then units at risk, largest first),
-    numbered by that order (``review_rank``)."""
+def packet_groups(con: duckdb.DuckDBPyConnection, clinics: Collection[str] | None = None) -> list[tuple[str, str]]:
+    """The (payer type, clinic) pairs with at least one flagged episode -- one audit packet each -- in the
+    contract's payer order, then by clinic; only ``clinics`` when given."""
+    order = {p: i for i, p in enumerate(flagged_payers(con))}
+    pairs = con.execute(f"SELECT DISTINCT payer_type, clinic_id FROM {EPISODES_TABLE}").fetchall()
+    wanted = None if clinics is None else set(clinics)
+    return sorted(((p, c) for p, c in pairs if wanted is None or c in wanted), key=lambda pc: (order[pc[0]], pc[1]))
+
+
+def packet_episodes(
+    con: duckdb.DuckDBPyConnection, payer_type: str, clinic_id: str, episodes: str = EPISODES
+) -> list[Record]:
+    """The flagged episodes of one payer type at one clinic in reviewing order (tier, then units at risk,
+    largest first), numbered by that order (``review_rank``)."""
     if payer_type not in PAYER_TYPES:
         raise ValueError(f"unknown payer type {payer_type!r}")
-    return _records(query(con, "restricted/audit_packet_episodes", [payer_type], episodes=episodes))
+    return _records(query(con, "restricted/audit_packet_episodes", [payer_type, clinic_id], episodes=episodes))
+
+
+def payer_clinic_totals(con: duckdb.DuckDBPyConnection, payer_type: str) -> list[Record]:
+    """Per clinic, one payer type's flagged episodes (in all and per tier), units at risk and excess units,
+    the clinics with the most units at risk first (the payer's index of its packets)."""
+    tiers = ", ".join(f"count(*) FILTER (WHERE top_tier = '{t}') AS {t}" for t in TIERS)  # allow-listed names
+    return _records(con.execute(
+        f"SELECT clinic_id, count(*) AS episodes, sum(units_at_risk) AS units_at_risk, "
+        f"sum(units_over_time) AS units_over_time, {tiers} FROM {EPISODES_TABLE} WHERE payer_type = ? "
+        "GROUP BY clinic_id ORDER BY units_at_risk DESC, clinic_id", [payer_type]))
 
 
 def packet_totals(episodes: list[Record]) -> dict[str, int]:
@@ -396,27 +419,28 @@ def _take_until(stream: Iterator[Record], pending: list[Record], last_rank: int)
 
 
 def packet_pages(
-    con: duckdb.DuckDBPyConnection, payer_type: str, page_episodes: int | None = None,
+    con: duckdb.DuckDBPyConnection, payer_type: str, clinic_id: str, page_episodes: int | None = None,
     sessions: str = "staging.sessions", episodes: str = EPISODES,
 ) -> Iterator[PacketData]:
-    """The audit packet of one payer type, page by page (``page_episodes`` episodes a page; all on one page
-    when None). Visits and flags are streamed in the packet's order, one scan each, so memory stays bounded
-    by a page however many episodes are flagged."""
-    ordered = packet_episodes(con, payer_type, episodes)
+    """The audit packet of one payer type at one clinic, page by page (``page_episodes`` episodes a page;
+    all on one page when None). Visits and flags are streamed in the packet's order, one scan each, so
+    memory stays bounded by a page however many episodes are flagged."""
+    ordered = packet_episodes(con, payer_type, clinic_id, episodes)
     size = max(1, page_episodes or len(ordered) or 1)
     pages = max(1, -(-len(ordered) // size))
     totals = packet_totals(ordered)
     flag_cursor, visit_cursor = con.cursor(), con.cursor()
+    params = [payer_type, clinic_id]
     try:
-        flag_rows = _stream(flag_cursor.execute(model_sql("restricted/audit_packet_flags"), [payer_type]))
+        flag_rows = _stream(flag_cursor.execute(model_sql("restricted/audit_packet_flags"), params))
         visit_rows = _stream(visit_cursor.execute(model_sql("restricted/audit_packet_visits", sessions=sessions),
-                                                  [payer_type]))
+                                                  params))
         held_flags: list[Record] = []
         held_visits: list[Record] = []
         for page in range(1, pages + 1):
             part = ordered[(page - 1) * size: page * size]
             last = int(part[-1]["review_rank"]) if part else 0
-            yield PacketData(payer_type, part, _take_until(flag_rows, held_flags, last),
+            yield PacketData(payer_type, clinic_id, part, _take_until(flag_rows, held_flags, last),
                              _take_until(visit_rows, held_visits, last), page, pages, totals)
     finally:
         flag_cursor.close()
@@ -424,7 +448,9 @@ def packet_pages(
 
 
 def packet_data(
-    con: duckdb.DuckDBPyConnection, payer_type: str, sessions: str = "staging.sessions", episodes: str = EPISODES
+    con: duckdb.DuckDBPyConnection, payer_type: str, clinic_id: str, sessions: str = "staging.sessions",
+    episodes: str = EPISODES,
 ) -> PacketData:
-    """Every flagged episode of one payer type, its flags and its visits, as one page (small warehouses, tests)."""
-    return next(packet_pages(con, payer_type, None, sessions, episodes))
+    """Every flagged episode of one payer type at one clinic, its flags and its visits, as one page (small
+    warehouses, tests)."""
+    return next(packet_pages(con, payer_type, clinic_id, None, sessions, episodes))

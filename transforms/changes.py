@@ -12,7 +12,9 @@ A run rebuilds only what its new, replaced or superseding exports touch:
 - **Dirty set.** ``ops.dirty`` lists, per target (a mart model, a page, a restricted output), the
   episodes still to rebuild, or a row with no episode for "rebuild it all". Staging adds to it; a
   target removes its own rows in the same transaction as its rebuild, so a run that fails half way
-  leaves exactly the unfinished work for the next run.
+  leaves exactly the unfinished work for the next run. A target made of per-clinic parts (the audit
+  packets) is marked per clinic instead: a row ``<target>@<clinic_id>`` with no episode (a patient
+  belongs to one clinic, so the clinics of the restaged patients are the clinics whose part changed).
 
 Episode-level tables are rebuilt for the dirty episodes (their sessions are whole patients, so a
 patient-day or a derived episode is never cut); aggregate tables are recomputed from the
@@ -93,6 +95,33 @@ def mark_episodes(con: duckdb.DuckDBPyConnection, targets: Iterable[str], keys: 
         )
 
 
+def _clinic_prefix(target: str) -> str:
+    return f"{target}@"
+
+
+def mark_clinics(con: duckdb.DuckDBPyConnection, targets: Iterable[str], patients: str) -> None:
+    """Ask for a rebuild of each target's parts of the clinics in the table ``patients`` (column ``clinic_id``)."""
+    if not patients.replace("_", "").isalnum():
+        raise ValueError(f"bad patients table {patients!r}")
+    for target in targets:
+        con.execute(
+            f"INSERT INTO ops.dirty SELECT DISTINCT ? || clinic_id, NULL FROM {patients} "
+            "WHERE ? || clinic_id NOT IN (SELECT target FROM ops.dirty)",
+            [_clinic_prefix(target), _clinic_prefix(target)],
+        )
+
+
+def pending_clinics(con: duckdb.DuckDBPyConnection, target: str) -> tuple[str, list[str]]:
+    """For a target marked per clinic: (``full``, []) when it is due in full, (``scoped``, the clinics whose
+    parts are due) or (``clean``, [])."""
+    if pending(con, target) == FULL:
+        return FULL, []
+    prefix = _clinic_prefix(target)
+    clinics = [t[len(prefix):] for (t,) in con.execute(
+        "SELECT DISTINCT target FROM ops.dirty WHERE starts_with(target, ?) ORDER BY target", [prefix]).fetchall()]
+    return (SCOPED, clinics) if clinics else (CLEAN, [])
+
+
 def pending(con: duckdb.DuckDBPyConnection, target: str) -> str:
     """``full``, ``scoped`` (some episodes) or ``clean`` for one target."""
     full, scoped = con.execute(
@@ -109,8 +138,9 @@ def load_scope(con: duckdb.DuckDBPyConnection, target: str) -> int:
 
 
 def clear(con: duckdb.DuckDBPyConnection, target: str) -> None:
-    """The target is up to date: forget its dirty rows (call inside the rebuild's transaction)."""
-    con.execute("DELETE FROM ops.dirty WHERE target = ?", [target])
+    """The target is up to date: forget its dirty rows, its per-clinic ones included (call inside the
+    rebuild's transaction)."""
+    con.execute("DELETE FROM ops.dirty WHERE target = ? OR starts_with(target, ?)", [target, _clinic_prefix(target)])
 
 
 def anything_pending(con: duckdb.DuckDBPyConnection, settings: Settings) -> bool:
@@ -145,16 +175,18 @@ class StagingChange:
 
 def stage(
     con: duckdb.DuckDBPyConnection, settings: Settings, episode_targets: Iterable[str], other_targets: Iterable[str],
-    force_full: bool = False,
+    force_full: bool = False, clinic_targets: Iterable[str] = (),
 ) -> StagingChange:
     """Bring staging up to date with the loaded exports and record what the marts must rebuild.
 
     A full rebuild (first run, changed fingerprint, or ``force_full``) marks every target for a full
     rebuild; otherwise the changed exports' affected patients are restaged and their episodes (before
-    and after) marked for the ``episode_targets``, while ``other_targets`` (aggregates, pages,
-    restricted outputs) are marked in full. Nothing changed: nothing is done.
+    and after) marked for the ``episode_targets``, their clinics for the ``clinic_targets`` (outputs in
+    per-clinic parts), while ``other_targets`` (aggregates, pages, restricted outputs) are marked in
+    full. Nothing changed: nothing is done.
     """
     episode_targets, other_targets = list(episode_targets), list(other_targets)
+    clinic_targets = list(clinic_targets)
     previous = _state(con, "fingerprint")
     current = fingerprint(settings)
     if force_full or not _staging_exists(con) or previous != current:
@@ -162,7 +194,7 @@ def stage(
         con.execute("BEGIN TRANSACTION")
         con.execute("DELETE FROM ops.staged_exports")
         con.execute("INSERT INTO ops.staged_exports SELECT export, checksum FROM ops.exports")
-        mark_full(con, [*episode_targets, *other_targets])
+        mark_full(con, [*episode_targets, *other_targets, *clinic_targets])
         con.execute("INSERT OR REPLACE INTO ops.build_state VALUES ('fingerprint', ?)", [current])
         con.execute("COMMIT")
         return StagingChange(FULL, sessions=counts["staging.sessions"], rom=counts["staging.rom"])
@@ -176,6 +208,7 @@ def stage(
     episodes = con.execute("SELECT count(*) FROM _scope_episodes").fetchall()[0][0]
     con.execute("BEGIN TRANSACTION")
     mark_episodes(con, episode_targets, "_scope_episodes")
+    mark_clinics(con, clinic_targets, "_affected_patients")
     mark_full(con, other_targets)
     con.execute("DELETE FROM ops.staged_exports WHERE export IN (SELECT export FROM _changed_exports)")
     con.execute("INSERT INTO ops.staged_exports SELECT export, checksum FROM ops.exports "
