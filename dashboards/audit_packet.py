@@ -49,7 +49,6 @@ from transforms.audit import (
     Record,
     check_restricted,
     flagged_payers,
-    packet_groups,
     packet_pages,
     packet_totals,
     payer_clinic_totals,
@@ -513,10 +512,9 @@ def write_audit_packets(
     payers = flagged_payers(con)
     if payers:
         html.install_assets(folder)
-    for payer, clinic in packet_groups(con, clinics):
-        for data in packet_pages(con, payer, clinic, PAGE_EPISODES):
-            text = render_packet(data, settings)
-            written.append(html.write_page(folder, packet_filename(payer, clinic, data.page), text))
+    for data in packet_pages(con, clinics, PAGE_EPISODES):
+        text = render_packet(data, settings)
+        written.append(html.write_page(folder, packet_filename(data.payer_type, data.clinic_id, data.page), text))
     for payer in payers:
         text = render_payer_index(payer, payer_clinic_totals(con, payer), settings)
         written.append(html.write_page(folder, payer_index_filename(payer), text))

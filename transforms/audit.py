@@ -39,7 +39,7 @@ import duckdb
 from transforms.config import Settings
 from transforms.contract import INSURED_PAYERS, PAYER_TYPES, TIMED_CPT_CODES
 from transforms.episode_outcomes import TABLE as EPISODES
-from transforms.sqlmodels import FULL_SOURCES, Sources, create_table, insert_into, model_sql, query
+from transforms.sqlmodels import FULL_SOURCES, Sources, create_table, insert_into, model_sql
 
 FLAGS_TABLE = "marts.audit_flags"
 EPISODES_TABLE = "marts.audit_episodes"
@@ -371,16 +371,6 @@ def packet_groups(con: duckdb.DuckDBPyConnection, clinics: Collection[str] | Non
     return sorted(((p, c) for p, c in pairs if wanted is None or c in wanted), key=lambda pc: (order[pc[0]], pc[1]))
 
 
-def packet_episodes(
-    con: duckdb.DuckDBPyConnection, payer_type: str, clinic_id: str, episodes: str = EPISODES
-) -> list[Record]:
-    """The flagged episodes of one payer type at one clinic in reviewing order (tier, then units at risk,
-    largest first), numbered by that order (``review_rank``)."""
-    if payer_type not in PAYER_TYPES:
-        raise ValueError(f"unknown payer type {payer_type!r}")
-    return _records(query(con, "restricted/audit_packet_episodes", [payer_type, clinic_id], episodes=episodes))
-
-
 def payer_clinic_totals(con: duckdb.DuckDBPyConnection, payer_type: str) -> list[Record]:
     """Per clinic, one payer type's flagged episodes (in all and per tier), units at risk and excess units,
     the clinics with the most units at risk first (the payer's index of its packets)."""
@@ -406,45 +396,68 @@ def _stream(cursor: duckdb.DuckDBPyConnection, rows: int = 10_000) -> Iterator[R
             yield dict(zip(names, row, strict=True))
 
 
-def _take_until(stream: Iterator[Record], pending: list[Record], last_rank: int) -> list[Record]:
-    """The rows of ``stream`` (plus the one held back in ``pending``) up to ``review_rank`` ``last_rank``."""
+def _take_until(stream: Iterator[Record], pending: list[Record], last: tuple[int, int]) -> list[Record]:
+    """The rows of ``stream`` (plus the one held back in ``pending``) up to the packet and episode ``last``
+    (``group_rank``, ``review_rank``)."""
     taken = []
     while pending or (nxt := next(stream, None)) is not None:
         row = pending.pop() if pending else nxt
-        if row["review_rank"] > last_rank:
+        if (row["group_rank"], row["review_rank"]) > last:
             pending.append(row)
             break
         taken.append(row)
     return taken
 
 
+def _groups(rows: Iterator[Record]) -> Iterator[list[Record]]:
+    """Consecutive rows of one packet (same ``group_rank``) as lists."""
+    group: list[Record] = []
+    for row in rows:
+        if group and row["group_rank"] != group[0]["group_rank"]:
+            yield group
+            group = []
+        group.append(row)
+    if group:
+        yield group
+
+
 def packet_pages(
-    con: duckdb.DuckDBPyConnection, payer_type: str, clinic_id: str, page_episodes: int | None = None,
+    con: duckdb.DuckDBPyConnection, clinics: Collection[str] | None = None, page_episodes: int | None = None,
     sessions: str = "staging.sessions", episodes: str = EPISODES,
 ) -> Iterator[PacketData]:
-    """The audit packet of one payer type at one clinic, page by page (``page_episodes`` episodes a page;
-    all on one page when None). Visits and flags are streamed in the packet's order, one scan each, so
-    memory stays bounded by a page however many episodes are flagged."""
-    ordered = packet_episodes(con, payer_type, clinic_id, episodes)
-    size = max(1, page_episodes or len(ordered) or 1)
-    pages = max(1, -(-len(ordered) // size))
-    totals = packet_totals(ordered)
-    flag_cursor, visit_cursor = con.cursor(), con.cursor()
-    params = [payer_type, clinic_id]
+    """Every audit packet -- one per payer type and clinic; only those of ``clinics`` when given -- page by
+    page (``page_episodes`` episodes a page; a packet on one page when None), by payer type then clinic.
+
+    Episodes, flags and visits are each streamed in the packets' order in one scan for all packets, and
+    only one packet's episodes are held at a time, so memory stays bounded however many are flagged."""
+    wanted = sorted(set(clinics)) if clinics is not None else [
+        c for (c,) in con.execute(f"SELECT DISTINCT clinic_id FROM {EPISODES_TABLE} ORDER BY 1").fetchall()]
+    if not wanted:
+        return
+    cursors = [con.cursor() for _ in range(3)]
     try:
-        flag_rows = _stream(flag_cursor.execute(model_sql("restricted/audit_packet_flags"), params))
-        visit_rows = _stream(visit_cursor.execute(model_sql("restricted/audit_packet_visits", sessions=sessions),
-                                                  params))
+        episode_rows = _stream(cursors[0].execute(
+            model_sql("restricted/audit_packet_episodes", episodes=episodes), [wanted]))
+        flag_rows = _stream(cursors[1].execute(model_sql("restricted/audit_packet_flags"), [wanted]))
+        visit_rows = _stream(cursors[2].execute(model_sql("restricted/audit_packet_visits", sessions=sessions),
+                                                [wanted]))
         held_flags: list[Record] = []
         held_visits: list[Record] = []
-        for page in range(1, pages + 1):
-            part = ordered[(page - 1) * size: page * size]
-            last = int(part[-1]["review_rank"]) if part else 0
-            yield PacketData(payer_type, clinic_id, part, _take_until(flag_rows, held_flags, last),
-                             _take_until(visit_rows, held_visits, last), page, pages, totals)
+        for ordered in _groups(episode_rows):
+            payer_type, clinic_id = str(ordered[0]["payer_type"]), str(ordered[0]["clinic_id"])
+            if payer_type not in PAYER_TYPES:  # file names come from the contract's vocabulary only
+                raise ValueError(f"unexpected payer type {payer_type!r} in {EPISODES_TABLE}")
+            size = max(1, page_episodes or len(ordered))
+            pages = -(-len(ordered) // size)
+            totals = packet_totals(ordered)
+            for page in range(1, pages + 1):
+                part = ordered[(page - 1) * size: page * size]
+                last = (int(part[-1]["group_rank"]), int(part[-1]["review_rank"]))
+                yield PacketData(payer_type, clinic_id, part, _take_until(flag_rows, held_flags, last),
+                                 _take_until(visit_rows, held_visits, last), page, pages, totals)
     finally:
-        flag_cursor.close()
-        visit_cursor.close()
+        for cursor in cursors:
+            cursor.close()
 
 
 def packet_data(
@@ -453,4 +466,4 @@ def packet_data(
 ) -> PacketData:
     """Every flagged episode of one payer type at one clinic, its flags and its visits, as one page (small
     warehouses, tests)."""
-    return next(packet_pages(con, payer_type, clinic_id, None, sessions, episodes))
+    return next(d for d in packet_pages(con, [clinic_id], None, sessions, episodes) if d.payer_type == payer_type)

@@ -40,7 +40,7 @@ from transforms.flares import build_episode_flares, build_flares
 from transforms.follow_up import TABLE as FOLLOW_UP
 from transforms.follow_up import build_follow_up
 from transforms.intervals import install_interval_sql, remove_interval_sql
-from transforms.reference import install_reference_tables
+from transforms.reference import ensure_reference_tables
 from transforms.relief import CURVE_TABLE
 from transforms.risk_adjustment import (
     CALIBRATION_TABLE,
@@ -169,7 +169,7 @@ STATUS_DEPENDENT: tuple[str, ...] = ("audit",)
 
 def prepare_connection(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Install what every model needs on ``con``: reference tables, macros, ``_thresholds``, ``_t_quantiles``."""
-    install_reference_tables(con, reference_dir=settings.reference_dir)
+    ensure_reference_tables(con, reference_dir=settings.reference_dir)
     con.execute("CREATE SCHEMA IF NOT EXISTS intermediate")
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
     install_macros(con)

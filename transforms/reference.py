@@ -4,12 +4,15 @@ They are CSV files in ``transforms/reference/`` so that a clinician or a payer c
 them without touching code. A run may point the ``reference_dir`` setting at a folder of its own
 CSVs: a file there with the same name as a shipped one replaces that table as a whole (the other
 tables stay the shipped ones). :func:`install_reference_tables` loads the tables in force into the
-``ref`` schema of a DuckDB connection, where the SQL models join them.
+``ref`` schema of a DuckDB connection, where the SQL models join them; :func:`ensure_reference_tables`
+does so only when the warehouse does not hold them already (every step of a run needs them).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -148,3 +151,39 @@ def install_reference_tables(
         if values:
             placeholders = ", ".join("?" for _ in columns)
             con.executemany(f"INSERT INTO {schema}.{table} VALUES ({placeholders})", values)
+
+
+REFERENCE_STATE_KEY = "reference_tables"
+
+
+def reference_digest(reference_dir: Path | None = None) -> str:
+    """A hash of the reference tables in force: each table's name, column types and CSV bytes."""
+    digest = hashlib.sha256()
+    for table, (_filename, columns) in sorted(REFERENCE_TABLES.items()):
+        digest.update(json.dumps([table, columns]).encode())
+        digest.update(reference_path(table, reference_dir).read_bytes())
+    return digest.hexdigest()
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ? "
+                            "AND NOT temporary", [schema, table]).fetchall()[0][0])
+
+
+def ensure_reference_tables(con: duckdb.DuckDBPyConnection, reference_dir: Path | None = None) -> bool:
+    """Install the reference tables in force unless the warehouse holds exactly them already.
+
+    A warehouse (one with ``ops.build_state``) records the digest of the tables it holds; when it
+    matches :func:`reference_digest` and every table is there, nothing is written (a run's steps would
+    otherwise rewrite the same tables a score of times). Returns whether the tables were installed.
+    """
+    digest = reference_digest(reference_dir)
+    tracked = _has_table(con, "ops", "build_state")
+    if tracked and all(_has_table(con, "ref", t) for t in REFERENCE_TABLES):
+        held = con.execute("SELECT value FROM ops.build_state WHERE key = ?", [REFERENCE_STATE_KEY]).fetchall()
+        if held and held[0][0] == digest:
+            return False
+    install_reference_tables(con, reference_dir=reference_dir)
+    if tracked:
+        con.execute("INSERT OR REPLACE INTO ops.build_state VALUES (?, ?)", [REFERENCE_STATE_KEY, digest])
+    return True

@@ -18,7 +18,7 @@ import contextlib
 import duckdb
 
 from transforms.config import Settings
-from transforms.reference import install_reference_tables
+from transforms.reference import ensure_reference_tables, install_reference_tables
 from transforms.sqlmodels import create_table, insert_into, install_macros, model_sql, query
 from transforms.thresholds import install_thresholds, remove_thresholds
 
@@ -29,7 +29,7 @@ def build_staging(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[st
     Intermediate results are ordinary tables (they may spill to disk; temporary tables live in
     memory) and are dropped in the same transaction.
     """
-    install_reference_tables(con, reference_dir=settings.reference_dir)
+    ensure_reference_tables(con, reference_dir=settings.reference_dir)
     install_macros(con)
     install_thresholds(con, settings)
     # Row order of staging tables carries no meaning; not preserving it lets DuckDB stream and spill.
@@ -76,7 +76,7 @@ def rebuild_staging_for(
     Leaves ``_scope_episodes`` (episode_key): the patients' episode keys before and after, for the
     marts to rebuild. Returns (patients, sessions staged for them).
     """
-    install_reference_tables(con)
+    ensure_reference_tables(con, reference_dir=settings.reference_dir)
     install_macros(con)
     install_thresholds(con, settings)
     con.execute("SET preserve_insertion_order = false")

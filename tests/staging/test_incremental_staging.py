@@ -11,6 +11,7 @@ from tests.conftest import sessions_series, write_export
 from transforms.config import Settings
 from transforms.exports import discover_exports
 from transforms.loading import load_exports, new_run_id
+from transforms.reference import REFERENCE_DIR
 from transforms.sqlmodels import create_table
 from transforms.staging import build_staging, rebuild_staging_for
 from transforms.warehouse import open_warehouse
@@ -132,3 +133,23 @@ def test_a_replaced_export_that_drops_a_patient_removes_their_rows(settings: Set
     assert _incremental_equals_full(settings, replace) == ["P1", "P2", "P5"]
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM staging.sessions WHERE patient_id = 'P1'").fetchall()[0][0] == 0
+
+
+def test_restaging_uses_the_reference_tables_in_force(settings: Settings, tmp_path: Path) -> None:
+    """With a run's own condition groups, restaged patients get the same groups as a full rebuild."""
+    folder = tmp_path / "reference"
+    folder.mkdir()
+    shipped = (REFERENCE_DIR / "condition_groups.csv").read_text(encoding="utf-8")
+    (folder / "condition_groups.csv").write_text(shipped.replace("M54.5,low_back_pain", "M54.5,sciatica"),
+                                                 encoding="utf-8")
+    settings = settings.with_overrides(reference_dir=str(folder))
+    _two_patients(settings.inbox)
+
+    def add(inbox: Path) -> None:
+        write_export(inbox, "a-2026-02", [{**r, "session_id": f"R{i}"} for i, r in enumerate(
+            sessions_series(2, patient_id="P3", condition_code="M54.5"))])
+
+    assert _incremental_equals_full(settings, add) == ["P3"]
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        groups = con.execute("SELECT DISTINCT condition_group FROM staging.sessions WHERE patient_id = 'P3'").fetchall()
+    assert groups == [("sciatica",)]

@@ -11,9 +11,11 @@ from tests.conftest import session, write_export
 from transforms.reference import (
     REFERENCE_DIR,
     REFERENCE_TABLES,
+    ensure_reference_tables,
     install_reference_tables,
     instruments,
     read_reference,
+    reference_digest,
     reference_path,
 )
 
@@ -79,3 +81,26 @@ def test_staging_uses_the_override(settings, load, tmp_path: Path) -> None:
     load(reference_dir=str(folder))
     with duckdb.connect(str(settings.warehouse)) as con:
         assert con.execute("SELECT condition_group FROM staging.sessions").fetchall() == [("myofascial_pain",)]
+
+
+def test_a_warehouse_installs_the_tables_only_when_they_changed(tmp_path: Path) -> None:
+    from transforms.loading import ensure_schema
+
+    con = duckdb.connect()
+    ensure_schema(con)
+    assert ensure_reference_tables(con) is True
+    assert ensure_reference_tables(con) is False  # the same tables: nothing written
+    folder = tmp_path / "reference"
+    folder.mkdir()
+    (folder / "instruments.csv").write_text((REFERENCE_DIR / "instruments.csv").read_text(encoding="utf-8")
+                                            .replace("ODI,0,100,worse,10,", "ODI,0,100,worse,12,"), encoding="utf-8")
+    assert reference_digest(folder) != reference_digest()
+    assert ensure_reference_tables(con, reference_dir=folder) is True
+    assert con.execute("SELECT mcid FROM ref.instruments WHERE instrument = 'ODI'").fetchall() == [(12.0,)]
+    assert ensure_reference_tables(con, reference_dir=folder) is False
+    assert ensure_reference_tables(con) is True  # back to the shipped tables
+    con.execute("DROP TABLE ref.rom_normals")
+    assert ensure_reference_tables(con) is True  # a missing table is installed again
+    assert con.execute("SELECT count(*) FROM ref.rom_normals").fetchall()[0][0] > 10
+    bare = duckdb.connect()  # no ops.build_state: always installed
+    assert ensure_reference_tables(bare) is True and ensure_reference_tables(bare) is True
