@@ -1,8 +1,9 @@
 -- The visit timelines of the flagged episodes of the clinics in $1 (a list), for their audit packets
 -- (restricted folder only), in the packets' order (the packet's group_rank, the episode's
--- review_rank, then session number): date, visit type, CPT code, units, minutes, pain before and after, the function score, goals, the
--- referral source, the authorised visits recorded at the visit and the authorisation in force (the
--- latest value recorded at or before it, metrics.md section 8).
+-- review_rank, then session number): date, visit type, CPT code, units, minutes, pain before and
+-- after, the function score, goals, the referral source, the authorised visits recorded at the
+-- visit and the authorisation in force (the latest value recorded at or before it, metrics.md
+-- section 8).
 -- Pseudonymous ids only: the episode key and the session id; no patient or therapist id.
 WITH ordered AS (
     SELECT episode_key,
