@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -151,21 +152,40 @@ def _run_gx_in_child(conn: Any, scratch: Path, file: str, today: date) -> None:
         conn.close()
 
 
+# Imported once by the fork server (see _gx_processes), so that each validation's process starts
+# with Great Expectations loaded (importing it takes seconds).
+GX_PRELOAD = ["great_expectations", "great_expectations.data_context.types.base", "expectations.gx_duckdb",
+              "expectations.validation"]
+
+
+def _gx_processes() -> Any:
+    """The multiprocessing context validations run in: children of a fork server that preloads GX."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(GX_PRELOAD)
+    return ctx
+
+
+def warm_up() -> None:
+    """Start the fork server of the validations now, so that it imports Great Expectations (seconds of
+    work) on another core while this process goes on (starting Dagster, reading the exports). Does
+    nothing when it already runs; a failure here is left to the validation itself to report."""
+    from multiprocessing import forkserver
+
+    _gx_processes()
+    with suppress(OSError):
+        forkserver.ensure_running()
+
+
 def _run_gx_isolated(scratch: Path, file: str, today: date) -> tuple[list[ExpectationOutcome], dict[str, Any]]:
-    """Run GX in a forked child process.
+    """Run GX in a child process of the fork server (:func:`warm_up`).
 
     GX (through SQLAlchemy and duckdb-engine) keeps DuckDB objects alive in module-level caches,
-    which holds memory for the rest of a long run and makes the interpreter print reference-leak
-    warnings at exit. A child process releases all of it when it ends.
+    which would hold memory for the rest of a long run and make the interpreter print reference-leak
+    warnings at exit; a child process releases all of it when it ends. The fork server is a clean
+    single-threaded process with GX imported, so a child neither imports GX again nor is forked from
+    this (threaded) process, and this process never imports GX at all.
     """
-    # GX is imported here, in the parent, so that the child only looks it up: importing after a
-    # fork of a threaded process can deadlock on a lock another thread held at the fork.
-    import great_expectations  # noqa: F401
-    from great_expectations.data_context.types import base  # noqa: F401
-
-    from expectations import gx_duckdb  # noqa: F401
-
-    ctx = multiprocessing.get_context("fork")
+    ctx = _gx_processes()
     parent, child = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_run_gx_in_child, args=(child, scratch, file, today), daemon=True)
     process.start()

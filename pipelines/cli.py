@@ -173,6 +173,10 @@ def run(settings: Settings, verbose: bool = False, full: bool = False) -> list[s
     what new or changed exports touch (everything with ``full``).
     """
     _prepare_folders(settings)  # before importing Dagster: a run that cannot start says so at once
+    if settings.inbox.is_dir() and any(settings.inbox.iterdir()):
+        from expectations.validation import warm_up
+
+        warm_up()  # Great Expectations loads on the other core while Dagster starts
     import dagster as dg
 
     from pipelines.assets import RAW_EXPORTS, RUN_TAG

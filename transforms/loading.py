@@ -41,6 +41,7 @@ from expectations.validation import (
     collect_failures,
     prepare_scratch,
     validate_file,
+    warm_up,
     write_gx_results,
     write_report,
 )
@@ -564,6 +565,7 @@ def load_exports(
     if not pending:
         return [outcomes[e.name] for e in exports]
 
+    warm_up()  # Great Expectations loads on the other core while the exports are read
     private_dir(scratch_folder(settings.warehouse))
     scratch = _scratch_file(settings.warehouse, run_id)
     scratch.unlink(missing_ok=True)

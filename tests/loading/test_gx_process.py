@@ -1,0 +1,52 @@
+"""Great Expectations runs in children of a fork server that preloads it: the loading process itself never
+imports GX, and a run started while the fork server is still importing gets the same results."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import sessions_series, write_export
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = """
+import json, sys
+from pathlib import Path
+from expectations.validation import warm_up
+from transforms.config import load_settings
+from transforms.exports import discover_exports
+from transforms.loading import load_exports, new_run_id
+from transforms.warehouse import open_warehouse
+
+root = Path(sys.argv[1])
+if sys.argv[2] == "warm":
+    warm_up()  # as `outcomes run` does before starting Dagster
+settings = load_settings(environ={}, inbox=root / "inbox", warehouse=root / "w.duckdb", restricted=root / "restricted",
+                         site=root / "site")
+outcomes = load_exports(discover_exports(settings.inbox), lambda: open_warehouse(settings.warehouse), settings,
+                        new_run_id())
+print(json.dumps({"gx_imported": "great_expectations" in sys.modules,
+                  "outcomes": [[o.status, o.rows_loaded, o.rows_quarantined] for o in outcomes]}))
+"""
+
+
+def _load(root: Path, mode: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(root), mode], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_validation_runs_outside_the_loading_process(tmp_path: Path) -> None:
+    rows = sessions_series(6, patient_id="P1")
+    rows[2]["pain_pre"] = "14"  # out of range: quarantined by GX's rule
+    results = {}
+    for mode in ("cold", "warm"):
+        root = tmp_path / mode
+        write_export(root / "inbox", "a-2026-01", rows)
+        results[mode] = _load(root, mode)
+    assert results["cold"] == results["warm"]
+    assert results["warm"] == {"gx_imported": False, "outcomes": [["loaded", 5, 1]]}
