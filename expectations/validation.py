@@ -10,8 +10,6 @@ so that the quarantine can never silently differ from the validation result.
 from __future__ import annotations
 
 import json
-import multiprocessing
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -143,62 +141,24 @@ def _run_gx(scratch: Path, file: str, today: date) -> tuple[list[ExpectationOutc
     return outcomes, result.to_json_dict()
 
 
-def _run_gx_in_child(conn: Any, scratch: Path, file: str, today: date) -> None:
-    try:
-        conn.send(("ok", _run_gx(scratch, file, today)))
-    except Exception as exc:  # sent back and re-raised in the parent
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
-# Imported once by the fork server (see _gx_processes), so that each validation's process starts
-# with Great Expectations loaded (importing it takes seconds).
-GX_PRELOAD = ["great_expectations", "great_expectations.data_context.types.base", "expectations.gx_duckdb",
-              "expectations.validation"]
-
-
-def _gx_processes() -> Any:
-    """The multiprocessing context validations run in: children of a fork server that preloads GX."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(GX_PRELOAD)
-    return ctx
-
-
 def warm_up() -> None:
-    """Start the fork server of the validations now, so that it imports Great Expectations (seconds of
-    work) on another core while this process goes on (starting Dagster, reading the exports). Does
-    nothing when it already runs; a failure here is left to the validation itself to report."""
-    from multiprocessing import forkserver
+    """Start the validation helper (:mod:`expectations.gx_server`) now, so that it imports Great
+    Expectations (seconds of work) on another core while this process goes on (starting Dagster,
+    reading the exports). Does nothing when it runs already."""
+    from expectations.gx_server import HELPER
 
-    _gx_processes()
-    with suppress(OSError):
-        forkserver.ensure_running()
+    HELPER.start()
 
 
 def _run_gx_isolated(scratch: Path, file: str, today: date) -> tuple[list[ExpectationOutcome], dict[str, Any]]:
-    """Run GX in a child process of the fork server (:func:`warm_up`).
+    """Run GX on one file kind of the scratch file in a child of the validation helper, which has GX
+    imported already (see :mod:`expectations.gx_server` for why a child process)."""
+    from expectations.gx_server import HELPER
 
-    GX (through SQLAlchemy and duckdb-engine) keeps DuckDB objects alive in module-level caches,
-    which would hold memory for the rest of a long run and make the interpreter print reference-leak
-    warnings at exit; a child process releases all of it when it ends. The fork server is a clean
-    single-threaded process with GX imported, so a child neither imports GX again nor is forked from
-    this (threaded) process, and this process never imports GX at all.
-    """
-    ctx = _gx_processes()
-    parent, child = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_run_gx_in_child, args=(child, scratch, file, today), daemon=True)
-    process.start()
-    child.close()
-    try:
-        status, payload = parent.recv()
-    except EOFError:
-        process.join()
-        raise QualityGateError(f"the validation process for {file} ended without a result (exit code {process.exitcode})") from None
-    process.join()
-    if status != "ok":
-        raise QualityGateError(payload)
-    return payload
+    answer = HELPER.validate(scratch, file, today)
+    if answer["status"] != "ok":
+        raise QualityGateError(answer["message"])
+    return [ExpectationOutcome(**o) for o in answer["outcomes"]], answer["raw"]
 
 
 def validate_file(scratch: Path, file: str, today: date) -> FileValidation:

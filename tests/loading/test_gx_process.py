@@ -1,12 +1,16 @@
-"""Great Expectations runs in children of a fork server that preloads it: the loading process itself never
-imports GX, and a run started while the fork server is still importing gets the same results."""
+"""Great Expectations runs in children of a helper process that imports it once: the loading process itself
+never imports GX, a helper started early (warm) or on demand (cold) gives the same results, and a helper
+that dies is reported in one line and replaced by the next load."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import sessions_series, write_export
 
@@ -50,3 +54,30 @@ def test_validation_runs_outside_the_loading_process(tmp_path: Path) -> None:
         results[mode] = _load(root, mode)
     assert results["cold"] == results["warm"]
     assert results["warm"] == {"gx_imported": False, "outcomes": [["loaded", 5, 1]]}
+
+
+def test_a_helper_that_dies_is_reported_in_one_line_and_replaced(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import expectations.gx_server as server
+    from expectations.validation import QualityGateError, _run_gx_isolated
+
+    helper = server.Helper()
+    monkeypatch.setattr(server, "HELPER", helper)
+    try:
+        helper.start()
+        idle = helper._process
+        idle.kill()
+        idle.wait()
+        # a helper found dead before a request is replaced: the request reaches a new one
+        with pytest.raises(QualityGateError, match="sessions_in"):
+            _run_gx_isolated(tmp_path / "empty.duckdb", "sessions", date(2026, 1, 1))
+        assert helper._process is not None and helper._process is not idle
+        helper.stop()
+        # one that dies while answering (here: reads the request and exits) is reported in one line
+        helper._process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.readline()"],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        with pytest.raises(QualityGateError, match=r"^the validation helper ended without a result \(exit code 0\)$"):
+            _run_gx_isolated(tmp_path / "empty.duckdb", "sessions", date(2026, 1, 1))
+        assert helper._process is None  # forgotten: the next validation starts a new one
+    finally:
+        helper.stop()

@@ -83,7 +83,7 @@ def test_the_lock_is_reentrant_within_a_process_and_exclusive_across_processes(t
 
 
 def test_a_forked_child_does_not_keep_the_lock(tmp_path) -> None:
-    """Great Expectations runs in a forked child: killing the parent must free the lock at once."""
+    """A forked child (such as a worker of a step) must not keep the lock: killing the parent frees it at once."""
     warehouse = tmp_path / "w.duckdb"
     with warehouse_lock(warehouse, timeout=1):
         ctx = multiprocessing.get_context("fork")
