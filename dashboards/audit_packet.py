@@ -64,9 +64,9 @@ PACKET_FOLDER = "audit_packets"
 PAGE_EPISODES = 200
 CLINIC_SLUG = re.compile(r"[A-Za-z0-9_-]{1,64}")
 RESTRICTED_NOTE = (
-    "<div class=restricted><b>Restricted.</b> This packet names episodes of care and their dates of service. "
-    "It is for the payer's reviewer under the data-use agreement: never publish it or forward it. Its only "
-    "identifiers are pseudonymous (episode key, session id, clinic id).</div>")
+    "<div class=restricted><b>Restricted.</b> The audit packets name episodes of care and their dates of "
+    "service. They are for the payer's reviewer under the data-use agreement: never publish or forward them. "
+    "Their only identifiers are pseudonymous (episode key, session id, clinic id).</div>")
 PAYER_LABELS = {"commercial": "Commercial", "medicare": "Medicare", "medicaid": "Medicaid",
                 "workers_comp": "Workers' compensation", "auto_pip": "Auto (PIP)", "fsa_hsa": "FSA / HSA",
                 "self_pay": "Self-pay"}

@@ -160,7 +160,7 @@ def _summary(settings: Settings, run_id: str) -> list[str]:
     lines += [
         f"warehouse:  {settings.warehouse}",
         f"dashboards: {index.resolve() if index.exists() else settings.site}",
-        f"restricted: {settings.restricted} (validation reports, audit worklists; owner-only, not for publication)",
+        f"restricted: {settings.restricted} (validation reports, audit worklists and packets; owner-only, not for publication)",
     ]
     return lines
 
