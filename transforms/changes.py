@@ -83,10 +83,16 @@ def mark_full(con: duckdb.DuckDBPyConnection, targets: Iterable[str]) -> None:
         con.execute("INSERT INTO ops.dirty VALUES (?, NULL)", [target])
 
 
+def _temp_table(name: str, what: str) -> str:
+    """A temporary table's name, checked before it is written into SQL (letters, digits and ``_`` only)."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"bad {what} table {name!r}")
+    return name
+
+
 def mark_episodes(con: duckdb.DuckDBPyConnection, targets: Iterable[str], keys: str) -> None:
     """Ask for a rebuild of the episodes in the table ``keys`` (column ``episode_key``) for each target."""
-    if not keys.replace("_", "").isalnum():
-        raise ValueError(f"bad keys table {keys!r}")
+    keys = _temp_table(keys, "keys")
     for target in targets:
         con.execute(
             f"INSERT INTO ops.dirty SELECT DISTINCT ?, episode_key FROM {keys} WHERE episode_key NOT IN "
@@ -101,14 +107,10 @@ def _clinic_prefix(target: str) -> str:
 
 def mark_clinics(con: duckdb.DuckDBPyConnection, targets: Iterable[str], patients: str) -> None:
     """Ask for a rebuild of each target's parts of the clinics in the table ``patients`` (column ``clinic_id``)."""
-    if not patients.replace("_", "").isalnum():
-        raise ValueError(f"bad patients table {patients!r}")
-    for target in targets:
-        con.execute(
-            f"INSERT INTO ops.dirty SELECT DISTINCT ? || clinic_id, NULL FROM {patients} "
-            "WHERE ? || clinic_id NOT IN (SELECT target FROM ops.dirty)",
-            [_clinic_prefix(target), _clinic_prefix(target)],
-        )
+    patients = _temp_table(patients, "patients")
+    for prefix in map(_clinic_prefix, targets):
+        con.execute(f"INSERT INTO ops.dirty SELECT DISTINCT ? || clinic_id, NULL FROM {patients} "
+                    "WHERE ? || clinic_id NOT IN (SELECT target FROM ops.dirty)", [prefix, prefix])
 
 
 def pending_clinics(con: duckdb.DuckDBPyConnection, target: str) -> tuple[str, list[str]]:
