@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from expectations.validation import prepare_scratch
+from expectations.validation import prepare_scratch, warm_up
 from transforms import contract
 from transforms.config import Settings
 from transforms.episode_outcomes import build_episode_outcomes
@@ -215,6 +215,8 @@ def check_inbox(settings: Settings, today: date | None = None) -> CheckReport:
     report = CheckReport(settings.inbox, datetime.now().replace(microsecond=0), [checks[e.name] for e in exports],
                          ignored, [], threshold=settings.suppression_threshold)
     config = {**SCRATCH_CONFIG, "memory_limit": settings.duckdb_memory_limit}
+    if exports:
+        warm_up()  # Great Expectations loads on the other core while the exports are read
     with tempfile.TemporaryDirectory(prefix="outcomes-check-") as folder:  # created 0700
         scratch = Path(folder) / "check.duckdb"
         with duckdb.connect(str(scratch), config=config) as scon:
