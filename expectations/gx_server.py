@@ -93,7 +93,6 @@ class Helper:
             self._process = subprocess.Popen(
                 [sys.executable, "-c", "from expectations.gx_server import serve; serve()"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8", env=env,
-                cwd=PROJECT_ROOT,
             )
 
     def validate(self, scratch: Path, file: str, today: date) -> dict[str, Any]:
@@ -102,7 +101,8 @@ class Helper:
         with self._lock:
             process = self._process
             assert process is not None and process.stdin is not None and process.stdout is not None
-            request = {"scratch": str(scratch), "file": file, "today": today.isoformat()}
+            # an absolute path: the helper's working directory is the one it was started in
+            request = {"scratch": str(scratch.resolve()), "file": file, "today": today.isoformat()}
             try:
                 _send(process.stdin, json.dumps(request))
                 line = process.stdout.readline()

@@ -25,11 +25,13 @@ from transforms.exports import discover_exports
 from transforms.loading import load_exports, new_run_id
 from transforms.warehouse import open_warehouse
 
+import os
 root = Path(sys.argv[1])
 if sys.argv[2] == "warm":
     warm_up()  # as `outcomes run` does before starting Dagster
-settings = load_settings(environ={}, inbox=root / "inbox", warehouse=root / "w.duckdb", restricted=root / "restricted",
-                         site=root / "site")
+os.chdir(root)  # folders relative to where the user is (the helper may have started elsewhere)
+settings = load_settings(environ={}, inbox=Path("inbox"), warehouse=Path("w.duckdb"), restricted=Path("restricted"),
+                         site=Path("site"))
 outcomes = load_exports(discover_exports(settings.inbox), lambda: open_warehouse(settings.warehouse), settings,
                         new_run_id())
 print(json.dumps({"gx_imported": "great_expectations" in sys.modules,
