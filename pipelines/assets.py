@@ -250,9 +250,9 @@ def audit_packets(warehouse: WarehouseResource, outcomes_settings: OutcomesSetti
     settings = outcomes_settings.settings(warehouse)
     folder = settings.restricted / PACKET_FOLDER
     with warehouse.connect() as con:
-        state, clinics = changes.pending_clinics(con, AUDIT_TARGET)
-        if state == changes.CLEAN and folder.is_dir():
+        if not _restricted_due(con, folder):
             return dg.MaterializeResult(metadata={"rebuilt": False, "folder": str(folder)})
+        state, clinics = changes.pending_clinics(con, AUDIT_TARGET)
         scoped = state == changes.SCOPED and folder.is_dir()
         paths = write_audit_packets(con, folder, settings, site=settings.site, clinics=clinics if scoped else None)
         changes.clear(con, AUDIT_TARGET)
