@@ -15,7 +15,11 @@ Clinical rules, per group of episodes (an episode belongs to the group of its fi
 Every breakdown is computed in one pass (models ``marts/outcome_units``, ``condition_outcomes_agg``,
 ``relief_km``, ``relief_summary``, ``condition_outcomes_long``), so the rows of each unit have
 exactly the definitions of the overall table, with one ``condition_group = 'all'`` row per unit.
-The four published tables are then cut from the long result by :func:`_publish_sql`, the one
+The units of every episode (``intermediate.outcome_units``), the rows of every unit
+(``intermediate.condition_long``) and their Kaplan-Meier steps (``intermediate.relief_km``) are kept, so
+that after a monthly export :func:`update_condition_outcomes` recomputes only the units whose episodes
+changed (each from all of its episodes: its rows equal a full build's) and replaces their rows.
+The published tables are then cut from the long result by :func:`_publish_sql`, the one
 place where SQL text is composed in Python: their unit columns differ per breakdown (from the
 allow-list :data:`BREAKDOWNS`) and there is one ``relief_by_<t>`` column per report time of the
 run (validated integers from :class:`transforms.config.Settings`).
@@ -28,7 +32,7 @@ import duckdb
 from transforms.config import Settings
 from transforms.intervals import ensure_t_quantiles
 from transforms.relief import build_relief_curve
-from transforms.sqlmodels import create_table
+from transforms.sqlmodels import FULL_SOURCES, Sources, checked_table, create_table
 
 # breakdown -> (table, unit columns of the table and the long result's column holding each)
 BREAKDOWNS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
@@ -51,8 +55,11 @@ _TRAILING = (
     "n_with_final_pain", "final_pain_ci_low", "final_pain_ci_high", "sd_pain_change", "n_responders", "n_substantial", "substantial_ci_low",
     "substantial_ci_high", "n_immediate", "n_relieved", "n_censored",
 )
-LONG_TABLE = "_condition_long"
-KM_TABLE = "_relief_km"
+UNITS_TABLE = "intermediate.outcome_units"  # episode level: every episode once per breakdown, with its unit
+LONG_TABLE = "intermediate.condition_long"  # every unit's rows, before they are cut into the published tables
+KM_TABLE = "intermediate.relief_km"  # the Kaplan-Meier steps of every unit
+SCOPE_VIEW = "_units_in_scope"
+_PER_UNIT = ((LONG_TABLE, "_condition_long_new"), (KM_TABLE, "_relief_km_new"))
 
 
 def _publish_sql(breakdown: str, report_times: tuple[int, ...]) -> str:
@@ -67,23 +74,61 @@ def _publish_sql(breakdown: str, report_times: tuple[int, ...]) -> str:
             f"WHERE breakdown = ? ORDER BY {', '.join(order)}")
 
 
-def build_condition_outcomes(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    """Sections 3-4 and 7: every breakdown table and ``marts.relief_curve``; returns table -> row count.
+def build_outcome_units(con: duckdb.DuckDBPyConnection, sources: Sources = FULL_SOURCES,
+                        table: str = UNITS_TABLE) -> int:
+    """Every episode of ``sources.episodes`` once per breakdown, tagged with its unit there; returns the row count."""
+    return create_table(con, table, "marts/outcome_units", episodes=sources.episodes)
 
-    Needs ``marts.episode_outcomes``, the shared macros, ``_thresholds`` and ``_t_quantiles``.
-    """
-    create_table(con, "_outcome_units", "marts/outcome_units", episodes="marts.episode_outcomes")
-    create_table(con, "_condition_agg", "marts/condition_outcomes_agg", units="_outcome_units")
+
+def _compute_units(con: duckdb.DuckDBPyConnection, units: str, long_table: str, km_table: str) -> None:
+    """The rows of every unit present in ``units`` into ``long_table`` and ``km_table``."""
+    create_table(con, "_condition_agg", "marts/condition_outcomes_agg", units=units)
     ensure_t_quantiles(con, con.execute("SELECT max(n_pain_evaluable) FROM _condition_agg").fetchall()[0][0])
-    create_table(con, KM_TABLE, "marts/relief_km", units="_outcome_units")
-    create_table(con, "_relief_summary", "marts/relief_summary", km=KM_TABLE)
-    create_table(con, LONG_TABLE, "marts/condition_outcomes_long", aggregates="_condition_agg",
+    create_table(con, km_table, "marts/relief_km", units=units)
+    create_table(con, "_relief_summary", "marts/relief_summary", km=km_table)
+    create_table(con, long_table, "marts/condition_outcomes_long", aggregates="_condition_agg",
                  summary="_relief_summary")
-    counts = {}
+    con.execute("DROP TABLE _condition_agg")
+    con.execute("DROP TABLE _relief_summary")
+
+
+def _publish(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
+    counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in (LONG_TABLE, KM_TABLE)}
     for breakdown, (table, _units) in BREAKDOWNS.items():
         con.execute(_publish_sql(breakdown, settings.report_times), [breakdown])
         counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     counts["marts.relief_curve"] = build_relief_curve(con, KM_TABLE)
-    for temp in ("_outcome_units", "_condition_agg", KM_TABLE, "_relief_summary", LONG_TABLE):
-        con.execute(f"DROP TABLE {temp}")
     return counts
+
+
+def build_condition_outcomes(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
+    """Sections 3-4 and 7: every unit from ``intermediate.outcome_units``, then every breakdown table and
+    ``marts.relief_curve``; returns table -> row count.
+
+    Needs ``intermediate.outcome_units`` (:func:`build_outcome_units`), the shared macros, ``_thresholds`` and
+    ``_t_quantiles``.
+    """
+    _compute_units(con, UNITS_TABLE, LONG_TABLE, KM_TABLE)
+    return _publish(con, settings)
+
+
+def update_condition_outcomes(con: duckdb.DuckDBPyConnection, settings: Settings, delta: str) -> dict[str, int]:
+    """The same tables after some episodes changed: only the units of the rows in ``delta`` (the outcome-unit
+    rows that were removed or added, :data:`UNITS_TABLE`'s columns) are recomputed, each from all of its
+    episodes, so every row equals a full build's. Returns table -> row count (nothing when no unit changed).
+    """
+    delta = checked_table(delta)
+    affected = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT breakdown, unit FROM {delta})").fetchall()[0][0]
+    if not affected:
+        return {}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _affected_units AS SELECT DISTINCT breakdown, unit FROM {delta}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {SCOPE_VIEW} AS SELECT * FROM {UNITS_TABLE} "
+                "WHERE (breakdown, unit) IN (SELECT (breakdown, unit) FROM _affected_units)")
+    _compute_units(con, SCOPE_VIEW, *(new for _, new in _PER_UNIT))
+    for table, new in _PER_UNIT:
+        con.execute(f"DELETE FROM {table} WHERE (breakdown, unit) IN (SELECT (breakdown, unit) FROM _affected_units)")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {new}")
+        con.execute(f"DROP TABLE {new}")
+    con.execute(f"DROP VIEW {SCOPE_VIEW}")
+    con.execute("DROP TABLE _affected_units")
+    return _publish(con, settings)

@@ -30,7 +30,15 @@ from dataclasses import dataclass
 import duckdb
 
 from transforms import audit, changes, function, rom
-from transforms.condition_outcomes import BREAKDOWNS, build_condition_outcomes
+from transforms.condition_outcomes import (
+    BREAKDOWNS,
+    KM_TABLE,
+    LONG_TABLE,
+    UNITS_TABLE,
+    build_condition_outcomes,
+    build_outcome_units,
+    update_condition_outcomes,
+)
 from transforms.config import Settings
 from transforms.episode_outcomes import TABLE as EPISODES
 from transforms.episode_outcomes import build_episode_outcomes
@@ -65,6 +73,9 @@ STAGING_ROM = "staging.rom"
 
 EpisodeBuild = Callable[[duckdb.DuckDBPyConnection, Sources, str], int]
 AggregateBuild = Callable[[duckdb.DuckDBPyConnection, Settings], dict[str, int]]
+AggregateUpdate = Callable[[duckdb.DuckDBPyConnection, Settings, str], dict[str, int]]
+# The rows an incremental run removed from or added to a model's episode-level table (models with an ``update``)
+DELTA_TABLE = "_episode_delta"
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,8 @@ class EpisodeStep:
 @dataclass(frozen=True)
 class MartModel:
     """A step of the marts build: its episode-level tables, then its aggregate tables (recomputed
-    from episode-level tables), the tables it reads, and a description for the Dagster UI."""
+    from episode-level tables, or updated from what changed in them), the tables it reads, and a
+    description for the Dagster UI."""
 
     name: str
     reads: tuple[str, ...]
@@ -90,6 +102,9 @@ class MartModel:
     episode_steps: tuple[EpisodeStep, ...] = ()
     aggregate: AggregateBuild | None = None
     aggregate_tables: tuple[str, ...] = ()
+    # ``update(con, settings, delta)``: the aggregates after some episodes changed, from the rows of the
+    # (single) episode-level table that were removed or added; without it the aggregates are rebuilt
+    update: AggregateUpdate | None = None
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -116,9 +131,12 @@ MODELS: tuple[MartModel, ...] = (
               (EpisodeStep(EPISODES, build_episode_outcomes),)),
     MartModel("condition_outcomes", (EPISODES,),
               "Outcomes per condition group and 'all', overall and by clinic, therapist, month and clinic-month, "
-              "with intervals; the Kaplan-Meier relief curve (sections 3, 4, 7).",
+              "with intervals; the Kaplan-Meier relief curve (sections 3, 4, 7). A monthly run recomputes only "
+              "the units (clinic, therapist, month, ...) whose episodes changed.",
+              (EpisodeStep(UNITS_TABLE, build_outcome_units),),
               aggregate=build_condition_outcomes,
-              aggregate_tables=(*(t for t, _ in BREAKDOWNS.values()), CURVE_TABLE)),
+              aggregate_tables=(LONG_TABLE, KM_TABLE, *(t for t, _ in BREAKDOWNS.values()), CURVE_TABLE),
+              update=update_condition_outcomes),
     MartModel("rom_gains", (STAGING_SESSIONS, STAGING_ROM, EPISODES),
               "Range-of-motion series per episode and gains per condition, joint and movement (section 5).",
               (EpisodeStep(rom.SERIES_TABLE, rom.build_rom_series),), _rom_gains, (rom.TABLE,)),
@@ -192,9 +210,17 @@ def _scope_sources(con: duckdb.DuckDBPyConnection) -> None:
                     f"WHERE episode_key IN (SELECT episode_key FROM {changes.SCOPE_KEYS})")
 
 
-def _rebuild_episodes(con: duckdb.DuckDBPyConnection, step: EpisodeStep) -> int:
-    """Replace the rows of the scoped episodes in an episode-level table; returns the rows written."""
+def _rebuild_episodes(con: duckdb.DuckDBPyConnection, step: EpisodeStep, keep_delta: bool = False) -> int:
+    """Replace the rows of the scoped episodes in an episode-level table; returns the rows written.
+
+    ``keep_delta``: first keep the rows that go and the rows that come (old and new rows differing; an
+    episode rebuilt unchanged contributes nothing) in :data:`DELTA_TABLE`.
+    """
     step.build(con, SCOPED_SOURCES, "_step_rows")
+    if keep_delta:
+        old = f"SELECT * FROM {step.table} WHERE episode_key IN (SELECT episode_key FROM {changes.SCOPE_KEYS})"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {DELTA_TABLE} AS ({old} EXCEPT ALL SELECT * FROM _step_rows) "
+                    f"UNION ALL (SELECT * FROM _step_rows EXCEPT ALL {old})")
     con.execute(f"DELETE FROM {step.table} WHERE episode_key IN (SELECT episode_key FROM {changes.SCOPE_KEYS})")
     written = con.execute(f"INSERT INTO {step.table} BY NAME SELECT * FROM _step_rows").fetchall()[0][0]
     con.execute("DROP TABLE _step_rows")
@@ -256,7 +282,7 @@ def build_model(
             changes.load_scope(con, model.name)
             _scope_sources(con)
             for step in model.episode_steps:
-                counts[step.table] = _rebuild_episodes(con, step)
+                counts[step.table] = _rebuild_episodes(con, step, keep_delta=model.update is not None)
             for name in ("_scope_sessions", "_scope_rom", "_scope_outcomes", changes.SCOPE_KEYS):
                 con.execute(f"DROP TABLE {name}")
         else:
@@ -264,7 +290,10 @@ def build_model(
                 counts[step.table] = step.build(con, FULL_SOURCES, step.table)
         if model.name == "episode_outcomes":
             _refresh_statuses(con, full=state == changes.FULL)
-        if model.aggregate is not None:
+        if state == changes.SCOPED and model.update is not None and model.episode_steps:
+            counts.update(model.update(con, settings, DELTA_TABLE))
+            con.execute(f"DROP TABLE {DELTA_TABLE}")
+        elif model.aggregate is not None:
             counts.update(model.aggregate(con, settings))
         if incremental:
             changes.clear(con, model.name)

@@ -25,7 +25,7 @@ from transforms.sqlmodels import create_table
 CURVE_TABLE = "marts.relief_curve"
 
 
-def build_relief_curve(con: duckdb.DuckDBPyConnection, km: str = "_relief_km") -> int:
+def build_relief_curve(con: duckdb.DuckDBPyConnection, km: str = "intermediate.relief_km") -> int:
     """Section 4: the Kaplan-Meier relief curve per condition group and ``all`` (drop-outs censored).
 
     ``km`` is the Kaplan-Meier table of every breakdown (built by

@@ -36,7 +36,8 @@ RELATIONS = frozenset({
     "raw.sessions", "raw.rom", "staging._latest", "staging._groups", "_codes",
     "staging.sessions", "staging.rom", "_scope_sessions", "_scope_rom", "_scope_outcomes",
     "marts.episode_outcomes", "_scope_episodes",
-    "_outcome_units", "_condition_agg", "_relief_km", "_relief_summary",
+    "intermediate.outcome_units", "_units_in_scope", "_condition_agg", "intermediate.relief_km", "_relief_km_new",
+    "_relief_summary",
     "intermediate.rom_series", "intermediate.function_series",
     "_changed_exports", "_affected_patients", "_scope_raw_sessions", "_scope_latest", "_scope_groups",
     "_scope_staged", "_rules",
@@ -98,7 +99,8 @@ def model_comment(model: str) -> str:
     return "\n".join(lines).strip()
 
 
-def _check_table(table: str) -> str:
+def checked_table(table: str) -> str:
+    """``table`` if it is a plain ``schema.table`` or ``_temporary`` name (it is then written into SQL); else ValueError."""
     if not _TABLE_NAME.match(table):
         raise ValueError(f"bad table name {table!r}")
     return table
@@ -108,7 +110,7 @@ def create_table(
     con: duckdb.DuckDBPyConnection, table: str, model: str, params: Sequence[object] = (), **relations: str
 ) -> int:
     """``CREATE OR REPLACE TABLE table AS <model>``; returns the table's row count."""
-    table = _check_table(table)
+    table = checked_table(table)
     con.execute(f"CREATE OR REPLACE TABLE {table} AS\n{model_sql(model, **relations)}", list(params))
     return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
@@ -117,7 +119,7 @@ def insert_into(
     con: duckdb.DuckDBPyConnection, table: str, model: str, params: Sequence[object] = (), **relations: str
 ) -> int:
     """``INSERT INTO table BY NAME <model>``; returns the number of rows inserted."""
-    table = _check_table(table)
+    table = checked_table(table)
     return con.execute(
         f"INSERT INTO {table} BY NAME\n{model_sql(model, **relations)}", list(params)
     ).fetchall()[0][0]

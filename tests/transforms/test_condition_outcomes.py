@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from transforms.condition_outcomes import BREAKDOWNS
+from transforms.condition_outcomes import BREAKDOWNS, update_condition_outcomes
+from transforms.marts import MODELS_BY_NAME, build_model, prepare_connection, release_connection
 
 SPEC_COLUMNS = [
     "condition_group", "n_patients", "n_episodes", "n_sessions", "n_pain_evaluable", "mean_baseline_pain",
@@ -146,3 +147,68 @@ def test_relief_before_the_first_event_is_zero_and_null_without_relief_evaluable
     assert (by_group["low_back_pain"]["relief_by_1"], by_group["low_back_pain"]["relief_by_4"]) == (0.0, 1.0)
     assert by_group["neck_pain"]["relief_by_4"] is None
     w.con.close()
+
+
+def _condition_tables(w) -> dict[str, list[tuple]]:
+    tables = ("intermediate.outcome_units", "intermediate.condition_long", "intermediate.relief_km",
+              *(t for t, _ in BREAKDOWNS.values()), "marts.relief_curve")
+    return {t: w.con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+
+
+def _rebuild_changed(w, episode_keys: list[str]) -> dict[str, int]:
+    """What an incremental run does after staging changed: the episodes' models for the dirty episodes."""
+    for model in ("episode_outcomes", "condition_outcomes"):
+        w.con.executemany("INSERT INTO ops.dirty VALUES (?, ?)", [[model, k] for k in episode_keys])
+    prepare_connection(w.con, w.settings)
+    try:
+        build_model(w.con, w.settings, MODELS_BY_NAME["episode_outcomes"], incremental=True)
+        return build_model(w.con, w.settings, MODELS_BY_NAME["condition_outcomes"], incremental=True)
+    finally:
+        release_connection(w.con)
+
+
+def _changing_sessions(rows) -> tuple[list[dict], list[dict]]:
+    e = rows.episode
+    before = [
+        *e("a", [(8, 6), (6, 5), (4, 4)], patient_id="P1"),
+        *e("c", [(6, 4), (5, 5), (3, 3)], patient_id="P2", therapist_id="T2", condition_group="neck_pain"),
+        *e("d", [(7, 6), (4.9, 4)], clinic_id="C2", patient_id="P1"),
+    ]
+    later = [  # clinic C2's next export: a third visit of episode d and a new patient
+        rows.session("d", 3, clinic_id="C2", patient_id="P1", pain_pre=3.5, pain_post=3),
+        *e("f", [(9, 7), (6, 5), (2, 2)], clinic_id="C2", patient_id="P4", therapist_id="T3"),
+    ]
+    return before, later
+
+
+def test_an_update_recomputes_the_changed_units_and_equals_a_full_build(warehouse_factory, rows) -> None:
+    before, later = _changing_sessions(rows)
+    full = warehouse_factory().load([*before, *later])
+    full.build()
+    monthly = warehouse_factory().load(before)
+    monthly.build()
+    untouched = monthly.con.execute("SELECT * FROM intermediate.condition_long WHERE breakdown = 'clinic' "
+                                    "AND unit = 'C1' ORDER BY ALL").fetchall()
+    monthly.load(later)
+    counts = _rebuild_changed(monthly, ["d", "f"])
+    assert "marts.condition_outcomes_by_clinic" in counts  # the published tables were cut again
+    assert _condition_tables(monthly) == _condition_tables(full)
+    assert monthly.con.execute("SELECT * FROM intermediate.condition_long WHERE breakdown = 'clinic' "
+                               "AND unit = 'C1' ORDER BY ALL").fetchall() == untouched
+    assert not monthly.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name IN "
+                                   "('_episode_delta', '_affected_units')").fetchall()[0][0]
+
+
+def test_episodes_rebuilt_unchanged_leave_the_tables_alone(warehouse_factory, rows) -> None:
+    before, _later = _changing_sessions(rows)
+    w = warehouse_factory().load(before)
+    w.build()
+    tables = _condition_tables(w)
+    counts = _rebuild_changed(w, ["a", "d"])
+    assert counts == {"intermediate.outcome_units": 10}  # the episodes' unit rows, and no unit recomputed
+    assert _condition_tables(w) == tables
+
+
+def test_update_reads_only_allowed_delta_names(wh) -> None:
+    with pytest.raises(ValueError, match="bad table name"):
+        update_condition_outcomes(wh.con, wh.settings, "x; DROP TABLE staging.sessions")

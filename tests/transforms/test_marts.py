@@ -19,6 +19,7 @@ REQUIRED = {
     "marts.risk_calibration", "marts.follow_up", "intermediate.episode_ipw", "marts.responder_sensitivity",
     "marts.ipw_coefficients", "intermediate.episode_techniques", "marts.technique_outcomes",
     "intermediate.episode_flares", "marts.flares",
+    "intermediate.outcome_units", "intermediate.condition_long", "intermediate.relief_km",
 }
 
 

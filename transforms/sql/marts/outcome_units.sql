@@ -3,7 +3,9 @@
 -- episode appears once
 -- per breakdown, tagged with its unit there. `unit` is a text key ('-' for the whole warehouse);
 -- the typed unit columns are null where a breakdown does not use them. A therapist is a unit within
--- its clinic (pseudonymous therapist ids are scoped to the clinic, like patient ids).
+-- its clinic (pseudonymous therapist ids are scoped to the clinic, like patient ids). Kept as
+-- intermediate.outcome_units (episode level) so that a monthly run recomputes only the units whose
+-- episodes changed.
 SELECT b.breakdown,
        CASE b.breakdown WHEN 'condition' THEN '-'
                         WHEN 'clinic' THEN e.clinic_id
@@ -13,7 +15,7 @@ SELECT b.breakdown,
        CASE WHEN b.breakdown IN ('clinic', 'therapist', 'clinic_month') THEN e.clinic_id END AS unit_clinic_id,
        CASE WHEN b.breakdown = 'therapist' THEN e.therapist_id END AS unit_therapist_id,
        CASE WHEN b.breakdown IN ('month', 'clinic_month') THEN e.start_month END AS unit_month,
-       e.clinic_id, e.patient_id, e.condition_group, e.n_sessions, e.pain_evaluable, e.final_pain,
+       e.episode_key, e.clinic_id, e.patient_id, e.condition_group, e.n_sessions, e.pain_evaluable, e.final_pain,
        e.baseline_pain, e.pain_change, e.responder, e.substantial_responder, e.n_immediate,
        e.sum_immediate_change, e.relief_evaluable, e.relieved, e.sessions_to_relief, e.censored_at
 FROM {{ episodes }} e

@@ -19,26 +19,37 @@ counts AS (
     GROUP BY breakdown, unit, condition_group, t
 ),
 risk AS (
-    -- at risk at t: every episode whose time is t or later
+    -- at risk at t: every episode whose time is t or later (integer sums: exact in any order)
     SELECT *, sum(relieved + censored) OVER (PARTITION BY breakdown, unit, condition_group ORDER BY t DESC
                                              ROWS UNBOUNDED PRECEDING) AS at_risk
     FROM counts
 ),
-products AS (
-    SELECT *,
-           product(1.0::DOUBLE - CAST(relieved AS DOUBLE) / at_risk) OVER w AS product_survival,
-           sum(CASE WHEN at_risk > relieved
-                    THEN CAST(relieved AS DOUBLE) / (CAST(at_risk AS DOUBLE) * (at_risk - relieved))
-                    ELSE 0.0::DOUBLE END) OVER w AS greenwood
+curves AS (
+    -- one list per curve, in time order: the products and sums below then run left to right over the
+    -- curve's own steps (as numpy's cumprod does), so a curve's values never depend on the other
+    -- curves computed with it (a window aggregate may associate its terms differently by position);
+    -- every factor is in [0, 1], so the curve never rises
+    SELECT breakdown, unit, condition_group,
+           list(t ORDER BY t) AS ts,
+           list(at_risk ORDER BY t) AS at_risks,
+           list(relieved ORDER BY t) AS relieveds,
+           list(censored ORDER BY t) AS censoreds,
+           list(1.0::DOUBLE - CAST(relieved AS DOUBLE) / at_risk ORDER BY t) AS factors,
+           list(CASE WHEN at_risk > relieved
+                     THEN CAST(relieved AS DOUBLE) / (CAST(at_risk AS DOUBLE) * (at_risk - relieved))
+                     ELSE 0.0::DOUBLE END ORDER BY t) AS terms
     FROM risk
-    WINDOW w AS (PARTITION BY breakdown, unit, condition_group ORDER BY t ROWS UNBOUNDED PRECEDING)
+    GROUP BY breakdown, unit, condition_group
+),
+indexed AS (
+    SELECT *, unnest(range(1, len(ts) + 1)) AS i FROM curves
 ),
 steps AS (
-    -- a running minimum: the window product may associate differently row to row, and a rounding
-    -- error must never make the curve rise
-    SELECT *, min(product_survival) OVER (PARTITION BY breakdown, unit, condition_group ORDER BY t
-                                          ROWS UNBOUNDED PRECEDING) AS survival
-    FROM products
+    SELECT breakdown, unit, condition_group, ts[i] AS t, at_risks[i] AS at_risk, relieveds[i] AS relieved,
+           censoreds[i] AS censored,
+           list_product(factors[1:i]) AS survival,
+           list_sum(terms[1:i]) AS greenwood
+    FROM indexed
 ),
 banded AS (
     SELECT s.*,
