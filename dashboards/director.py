@@ -10,7 +10,7 @@ Reads ``marts.condition_outcomes``, ``marts.condition_outcomes_by_clinic``,
 (``all`` rows), ``marts.condition_outcomes_by_clinic_month`` (``all`` rows), ``marts.risk_adjusted``,
 ``marts.risk_adjusted_responders``, ``marts.follow_up`` (``all`` condition rows),
 ``marts.model_coefficients`` (residual SD and the model's terms) and, for the distinct patients
-behind each cell, an aggregate over ``marts.episode_outcomes``.
+behind each cell, ``intermediate.condition_long`` (:func:`dashboards.queries.episode_support`).
 """
 
 from __future__ import annotations

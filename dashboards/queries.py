@@ -163,17 +163,21 @@ def missing_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
 
 EPISODE_KEYS = ("clinic_id", "therapist_id", "month", "condition_group")
 
+# The cube's cells are rows of intermediate.condition_long (the condition outcomes of every unit, kept so that a
+# monthly run updates only the units that changed): the 'condition' and 'clinic' breakdowns per condition group,
+# and the margins of the therapist, month and clinic-month ones. An empty warehouse still has its grand total.
 _EPISODE_SUPPORT_SQL = """
-SELECT CASE WHEN grouping(clinic_id) = 1 THEN ? ELSE clinic_id END AS clinic_id,
-       CASE WHEN grouping(therapist_id) = 1 THEN ? ELSE therapist_id END AS therapist_id,
-       CASE WHEN grouping(start_month) = 1 THEN ? ELSE strftime(start_month, '%Y-%m') END AS month,
-       CASE WHEN grouping(condition_group) = 1 THEN ? ELSE condition_group END AS condition_group,
-       count(DISTINCT (clinic_id, patient_id)) AS patients,
-       count(DISTINCT (clinic_id, patient_id)) FILTER (WHERE pain_evaluable) AS pain_patients,
-       count(DISTINCT (clinic_id, patient_id)) FILTER (WHERE relief_evaluable) AS relief_patients
-FROM marts.episode_outcomes
-GROUP BY GROUPING SETS ((), (condition_group), (clinic_id), (clinic_id, condition_group),
-                        (clinic_id, therapist_id), (start_month), (clinic_id, start_month))
+SELECT CASE WHEN breakdown IN ('clinic', 'therapist', 'clinic_month') THEN unit_clinic_id ELSE $all END AS clinic_id,
+       CASE WHEN breakdown = 'therapist' THEN unit_therapist_id ELSE $all END AS therapist_id,
+       CASE WHEN breakdown IN ('month', 'clinic_month') THEN strftime(unit_month, '%Y-%m') ELSE $all END AS month,
+       condition_group,
+       n_patients AS patients,
+       n_patients_pain_evaluable AS pain_patients,
+       n_patients_relief_evaluable AS relief_patients
+FROM intermediate.condition_long
+WHERE breakdown IN ('condition', 'clinic') OR condition_group = $all
+UNION ALL
+SELECT $all, $all, $all, $all, 0, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM intermediate.condition_long)
 ORDER BY 1, 2, 3, 4
 """
 
@@ -186,7 +190,7 @@ def episode_support(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     Columns: :data:`EPISODE_KEYS`, ``patients`` (all episodes), ``pain_patients`` (pain-evaluable
     episodes) and ``relief_patients`` (relief-evaluable episodes). Patients are (clinic, patient) pairs.
     """
-    return con.execute(_EPISODE_SUPPORT_SQL, [ALL, ALL, ALL, ALL]).df()
+    return con.execute(_EPISODE_SUPPORT_SQL, {"all": ALL}).df()
 
 
 # --- payer page aggregates ---------------------------------------------------------------------------

@@ -13,7 +13,8 @@ against their MCIDs; the case-mix models' coefficients and calibration; links to
 Reads ``marts.condition_outcomes``, ``marts.follow_up``, ``marts.responder_sensitivity``,
 ``marts.technique_outcomes``, ``marts.flares``, ``marts.relief_curve``, ``marts.rom_gains``,
 ``marts.function_outcomes``, ``marts.model_coefficients``, ``marts.risk_calibration`` and, for the
-distinct patients behind each cell and each model term, aggregates over ``marts.episode_outcomes``.
+distinct patients behind each cell, ``intermediate.condition_long``, and behind each model term, an
+aggregate over ``marts.episode_outcomes``.
 """
 
 from __future__ import annotations

@@ -117,3 +117,48 @@ def test_case_mix_support_counts_distinct_patients_of_pain_evaluable_episodes() 
         ("symptom_weeks_missing", "1"): 1, ("symptom_weeks_missing", "0"): 2,
         (ALL, ALL): 2,
     }
+
+
+def _support_by_pandas(episodes) -> dict[tuple, tuple[int, int, int]]:
+    """The suppression cube counted directly from the episodes: distinct (clinic, patient) per cell."""
+    episodes = episodes.assign(month=episodes["start_month"].dt.strftime("%Y-%m"),
+                               patient=episodes["clinic_id"] + "\x1f" + episodes["patient_id"])
+    cells: dict[tuple, tuple[int, int, int]] = {}
+    for keys in ((), ("condition_group",), ("clinic_id",), ("clinic_id", "condition_group"),
+                 ("clinic_id", "therapist_id"), ("month",), ("clinic_id", "month")):
+        groups = [((), episodes)] if not keys else episodes.groupby(list(keys))
+        for values, part in groups:
+            values = values if isinstance(values, tuple) else (values,)
+            cell = dict(zip(keys, values, strict=True))
+            key = tuple(cell.get(c, ALL) for c in ("clinic_id", "therapist_id", "month", "condition_group"))
+            cells[key] = (part["patient"].nunique(), part.loc[part["pain_evaluable"], "patient"].nunique(),
+                          part.loc[part["relief_evaluable"], "patient"].nunique())
+    return cells
+
+
+def test_episode_support_counts_distinct_patients_per_cell(crafted_warehouse) -> None:
+    from dashboards.queries import EPISODE_KEYS, episode_support
+
+    with duckdb.connect(str(crafted_warehouse), read_only=True) as con:
+        frame = episode_support(con)
+        episodes = con.execute("SELECT * FROM marts.episode_outcomes").df()
+    got = {tuple(r[k] for k in EPISODE_KEYS): (r["patients"], r["pain_patients"], r["relief_patients"])
+           for r in frame.to_dict("records")}
+    assert len(got) == len(frame) > 10
+    assert got == _support_by_pandas(episodes)
+
+
+def test_episode_support_of_an_empty_warehouse_is_its_grand_total(tmp_path) -> None:
+    from dashboards.queries import episode_support
+    from tests.dashboards.conftest import empty_staging
+    from transforms.config import load_settings
+    from transforms.marts import build_marts
+    from transforms.warehouse import open_warehouse
+
+    settings = load_settings(environ={}, warehouse=tmp_path / "w.duckdb")
+    with open_warehouse(settings.warehouse) as con:
+        empty_staging(con)
+        build_marts(con, settings)
+        assert episode_support(con).to_dict("records") == [
+            {"clinic_id": ALL, "therapist_id": ALL, "month": ALL, "condition_group": ALL,
+             "patients": 0, "pain_patients": 0, "relief_patients": 0}]

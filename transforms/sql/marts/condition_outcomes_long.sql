@@ -26,6 +26,7 @@ SELECT a.breakdown, a.unit, a.unit_clinic_id, a.unit_therapist_id, a.unit_month,
        wilson_low(a.n_substantial, a.n_pain_evaluable, th.z) AS substantial_ci_low,
        wilson_high(a.n_substantial, a.n_pain_evaluable, th.z) AS substantial_ci_high,
        a.n_immediate,
+       a.n_patients_pain_evaluable, a.n_patients_relief_evaluable,
        coalesce(s.n_relieved, 0) AS n_relieved,
        coalesce(s.n_censored, 0) AS n_censored
 FROM {{ aggregates }} a
