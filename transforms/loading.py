@@ -46,6 +46,7 @@ from expectations.validation import (
     write_report,
 )
 from transforms import contract
+from transforms.checksums import export_checksums
 from transforms.config import Settings
 from transforms.exports import (
     ExportFolder,
@@ -506,9 +507,9 @@ def build_typed_rows(scon: duckdb.DuckDBPyConnection, accepted: list[str]) -> No
     scon.execute(f"CREATE OR REPLACE TABLE rom_typed AS {TYPED_ROM_SQL}")
 
 
-def new_outcome(export: ExportFolder) -> LoadOutcome:
+def new_outcome(export: ExportFolder, checksum: str | None = None) -> LoadOutcome:
     """The outcome of an export before anything happened to it (its version and its profile)."""
-    return LoadOutcome(export=export.name, status="", reason="", checksum=export.checksum,
+    return LoadOutcome(export=export.name, status="", reason="", checksum=checksum or export.checksum,
                        profile=export.profile_label, profile_checksum=export.profile_checksum)
 
 
@@ -528,7 +529,7 @@ def load_exports(
     """
     today = today or date.today()
     exports = sorted(exports, key=lambda e: e.name)
-    outcomes = {e.name: new_outcome(e) for e in exports}
+    outcomes: dict[str, LoadOutcome] = {}
     replacing: dict[str, bool] = {}
     pending: list[ExportFolder] = []
     done: list[LoadOutcome] = []
@@ -551,6 +552,8 @@ def load_exports(
         log.info(f"  removed the scratch files of an interrupted run: {', '.join(removed)}")
     with connect() as con:
         ensure_schema(con)
+        checksums = export_checksums(con, exports)
+        outcomes.update({e.name: new_outcome(e, checksums[e.name]) for e in exports})
         earlier = _previous(con, [outcomes[e.name] for e in exports])
         unchanged = [outcomes[e.name] for e in exports if earlier[e.name] is None]
         if unchanged:

@@ -136,6 +136,11 @@ CREATE TABLE IF NOT EXISTS ops.build_state (
     key VARCHAR PRIMARY KEY,           -- 'fingerprint': settings, reference tables and code of the last full build
     value VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ops.export_stamps (
+    export VARCHAR PRIMARY KEY,        -- an export folder of the inbox (transforms/checksums.py)
+    stamp VARCHAR NOT NULL,            -- device, inode, size, mtime and ctime of its files when it was hashed
+    checksum VARCHAR NOT NULL          -- its checksum then: reused while the stamp is unchanged
+);
 CREATE TABLE IF NOT EXISTS ops.staged_exports (
     export VARCHAR PRIMARY KEY,        -- the export versions staging reflects
     checksum VARCHAR NOT NULL
