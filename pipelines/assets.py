@@ -21,6 +21,7 @@ from dashboards.site import PAGE_BUILDERS, PageBuilder, build_definitions_page, 
 from pipelines.resources import OutcomesSettings, WarehouseResource
 from transforms import changes
 from transforms.exports import discover_exports, ignored_entries
+from transforms.integrity import PER_CLINIC_TARGETS
 from transforms.loading import LoadOutcome, ensure_schema, load_exports, record_ignored
 from transforms.marts import (
     AGGREGATE_MODELS,
@@ -161,7 +162,7 @@ def staging_tables(
         # clinic's statuses move only with its own data end, so that covers them too).
         change = changes.stage(con, settings, EPISODE_MODELS, [*AGGREGATE_MODELS, *PAGE_TARGETS.values()],
                                force_full=bool(context.op_execution_context.op_config.get("full")),
-                               clinic_targets=[AUDIT_TARGET])
+                               clinic_targets=[AUDIT_TARGET, *PER_CLINIC_TARGETS])
     if change.action == changes.FULL:
         log.info("built staging in full (episodes, condition groups, session numbers)")
     elif change.action == changes.SCOPED:

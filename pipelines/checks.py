@@ -8,7 +8,7 @@ import dagster as dg
 
 from pipelines.assets import RUN_TAG, STAGING_ROM, STAGING_SESSIONS
 from pipelines.resources import WarehouseResource
-from transforms.integrity import INTEGRITY_RULES, IntegrityRule, count_checked, count_violations
+from transforms.integrity import INTEGRITY_RULES, IntegrityRule, count_result
 from transforms.quality_history import record_integrity
 
 _ASSET_OF_TABLE = {
@@ -25,8 +25,7 @@ def _make_check(rule: IntegrityRule) -> dg.AssetChecksDefinition:
     )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
-            violations = count_violations(con, rule)
-            checked = count_checked(con, rule)
+            violations, checked = count_result(con, rule)
             record_integrity(con, context.run.tags.get(RUN_TAG) or context.run.run_id, rule.name, checked, violations)
         share = violations / checked if checked else 0.0
         return dg.AssetCheckResult(passed=violations == 0, metadata={

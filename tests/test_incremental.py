@@ -191,3 +191,15 @@ def test_outcomes_run_is_incremental_and_equals_a_full_run(tmp_path: Path, capsy
         p.name: p.read_bytes() for p in (sample_build / "restricted" / PACKET_FOLDER).glob("*.html")}
     kept = {p.name for p in packets.glob("*.html") if before.get(p.name) == p.stat().st_mtime_ns}
     assert kept == {n for n in before if n.count(".") > 1 and ".north." not in n} != set()
+    # the integrity checks: clinic north counted again, the kept counts of the others, the sums as a full run's
+    integrity = "SELECT rule, clinic_id, violations, checked FROM ops.integrity_by_clinic ORDER BY ALL"
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        per_clinic = con.execute(integrity).fetchall()
+        results = con.execute("SELECT rule, rows_checked, rows_failing FROM ops.check_results WHERE check_kind = "
+                              "'integrity' AND run_id = (SELECT arg_max(run_id, started_at) FROM ops.runs) ORDER BY ALL").fetchall()
+    with duckdb.connect(str(sample_build / "warehouse.duckdb"), read_only=True) as con:
+        assert per_clinic == con.execute(integrity).fetchall()
+        assert results == con.execute("SELECT rule, rows_checked, rows_failing FROM ops.check_results WHERE check_kind = "
+                                      "'integrity' AND run_id = (SELECT arg_max(run_id, started_at) FROM ops.runs) "
+                                      "ORDER BY ALL").fetchall()
+    assert {clinic for _, clinic, _, _ in per_clinic} >= {"north"}

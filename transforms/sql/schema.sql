@@ -149,6 +149,12 @@ CREATE TABLE IF NOT EXISTS ops.dirty (
     target VARCHAR NOT NULL,           -- a mart model, a page or a restricted output still to rebuild
     episode_key VARCHAR                -- an episode to rebuild; NULL: rebuild the target in full
 );
+CREATE TABLE IF NOT EXISTS ops.integrity_by_clinic (
+    rule VARCHAR NOT NULL,             -- an integrity rule on staging counted per clinic (transforms/integrity.py)
+    clinic_id VARCHAR NOT NULL,
+    violations BIGINT NOT NULL,        -- rows or groups of the clinic that break it
+    checked BIGINT NOT NULL            -- rows or groups of the clinic it looked at
+);
 CREATE TABLE IF NOT EXISTS ops.clinic_data_end (
     clinic_id VARCHAR PRIMARY KEY,     -- each clinic's latest session date when the marts were last built
     data_end DATE NOT NULL
