@@ -181,7 +181,18 @@ def _changing_sessions(rows) -> tuple[list[dict], list[dict]]:
     return before, later
 
 
-def test_an_update_recomputes_the_changed_units_and_equals_a_full_build(warehouse_factory, rows) -> None:
+def test_an_update_recomputes_the_changed_units_and_equals_a_full_build(warehouse_factory, rows,
+                                                                          monkeypatch) -> None:
+    from transforms import condition_outcomes
+
+    recomputed: list[set[tuple[str, str]]] = []
+    compute = condition_outcomes._compute_units
+
+    def spying(con, units, long_table, km_table):
+        recomputed.append(set(con.execute(f"SELECT DISTINCT breakdown, unit FROM {units}").fetchall()))
+        return compute(con, units, long_table, km_table)
+
+    monkeypatch.setattr(condition_outcomes, "_compute_units", spying)
     before, later = _changing_sessions(rows)
     full = warehouse_factory().load([*before, *later])
     full.build()
@@ -190,8 +201,13 @@ def test_an_update_recomputes_the_changed_units_and_equals_a_full_build(warehous
     untouched = monthly.con.execute("SELECT * FROM intermediate.condition_long WHERE breakdown = 'clinic' "
                                     "AND unit = 'C1' ORDER BY ALL").fetchall()
     monthly.load(later)
+    recomputed.clear()
     counts = _rebuild_changed(monthly, ["d", "f"])
     assert "marts.condition_outcomes_by_clinic" in counts  # the published tables were cut again
+    # only the network, clinic C2, its therapists, and the months and clinic-months of d and f
+    (units,) = recomputed
+    assert ("clinic", "C2") in units and ("condition", "-") in units
+    assert not any(unit == "C1" or unit.startswith("C1\x1f") for _, unit in units)
     assert _condition_tables(monthly) == _condition_tables(full)
     assert monthly.con.execute("SELECT * FROM intermediate.condition_long WHERE breakdown = 'clinic' "
                                "AND unit = 'C1' ORDER BY ALL").fetchall() == untouched
