@@ -50,16 +50,16 @@ def export_checksums(con: duckdb.DuckDBPyConnection, exports: Iterable[ExportFol
     """export -> checksum: the recorded one where the export's stamp is unchanged and settled, else computed
     (and recorded, in one statement). Needs ``ops.export_stamps``."""
     exports = list(exports)
-    recorded = dict(con.execute(
-        "SELECT export, stamp || chr(0) || checksum FROM ops.export_stamps "
-        "WHERE export IN (SELECT unnest(?::VARCHAR[]))", [[e.name for e in exports]]).fetchall())
+    recorded = {export: (stamp, checksum) for export, stamp, checksum in con.execute(
+        "SELECT export, stamp, checksum FROM ops.export_stamps WHERE export IN (SELECT unnest(?::VARCHAR[]))",
+        [[e.name for e in exports]]).fetchall()}
     checksums: dict[str, str] = {}
     fresh: list[tuple[str, str, str]] = []
     for export in exports:
         stamp, newest = export_stamp(export)
-        known = recorded.get(export.name, "").split("\0")
-        if len(known) == 2 and known[0] == stamp:
-            checksums[export.name] = known[1]
+        known_stamp, known_checksum = recorded.get(export.name, (None, None))
+        if known_stamp == stamp:
+            checksums[export.name] = known_checksum
             continue
         hashed_at = time.time_ns()
         checksums[export.name] = export.checksum

@@ -118,10 +118,10 @@ def update_condition_outcomes(con: duckdb.DuckDBPyConnection, settings: Settings
     episodes, so every row equals a full build's. Returns table -> row count (nothing when no unit changed).
     """
     delta = checked_table(delta)
-    affected = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT breakdown, unit FROM {delta})").fetchall()[0][0]
-    if not affected:
-        return {}
     con.execute(f"CREATE OR REPLACE TEMP TABLE _affected_units AS SELECT DISTINCT breakdown, unit FROM {delta}")
+    if not con.execute("SELECT count(*) FROM _affected_units").fetchall()[0][0]:
+        con.execute("DROP TABLE _affected_units")
+        return {}
     con.execute(f"CREATE OR REPLACE TEMP VIEW {SCOPE_VIEW} AS SELECT * FROM {UNITS_TABLE} "
                 "WHERE (breakdown, unit) IN (SELECT (breakdown, unit) FROM _affected_units)")
     _compute_units(con, SCOPE_VIEW, *(new for _, new in _PER_UNIT))

@@ -34,6 +34,12 @@ class IntegrityRule:
 
 
 _IN_SCOPE = "($1::VARCHAR[] IS NULL OR list_contains($1::VARCHAR[], clinic_id))"
+# an episode's session numbers are not 1..n (over its group of staging rows)
+_BROKEN_EPISODE = ("min(session_number) <> 1 OR max(session_number) <> count(*) "
+                   "OR count(DISTINCT session_number) <> count(*)")
+# a ROM row (alias r) without its staged session from the same export
+_ORPHAN_ROM = ("NOT EXISTS (SELECT 1 FROM staging.sessions s WHERE s.clinic_id = r.clinic_id "
+               "AND s.session_id = r.session_id AND s.export = r.export AND s.episode_key = r.episode_key)")
 
 
 def _identifier_found() -> str:
@@ -56,13 +62,12 @@ INTEGRITY_RULES: tuple[IntegrityRule, ...] = (
     IntegrityRule(
         "session_numbers_contiguous", "staging.sessions",
         "Within every episode, session numbers run 1..n without gaps or repeats.",
-        "SELECT count(*) FROM (SELECT episode_key FROM staging.sessions GROUP BY episode_key "
-        "HAVING min(session_number) <> 1 OR max(session_number) <> count(*) OR count(DISTINCT session_number) <> count(*))",
+        f"SELECT count(*) FROM (SELECT episode_key FROM staging.sessions GROUP BY episode_key HAVING {_BROKEN_EPISODE})",
         "SELECT count(DISTINCT episode_key) FROM staging.sessions",
         # episode keys are digests that include the clinic: an episode belongs to one clinic
         "SELECT clinic_id, count(*) FILTER (WHERE broken), count(*) FROM (SELECT clinic_id, episode_key, "
-        "min(session_number) <> 1 OR max(session_number) <> count(*) OR count(DISTINCT session_number) <> count(*) "
-        f"AS broken FROM staging.sessions WHERE {_IN_SCOPE} GROUP BY clinic_id, episode_key) GROUP BY clinic_id",
+        f"{_BROKEN_EPISODE} AS broken FROM staging.sessions WHERE {_IN_SCOPE} GROUP BY clinic_id, episode_key) "
+        "GROUP BY clinic_id",
     ),
     IntegrityRule(
         "no_identifier_values", "staging.sessions",
@@ -91,13 +96,10 @@ INTEGRITY_RULES: tuple[IntegrityRule, ...] = (
     IntegrityRule(
         "rom_rows_match_sessions", "staging.rom",
         "Every ROM row belongs to a staged session from the same export.",
-        "SELECT count(*) FROM staging.rom r WHERE NOT EXISTS (SELECT 1 FROM staging.sessions s "
-        "WHERE s.clinic_id = r.clinic_id AND s.session_id = r.session_id AND s.export = r.export "
-        "AND s.episode_key = r.episode_key)",
+        f"SELECT count(*) FROM staging.rom r WHERE {_ORPHAN_ROM}",
         "SELECT count(*) FROM staging.rom",
-        "SELECT clinic_id, count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM staging.sessions s "
-        "WHERE s.clinic_id = r.clinic_id AND s.session_id = r.session_id AND s.export = r.export "
-        f"AND s.episode_key = r.episode_key)), count(*) FROM staging.rom r WHERE {_IN_SCOPE} GROUP BY clinic_id",
+        f"SELECT clinic_id, count(*) FILTER (WHERE {_ORPHAN_ROM}), count(*) FROM staging.rom r WHERE {_IN_SCOPE} "
+        "GROUP BY clinic_id",
     ),
 )
 

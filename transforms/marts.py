@@ -290,7 +290,7 @@ def build_model(
                 counts[step.table] = step.build(con, FULL_SOURCES, step.table)
         if model.name == "episode_outcomes":
             _refresh_statuses(con, full=state == changes.FULL)
-        if state == changes.SCOPED and model.update is not None and model.episode_steps:
+        if state == changes.SCOPED and model.update is not None:
             counts.update(model.update(con, settings, DELTA_TABLE))
             con.execute(f"DROP TABLE {DELTA_TABLE}")
         elif model.aggregate is not None:
