@@ -31,7 +31,7 @@ import json
 import math
 import re
 from collections.abc import Collection, Iterable, Sequence
-from functools import cache, lru_cache
+from functools import cache
 from html import escape
 from pathlib import Path
 
@@ -134,16 +134,8 @@ def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-@lru_cache(maxsize=65536)
 def _num(value: object) -> str:
-    # cached: a packet repeats a few hundred distinct numbers (units, minutes, pain) over many visits
     return "" if _missing(value) else f"{float(value):g}"  # type: ignore[arg-type]
-
-
-@lru_cache(maxsize=4096)
-def _code(value: str | None) -> str:
-    """Escaped text of a small vocabulary (visit type, CPT code, referral source), cached."""
-    return escape(value or "")
 
 
 def _visits_text(numbers: Sequence[int]) -> str:
@@ -175,16 +167,18 @@ def _pain_layout() -> str:
     return json.dumps(fig.to_plotly_json()["layout"])
 
 
-def pain_chart_spec(visits: Sequence[Record], baseline: object, relief_session: object,
-                    settings: Settings) -> dict | None:
+def pain_chart_spec(timeline: Record, baseline: object, relief_session: object, settings: Settings) -> dict | None:
     """The Plotly figure (as its JSON dictionary) of an episode's pain before and after each visit (0-10),
-    with the relief level and the visit where relief was first seen; None without any pain score."""
-    pre = [(v["session_number"], v["pain_pre"]) for v in visits if not _missing(v["pain_pre"])]
-    post = [(v["session_number"], v["pain_post"]) for v in visits if not _missing(v["pain_post"])]
+    with the relief level and the visit where relief was first seen; None without any pain score.
+
+    ``timeline``: the episode's row of ``restricted/audit_packet_timelines`` (``pre_visits`` and
+    ``pre_pain``, ``post_visits`` and ``post_pain``: the recorded scores by visit; ``last_visit``)."""
+    pre = list(zip(timeline.get("pre_visits") or [], timeline.get("pre_pain") or [], strict=True))
+    post = list(zip(timeline.get("post_visits") or [], timeline.get("post_pain") or [], strict=True))
     if not pre and not post:
         return None
     layout = json.loads(_pain_layout())
-    last = max([2, *(int(v["session_number"]) for v in visits)])
+    last = max(2, int(timeline.get("last_visit") or 0))
     layout["xaxis"].update({"range": [0.5, last + 0.5], **({"dtick": 1} if last <= 16 else {})})
     shapes, notes = [], []
     if not _missing(baseline):
@@ -214,10 +208,9 @@ def pain_chart_spec(visits: Sequence[Record], baseline: object, relief_session: 
     return {"data": data, "layout": layout}
 
 
-def pain_figure(visits: Sequence[Record], baseline: object, relief_session: object,
-                settings: Settings) -> go.Figure | None:
+def pain_figure(timeline: Record, baseline: object, relief_session: object, settings: Settings) -> go.Figure | None:
     """The episode's pain chart as a Plotly figure (see :func:`pain_chart_spec`)."""
-    spec = pain_chart_spec(visits, baseline, relief_session, settings)
+    spec = pain_chart_spec(timeline, baseline, relief_session, settings)
     return None if spec is None else go.Figure(spec)
 
 
@@ -231,35 +224,15 @@ def _chart(spec: dict | None, div_id: str) -> str:
             f"</div><script type='application/json' data-plot-for='{escape(div_id)}'>{text}</script>")
 
 
-def _bool(value: object) -> str:
-    return "" if _missing(value) else ("yes" if value else "no")
-
-
 TIMELINE_HEADERS = ("Visit", "Session", "Date", "Visit type", "CPT", "Units", "Minutes", "Pain before", "Pain after",
                     "Function", "Goals", "Referral", "Authorised (recorded / in force)", "Flags citing this visit")
 _TIMELINE_HEAD = "".join(f"<th>{escape(h)}</th>" for h in TIMELINE_HEADERS)
 
 
-def _timeline(visits: Sequence[Record], cites: dict[int, list[str]], at_risk: set[int]) -> str:
-    body = []
-    for v in visits:
-        n = int(v["session_number"])
-        function = "" if _missing(v["function_score"]) else (
-            f"{v['function_instrument'] or ''} {_num(v['function_score'])}".strip())
-        recorded, in_force = _num(v["authorized_visits"]), _num(v["authorised_in_force"])
-        authorised = f"{recorded or '–'} / {in_force or '–'}" if recorded or in_force else ""
-        # numbers and dates need no escaping; every text from the data is escaped
-        cells = (n, escape(v["session_id"]), str(v["session_date"])[:10], _code(v["visit_type"]),
-                 _code(v["cpt_code"]), _num(v["units"]), _num(v["duration_min"]), _num(v["pain_pre"]),
-                 _num(v["pain_post"]), _code(function), _bool(v["goals_documented"]),
-                 _code(v["referral_source"]), authorised)
-        classes = [c for c, on in (("evidence", n in cites), ("at-risk", n in at_risk)) if on]
-        cls = f" class='{' '.join(classes)}'" if classes else ""
-        tds = "".join(f"<td>{c}</td>" for c in cells)
-        cited = ", ".join(cites.get(n, [])) + (" · units at risk" if n in at_risk else "")
-        body.append(f"<tr{cls} data-visit='{n}'>{tds}<td class=cites>{escape(cited)}</td></tr>")
+def _timeline(timeline: Record) -> str:
+    # the rows are written (and every text from the data escaped) by restricted/audit_packet_timelines.sql
     return (f"<div class=table-wrap><table class='data timeline'><thead><tr>{_TIMELINE_HEAD}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table></div>")
+            f"<tbody>{timeline.get('rows_html') or ''}</tbody></table></div>")
 
 
 def _flag_items(flags: Sequence[Record], rules: dict[str, str]) -> str:
@@ -293,15 +266,9 @@ LEGEND = ("<div class=legend-row>Highlighted rows: <span class=box style='backgr
           "(a payer could deny them for necessity or authorisation).</div>")
 
 
-def _episode_section(ep: Record, flags: Sequence[Record], visits: Sequence[Record], settings: Settings,
+def _episode_section(ep: Record, flags: Sequence[Record], timeline: Record, settings: Settings,
                      rules: dict[str, str], index: int) -> str:
     key = str(ep["episode_key"])
-    cites: dict[int, list[str]] = {}
-    for f in flags:
-        for n in f["evidence_sessions"] or ():
-            if f["flag"] not in cites.setdefault(n, []):
-                cites[n].append(f["flag"])
-    at_risk = {n for f in flags for n in f["risk_sessions"] or ()}
     relief = "" if _missing(ep["relief_session"]) else f"; relief first seen at visit {int(ep['relief_session'])}"
     baseline = "none recorded" if _missing(ep["baseline_pain"]) else _num(ep["baseline_pain"])
     facts = (
@@ -313,12 +280,12 @@ def _episode_section(ep: Record, flags: Sequence[Record], visits: Sequence[Recor
         f"Units at risk: <b>{int(ep['units_at_risk'])}</b> · excess units under the 8-minute rule: "
         f"<b>{int(ep['units_over_time'])}</b> · baseline pain {escape(baseline)}{escape(relief)}"
     )
-    chart = _chart(pain_chart_spec(visits, ep["baseline_pain"], ep["relief_session"], settings), f"pain-{index}")
+    chart = _chart(pain_chart_spec(timeline, ep["baseline_pain"], ep["relief_session"], settings), f"pain-{index}")
     return (
         f"<section class=episode id='{escape(key)}'><h2>{escape(key)} {tier_badge(str(ep['top_tier']))}</h2>"
         f"<p class=facts>{facts}</p>"
         f"<div class=episode-grid><div>{_flag_items(flags, rules)}</div><div>{chart}</div></div>"
-        f"{LEGEND}{_timeline(visits, cites, at_risk)}</section>"
+        f"{LEGEND}{_timeline(timeline)}</section>"
     )
 
 
@@ -422,11 +389,9 @@ def render_packet(data: PacketData, settings: Settings) -> str:
     flags_by_episode: dict[str, list[Record]] = {}
     for f in data.flags:
         flags_by_episode.setdefault(f["episode_key"], []).append(f)
-    visits_by_episode: dict[str, list[Record]] = {}
-    for v in data.visits:
-        visits_by_episode.setdefault(v["episode_key"], []).append(v)
+    timelines = {t["episode_key"]: t for t in data.timelines}
     sections = [_episode_section(ep, flags_by_episode.get(ep["episode_key"], []),
-                                 visits_by_episode.get(ep["episode_key"], []), settings, rules, i)
+                                 timelines.get(ep["episode_key"], {}), settings, rules, i)
                 for i, ep in enumerate(episodes)]
     body = (
         f"{_summary_cards(totals)}"

@@ -147,18 +147,32 @@ TEMPLATE = go.layout.Template(layout={
 })
 
 
+def _merged(current: dict, changes: dict) -> dict:
+    """``current`` updated by ``changes`` the way ``update_layout`` does: nested dictionaries are merged,
+    anything else (the template among them) is replaced."""
+    merged = dict(current)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def base_layout(fig: go.Figure, title: str, height: int = 420, subtitle: str = "") -> go.Figure:
     """Apply the shared look: left-aligned title (and optional subtitle), fonts, margins, white background."""
     title_spec: dict = {"text": f"<b>{title}</b>", "x": 0.01, "xanchor": "left", "y": 0.985, "yanchor": "top",
                         "font": {"size": 15}}
     if subtitle:
         title_spec["subtitle"] = {"text": subtitle, "font": {"size": 12, "color": "#5b6775"}}
-    fig.update_layout(
-        title=title_spec,
-        template=TEMPLATE,
-        height=height,
-        margin={"l": 70, "r": 24, "t": 84 if subtitle else 60, "b": 56},
-        hoverlabel={"align": "left", "font": {"family": FONT}},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "right", "x": 1},
-    )
+    # One assignment of the merged layout: Plotly validates it once, where ``update_layout`` walks and
+    # validates every nested key on its own (about 5x slower; a page draws a hundred figures).
+    fig.layout = _merged(fig.layout.to_plotly_json(), {
+        "title": title_spec,
+        "template": TEMPLATE,
+        "height": height,
+        "margin": {"l": 70, "r": 24, "t": 84 if subtitle else 60, "b": 56},
+        "hoverlabel": {"align": "left", "font": {"family": FONT}},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "right", "x": 1},
+    })
     return fig

@@ -39,7 +39,7 @@ import duckdb
 from transforms.config import Settings
 from transforms.contract import INSURED_PAYERS, PAYER_TYPES, TIMED_CPT_CODES
 from transforms.episode_outcomes import TABLE as EPISODES
-from transforms.sqlmodels import FULL_SOURCES, Sources, create_table, insert_into, model_sql
+from transforms.sqlmodels import FULL_SOURCES, Sources, create_table, insert_into, install_macros, model_sql
 
 FLAGS_TABLE = "marts.audit_flags"
 EPISODES_TABLE = "marts.audit_episodes"
@@ -342,7 +342,9 @@ class PacketData:
     (restricted: row level, pseudonymous ids only).
 
     ``episodes``: the page's flagged episodes in reviewing order (tier, then units at risk); ``flags``:
-    their flag rows; ``visits``: their visit timelines (rows as dictionaries, SQL NULL as None);
+    their flag rows; ``timelines``: one row per episode with its visit timeline (the table rows as HTML,
+    written in DuckDB: a packet may hold hundreds of thousands of visits) and its pain scores by visit;
+    rows are dictionaries, SQL NULL as None;
     ``page`` of ``pages``; ``totals``: the packet's flagged episodes (in all and per tier), units at
     risk and excess units.
     """
@@ -351,7 +353,7 @@ class PacketData:
     clinic_id: str
     episodes: list[Record]
     flags: list[Record]
-    visits: list[Record]
+    timelines: list[Record]
     page: int = 1
     pages: int = 1
     totals: dict[str, int] | None = None
@@ -428,8 +430,9 @@ def packet_pages(
     """Every audit packet -- one per payer type and clinic; only those of ``clinics`` when given -- page by
     page (``page_episodes`` episodes a page; a packet on one page when None), by payer type then clinic.
 
-    Episodes, flags and visits are each streamed in the packets' order in one scan for all packets, and
-    only one packet's episodes are held at a time, so memory stays bounded however many are flagged."""
+    Episodes, flags and visit timelines are each streamed in the packets' order in one scan for all
+    packets, and only one packet's episodes are held at a time, so memory stays bounded however many
+    are flagged."""
     wanted = sorted(set(clinics)) if clinics is not None else [
         c for (c,) in con.execute(f"SELECT DISTINCT clinic_id FROM {EPISODES_TABLE} ORDER BY 1").fetchall()]
     if not wanted:
@@ -439,10 +442,11 @@ def packet_pages(
         episode_rows = _stream(cursors[0].execute(
             model_sql("restricted/audit_packet_episodes", episodes=episodes), [wanted]))
         flag_rows = _stream(cursors[1].execute(model_sql("restricted/audit_packet_flags"), [wanted]))
-        visit_rows = _stream(cursors[2].execute(model_sql("restricted/audit_packet_visits", sessions=sessions),
-                                                [wanted]))
+        install_macros(cursors[2])  # the timelines' HTML escaping and number format
+        timeline_rows = _stream(cursors[2].execute(
+            model_sql("restricted/audit_packet_timelines", sessions=sessions), [wanted]))
         held_flags: list[Record] = []
-        held_visits: list[Record] = []
+        held_timelines: list[Record] = []
         for ordered in _groups(episode_rows):
             payer_type, clinic_id = str(ordered[0]["payer_type"]), str(ordered[0]["clinic_id"])
             if payer_type not in PAYER_TYPES:  # file names come from the contract's vocabulary only
@@ -454,7 +458,7 @@ def packet_pages(
                 part = ordered[(page - 1) * size: page * size]
                 last = (int(part[-1]["group_rank"]), int(part[-1]["review_rank"]))
                 yield PacketData(payer_type, clinic_id, part, _take_until(flag_rows, held_flags, last),
-                                 _take_until(visit_rows, held_visits, last), page, pages, totals)
+                                 _take_until(timeline_rows, held_timelines, last), page, pages, totals)
     finally:
         for cursor in cursors:
             cursor.close()

@@ -134,7 +134,8 @@ def query(con: duckdb.DuckDBPyConnection, model: str, params: Sequence[object] =
 def _macro_statements() -> tuple[str, ...]:
     text = MACROS_FILE.read_text(encoding="utf-8")
     body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
-    return tuple(s.strip() for s in body.split(";") if s.strip())
+    # a statement ends with ";" at the end of a line (a ";" inside a line may be in a string literal)
+    return tuple(s.strip() for s in re.split(r";[ \t]*$", body, flags=re.MULTILINE) if s.strip())
 
 
 def macro_names() -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from dashboards.audit_packet import (
 )
 from transforms.audit import flagged_payers, packet_data, packet_groups, rule_in_words
 from transforms.config import load_settings
+from transforms.sqlmodels import install_macros
 
 SECTION = re.compile(r"<section class=episode id='([^']+)'>(.*?)</section>", re.DOTALL)
 ROW = re.compile(r"<tr(?: class='([^']*)')? data-visit='(\d+)'>")
@@ -254,3 +255,74 @@ def test_a_large_packet_is_split_into_pages_in_reviewing_order(sample_build: Pat
     assert seen == expected
     index = (tmp_path / "packets" / "audit_packet_medicare.html").read_text(encoding="utf-8")
     assert f"<td class=num>{len(pages)}</td></tr>" in index  # the index says how many pages
+
+
+@pytest.mark.parametrize("text", ["plain", "a & b", "<script>alert('x')</script>", 'say "hi"', "it's", "&amp;",
+                                  "ünï · códe – ✓", "", "<<&&>>''\"\""])
+def test_the_html_text_macro_escapes_like_python(text: str) -> None:
+    """The timelines are written in DuckDB: its escaping must be Python's html.escape, character for character."""
+    with duckdb.connect() as con:
+        install_macros(con)
+        assert con.execute("SELECT html_text(?)", [text]).fetchall()[0][0] == htmllib.escape(text)
+
+
+@pytest.mark.parametrize("value", [0, 7, -0.0, 6.5, 1 / 3, 2 / 3, 10.0, 99.99999, 123456.0, 1234567.0, 0.0001,
+                                   0.00001, 1e-7, 53.75, 1e21])
+def test_the_html_number_macro_formats_like_python(value: float) -> None:
+    """Numbers in the timelines read as Python's f"{x:g}" would write them; missing (NULL, NaN) is ""."""
+    with duckdb.connect() as con:
+        install_macros(con)
+        assert con.execute("SELECT html_number(?::DOUBLE)", [value]).fetchall()[0][0] == f"{float(value):g}"
+        if float(value).is_integer() and abs(value) < 2**31:
+            assert con.execute("SELECT html_number(?::INTEGER)", [int(value)]).fetchall()[0][0] == f"{float(int(value)):g}"
+        assert con.execute("SELECT html_number(NULL::DOUBLE), html_number('NaN'::DOUBLE), html_number(NULL::INTEGER)"
+                           ).fetchall()[0] == ("", "", "")
+
+
+def _number(value: object) -> str:
+    return "" if value is None else f"{float(value):g}"
+
+
+def test_every_timeline_row_shows_the_visit_and_the_flags_citing_it(sample_build: Path, packets: Path) -> None:
+    """Each visit row, read back as text, holds the visit's recorded values and the authorisation in force,
+    and names the flags citing it as evidence (in flag order) and whether its units are at risk -- computed
+    here in Python from staging and the flag rows, independently of the SQL that writes the rows."""
+    cell = re.compile(r"<td(?: class=cites)?>(.*?)</td>", re.DOTALL)
+    row_re = re.compile(r"<tr(?: class='[^']*')? data-visit='(\d+)'>(.*?)</tr>", re.DOTALL)
+    checked = 0
+    with duckdb.connect(str(sample_build / "warehouse.duckdb"), read_only=True) as con:
+        flags = con.execute("SELECT episode_key, flag, evidence_sessions, risk_sessions FROM marts.audit_flags "
+                            "ORDER BY episode_key, flag_rank, session_number NULLS FIRST, session_id").fetchall()
+        cites: dict[tuple[str, int], list[str]] = {}
+        at_risk: set[tuple[str, int]] = set()
+        for key, flag, evidence, risk in flags:
+            for n in evidence or ():
+                if flag not in cites.setdefault((key, n), []):
+                    cites[(key, n)].append(flag)
+            at_risk |= {(key, n) for n in risk or ()}
+        visits = con.execute(
+            "SELECT episode_key, session_number, session_id, session_date, visit_type, cpt_code, units, duration_min, "
+            "pain_pre, pain_post, function_instrument, function_score, goals_documented, referral_source, "
+            "authorized_visits FROM staging.sessions WHERE episode_key IN (SELECT episode_key FROM marts.audit_episodes) "
+            "ORDER BY episode_key, session_number").fetchall()
+        by_episode: dict[str, list[tuple]] = {}
+        for v in visits:
+            by_episode.setdefault(v[0], []).append(v)
+        for payer, clinic in packet_groups(con):
+            for key, body in _sections(packets / packet_filename(payer, clinic)).items():
+                rows = {int(n): [htmllib.unescape(c) for c in cell.findall(r)] for n, r in row_re.findall(body)}
+                in_force = None
+                for (_, n, sid, day, vtype, cpt, units, minutes, pre, post, instrument, score, goals, referral,
+                     authorised) in by_episode[key]:
+                    in_force = authorised if authorised is not None else in_force
+                    auth = "" if authorised is None and in_force is None else (
+                        f"{_number(authorised) or '–'} / {_number(in_force) or '–'}")
+                    cited = ", ".join(cites.get((key, n), [])) + (" · units at risk" if (key, n) in at_risk else "")
+                    function = "" if score is None else f"{instrument or ''} {_number(score)}".strip()
+                    assert rows[n] == [str(n), sid, str(day), vtype or "", cpt or "", _number(units), _number(minutes),
+                                       _number(pre), _number(post), function,
+                                       "" if goals is None else ("yes" if goals else "no"), referral or "", auth,
+                                       cited], (key, n)
+                    checked += 1
+    assert checked == len(visits)  # every visit of every flagged episode
+    assert any(len(c) > 1 for c in cites.values())  # some visit is cited by two flags or more

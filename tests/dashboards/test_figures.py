@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 from dashboards.definitions import render_markdown, slug
@@ -15,7 +16,16 @@ from dashboards.payer import visit_bin_labels
 from dashboards.publication import hidden_column
 from dashboards.quality import public_reason
 from dashboards.relief import at_risk_table, relief_figure
-from dashboards.theme import ALL_COLOUR, MUTED, condition_colour, condition_label, fmt
+from dashboards.theme import (
+    ALL_COLOUR,
+    FONT,
+    MUTED,
+    TEMPLATE,
+    base_layout,
+    condition_colour,
+    condition_label,
+    fmt,
+)
 from tests.dashboards.conftest import GROUP_SIZES
 from transforms.reference import condition_groups
 
@@ -165,3 +175,24 @@ def test_row_level_tables_are_never_read_whole(crafted_warehouse) -> None:
         with pytest.raises(ValueError):
             read_table(con, "marts.condition_outcomes", ["patient_id"])
         assert len(read_table(con, "marts.condition_outcomes")) == len(GROUP_SIZES) + 1
+
+
+def test_the_shared_layout_merges_like_update_layout() -> None:
+    """base_layout assigns one merged layout (faster than update_layout); the figure must be the one
+    update_layout gives: keys set before are kept, nested ones merged, the template replaced."""
+    def figure() -> go.Figure:
+        fig = go.Figure(go.Bar(x=[1, 2], y=[3, 4]), layout={"template": "plotly_dark"})
+        fig.update_layout(legend={"traceorder": "reversed", "x": 0.5}, xaxis={"title": {"text": "visit"}},
+                          title={"font": {"color": "red"}})
+        return fig
+
+    expected = figure().update_layout(
+        title={"text": "<b>T</b>", "x": 0.01, "xanchor": "left", "y": 0.985, "yanchor": "top", "font": {"size": 15},
+               "subtitle": {"text": "s", "font": {"size": 12, "color": "#5b6775"}}},
+        template=TEMPLATE, height=300, margin={"l": 70, "r": 24, "t": 84, "b": 56},
+        hoverlabel={"align": "left", "font": {"family": FONT}},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "right", "x": 1})
+    got = base_layout(figure(), "T", height=300, subtitle="s")
+    assert got.to_plotly_json() == expected.to_plotly_json()
+    assert got.layout.legend.traceorder == "reversed" and got.layout.title.font.color == "red"
+    assert got.layout.xaxis.title.text == "visit" and got.layout.template.layout.paper_bgcolor == "#ffffff"

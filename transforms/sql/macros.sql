@@ -57,3 +57,13 @@ CREATE OR REPLACE TEMP MACRO normalise_icd10(code) AS
 -- unit has no relief-evaluable episode).
 CREATE OR REPLACE TEMP MACRO relief_at(relief_by, report_t) AS
     list_filter(relief_by, lambda r: r.t = report_t)[1].relief;
+
+-- HTML text of a value for the restricted audit packets, built inside the database for their
+-- hundreds of thousands of visits: `html_text` escapes &, <, >, " and ' like Python's html.escape
+-- (in that order); `html_number` writes a number like Python's f"{x:g}" (6 significant digits,
+-- trailing zeros dropped), "" when missing.
+CREATE OR REPLACE TEMP MACRO html_text(s) AS
+    replace(replace(replace(replace(replace(s, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'),
+            '''', '&#x27;');
+CREATE OR REPLACE TEMP MACRO html_number(x) AS
+    CASE WHEN x IS NULL OR isnan(CAST(x AS DOUBLE)) THEN '' ELSE format('{:g}', CAST(x AS DOUBLE)) END;
