@@ -102,11 +102,19 @@ table.timeline td.cites{font-size:11.5px;color:#7a4a00;white-space:normal;min-wi
 PACKET_SCRIPT = """
 (function () {
   if (!window.Plotly) { return; }
+  // what every pain chart of the page shares (layout, the two traces' styles, config) travels once
+  var baseNode = document.getElementById('pain-chart-base');
+  var base = baseNode ? JSON.parse(baseNode.textContent) : null;
   function draw(spec) {
     var div = document.getElementById(spec.getAttribute('data-plot-for'));
-    if (!div || div.classList.contains('js-plotly-plot')) { return; }
-    var fig = JSON.parse(spec.textContent);
-    window.Plotly.newPlot(div, fig.data, fig.layout, fig.config);
+    if (!div || div.classList.contains('js-plotly-plot') || !base) { return; }
+    var own = JSON.parse(spec.textContent);
+    var layout = Object.assign({}, base.layout, own.layout);
+    layout.xaxis = Object.assign({}, base.layout.xaxis, own.layout.xaxis);
+    var data = base.traces.map(function (style, i) {
+      return Object.assign({}, style, {x: own.points[i][0], y: own.points[i][1]});
+    });
+    window.Plotly.newPlot(div, data, layout, base.config);
   }
   var specs = Array.prototype.slice.call(document.querySelectorAll('script[data-plot-for]'));
   if (!('IntersectionObserver' in window)) { specs.forEach(draw); return; }
@@ -156,10 +164,21 @@ def tier_badge(tier: str) -> str:
             f"{escape(TIER_LABELS.get(tier, tier))}</span>")
 
 
+# The two traces of every pain chart: style here, points per episode.
+_PAIN_TRACES = (
+    {"type": "scatter", "mode": "lines+markers", "name": "before treatment", "line": {"color": ACCENT, "width": 2},
+     "hovertemplate": "visit %{x}: %{y} before treatment<extra></extra>"},
+    {"type": "scatter", "mode": "markers", "name": "after treatment",
+     "marker": {"color": MUTED, "symbol": "circle-open", "size": 8},
+     "hovertemplate": "visit %{x}: %{y} after treatment<extra></extra>"},
+)
+PAIN_CHART_HEIGHT = 250
+
+
 @cache
 def _pain_layout() -> str:
     """The shared layout of every pain chart (JSON; built once: a packet may hold many charts)."""
-    fig = base_layout(go.Figure(), "Pain (0–10)", height=250)
+    fig = base_layout(go.Figure(), "Pain (0–10)", height=PAIN_CHART_HEIGHT)
     fig.update_layout(margin={"l": 44, "r": 14, "t": 40, "b": 40}, showlegend=True,
                       legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.28, "yanchor": "top"})
     fig.update_xaxes(title_text="visit")
@@ -167,19 +186,25 @@ def _pain_layout() -> str:
     return json.dumps(fig.to_plotly_json()["layout"])
 
 
-def pain_chart_spec(timeline: Record, baseline: object, relief_session: object, settings: Settings) -> dict | None:
-    """The Plotly figure (as its JSON dictionary) of an episode's pain before and after each visit (0-10),
-    with the relief level and the visit where relief was first seen; None without any pain score.
+@cache
+def _pain_chart_base() -> str:
+    """What every pain chart of a packet page shares, as the JSON of one script element: the layout, the
+    traces' styles and the chart configuration (PACKET_SCRIPT adds each chart's own points and layout)."""
+    text = json.dumps({"layout": json.loads(_pain_layout()), "traces": _PAIN_TRACES, "config": html.PLOT_CONFIG},
+                      separators=(",", ":"))
+    text = text.replace("</", "<\\/")
+    return f"<script type='application/json' id='pain-chart-base'>{text}</script>"
 
-    ``timeline``: the episode's row of ``restricted/audit_packet_timelines`` (``pre_visits`` and
-    ``pre_pain``, ``post_visits`` and ``post_pain``: the recorded scores by visit; ``last_visit``)."""
-    pre = list(zip(timeline.get("pre_visits") or [], timeline.get("pre_pain") or [], strict=True))
-    post = list(zip(timeline.get("post_visits") or [], timeline.get("post_pain") or [], strict=True))
-    if not pre and not post:
+
+def _pain_chart_parts(timeline: Record, baseline: object, relief_session: object,
+                      settings: Settings) -> tuple[list[list[list]], dict] | None:
+    """An episode's own part of its pain chart: the points of the two traces (visits, scores) and the
+    layout it does not share (x range, the relief level and visit); None without any pain score."""
+    pre = [list(timeline.get("pre_visits") or []), [float(p) for p in timeline.get("pre_pain") or []]]
+    post = [list(timeline.get("post_visits") or []), [float(p) for p in timeline.get("post_pain") or []]]
+    if not pre[0] and not post[0]:
         return None
-    layout = json.loads(_pain_layout())
     last = max(2, int(timeline.get("last_visit") or 0))
-    layout["xaxis"].update({"range": [0.5, last + 0.5], **({"dtick": 1} if last <= 16 else {})})
     shapes, notes = [], []
     if not _missing(baseline):
         b = float(baseline)  # type: ignore[arg-type]
@@ -196,15 +221,25 @@ def pain_chart_spec(timeline: Record, baseline: object, relief_session: object, 
                        "line": {"color": WARN, "dash": "dot", "width": 1}})
         notes.append({"xref": "x", "x": k, "yref": "paper", "y": 1, "text": "relief", "showarrow": False,
                       "xanchor": "right", "yanchor": "top", "font": {"size": 10, "color": WARN}})
-    layout["shapes"], layout["annotations"] = shapes, notes
-    data = [
-        {"type": "scatter", "x": [int(n) for n, _ in pre], "y": [float(p) for _, p in pre],
-         "mode": "lines+markers", "name": "before treatment", "line": {"color": ACCENT, "width": 2},
-         "hovertemplate": "visit %{x}: %{y} before treatment<extra></extra>"},
-        {"type": "scatter", "x": [int(n) for n, _ in post], "y": [float(p) for _, p in post],
-         "mode": "markers", "name": "after treatment", "marker": {"color": MUTED, "symbol": "circle-open", "size": 8},
-         "hovertemplate": "visit %{x}: %{y} after treatment<extra></extra>"},
-    ]
+    layout = {"xaxis": {"range": [0.5, last + 0.5], **({"dtick": 1} if last <= 16 else {})},
+              "shapes": shapes, "annotations": notes}
+    return [pre, post], layout
+
+
+def pain_chart_spec(timeline: Record, baseline: object, relief_session: object, settings: Settings) -> dict | None:
+    """The Plotly figure (as its JSON dictionary) of an episode's pain before and after each visit (0-10),
+    with the relief level and the visit where relief was first seen; None without any pain score.
+
+    ``timeline``: the episode's row of ``restricted/audit_packet_timelines`` (``pre_visits`` and
+    ``pre_pain``, ``post_visits`` and ``post_pain``: the recorded scores by visit; ``last_visit``). The
+    packets draw the same figure from the shared part and the episode's own (see PACKET_SCRIPT)."""
+    parts = _pain_chart_parts(timeline, baseline, relief_session, settings)
+    if parts is None:
+        return None
+    points, own = parts
+    layout = json.loads(_pain_layout())
+    layout.update({**own, "xaxis": {**layout["xaxis"], **own["xaxis"]}})
+    data = [{**style, "x": xs, "y": ys} for style, (xs, ys) in zip(_PAIN_TRACES, points, strict=True)]
     return {"data": data, "layout": layout}
 
 
@@ -214,14 +249,16 @@ def pain_figure(timeline: Record, baseline: object, relief_session: object, sett
     return None if spec is None else go.Figure(spec)
 
 
-def _chart(spec: dict | None, div_id: str) -> str:
-    """A pain chart drawn when its section comes into view (the figure travels as inline JSON)."""
-    if spec is None:
+def _chart(parts: tuple[list[list[list]], dict] | None, div_id: str) -> str:
+    """A pain chart drawn when its section comes into view: its own points and layout travel as inline JSON,
+    the rest once per page (:func:`_pain_chart_base`)."""
+    if parts is None:
         return html.message("No pain score recorded in this episode.")
-    text = json.dumps({**spec, "config": html.PLOT_CONFIG}, separators=(",", ":")).replace("</", "<\\/")
-    height = int(spec["layout"].get("height", 250))
-    return (f"<div id='{escape(div_id)}' class='plotly-graph-div lazy-plot' style='height:{height}px;width:100%'>"
-            f"</div><script type='application/json' data-plot-for='{escape(div_id)}'>{text}</script>")
+    points, layout = parts
+    text = json.dumps({"points": points, "layout": layout}, separators=(",", ":")).replace("</", "<\\/")
+    return (f"<div id='{escape(div_id)}' class='plotly-graph-div lazy-plot' "
+            f"style='height:{PAIN_CHART_HEIGHT}px;width:100%'></div>"
+            f"<script type='application/json' data-plot-for='{escape(div_id)}'>{text}</script>")
 
 
 TIMELINE_HEADERS = ("Visit", "Session", "Date", "Visit type", "CPT", "Units", "Minutes", "Pain before", "Pain after",
@@ -280,7 +317,7 @@ def _episode_section(ep: Record, flags: Sequence[Record], timeline: Record, sett
         f"Units at risk: <b>{int(ep['units_at_risk'])}</b> · excess units under the 8-minute rule: "
         f"<b>{int(ep['units_over_time'])}</b> · baseline pain {escape(baseline)}{escape(relief)}"
     )
-    chart = _chart(pain_chart_spec(timeline, ep["baseline_pain"], ep["relief_session"], settings), f"pain-{index}")
+    chart = _chart(_pain_chart_parts(timeline, ep["baseline_pain"], ep["relief_session"], settings), f"pain-{index}")
     return (
         f"<section class=episode id='{escape(key)}'><h2>{escape(key)} {tier_badge(str(ep['top_tier']))}</h2>"
         f"<p class=facts>{facts}</p>"
@@ -404,7 +441,7 @@ def render_packet(data: PacketData, settings: Settings) -> str:
         "the 8-minute rule, counted once per patient and day. The relief level is "
         f"{escape(relief_in_words(settings))}.</p>"
         f"<h2>The rules behind the flags on this page</h2>{_rules_table({f['flag'] for f in data.flags}, rules)}"
-        f"<h2>Flagged episodes</h2>{nav}{_contents(episodes)}{''.join(sections)}{nav}"
+        f"<h2>Flagged episodes</h2>{nav}{_contents(episodes)}{_pain_chart_base()}{''.join(sections)}{nav}"
     )
     clinic = clinic_label(data.clinic_id)
     title = f"Audit packet · {label} · {clinic}" + (f" · page {data.page} of {data.pages}" if data.pages > 1 else "")

@@ -215,6 +215,14 @@ def test_a_packet_opens_offline_with_every_chart_drawn_and_no_console_error(pack
         assert state["plotlyLoaded"] and len(state["charts"]) + state["messages"] >= n
         for chart in state["charts"]:
             assert chart["drawn"] and chart["traces"] > 0 and chart["points"] > 0, chart
+        # each chart is drawn from the page's shared part (layout, trace styles) and its own (points, x range)
+        first = driver.execute_script(
+            "const p = document.querySelector('.lazy-plot.js-plotly-plot'); return {y: p.layout.yaxis.range, "
+            "x: p.layout.xaxis.range, xTitle: p.layout.xaxis.title.text, height: p.layout.height, "
+            "names: p.data.map(t => t.name), modes: p.data.map(t => t.mode)}")
+        assert first["y"] == [-0.3, 10.3] and first["xTitle"] == "visit" and first["height"] == 250, first
+        assert first["x"][0] == 0.5 and first["names"] == ["before treatment", "after treatment"], first
+        assert first["modes"] == ["lines+markers", "markers"], first
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
         ARTIFACTS.mkdir(exist_ok=True)
