@@ -342,9 +342,9 @@ class PacketData:
     (restricted: row level, pseudonymous ids only).
 
     ``episodes``: the page's flagged episodes in reviewing order (tier, then units at risk); ``flags``:
-    their flag rows; ``timelines``: one row per episode with its visit timeline (the table rows as HTML,
-    written in DuckDB: a packet may hold hundreds of thousands of visits) and its pain scores by visit;
-    rows are dictionaries, SQL NULL as None;
+    their flag rows; ``timelines``: one per episode (:func:`_timelines`): its visit timeline
+    (the table rows as HTML, written in DuckDB: a packet may hold hundreds of thousands of visits) and
+    its pain scores by visit; rows are dictionaries, SQL NULL as None;
     ``page`` of ``pages``; ``totals``: the packet's flagged episodes (in all and per tier), units at
     risk and excess units.
     """
@@ -398,6 +398,36 @@ def _stream(cursor: duckdb.DuckDBPyConnection, rows: int = 10_000) -> Iterator[R
             yield dict(zip(names, row, strict=True))
 
 
+def _timelines(cursor: duckdb.DuckDBPyConnection, rows: int = 10_000) -> Iterator[Record]:
+    """The visit rows of ``restricted/audit_packet_timelines`` (in the packets' order) gathered per
+    episode, as they stream: ``group_rank``, ``review_rank``, ``episode_key``, ``rows_html`` (the
+    timeline table's body), ``pre_visits`` and ``pre_pain`` / ``post_visits`` and ``post_pain`` (the
+    pain scores recorded before / after treatment, by visit; a missing or NaN one is left out) and
+    ``last_visit``. Visits are read as tuples: there are many of them."""
+    current: Record | None = None
+    parts: list[str] = []
+    while chunk := cursor.fetchmany(rows):
+        for group_rank, review_rank, key, n, pre, post, row_html in chunk:
+            if current is None or current["episode_key"] != key:
+                if current is not None:
+                    current["rows_html"] = "".join(parts)
+                    yield current
+                current = {"group_rank": group_rank, "review_rank": review_rank, "episode_key": key,
+                           "pre_visits": [], "pre_pain": [], "post_visits": [], "post_pain": [], "last_visit": n}
+                parts = []
+            parts.append(row_html)
+            current["last_visit"] = n  # visits come in session order
+            if pre is not None and pre == pre:  # NaN is not equal to itself
+                current["pre_visits"].append(n)
+                current["pre_pain"].append(pre)
+            if post is not None and post == post:
+                current["post_visits"].append(n)
+                current["post_pain"].append(post)
+    if current is not None:
+        current["rows_html"] = "".join(parts)
+        yield current
+
+
 def _take_until(stream: Iterator[Record], pending: list[Record], last: tuple[int, int]) -> list[Record]:
     """The rows of ``stream`` (plus the one held back in ``pending``) up to the packet and episode ``last``
     (``group_rank``, ``review_rank``)."""
@@ -443,7 +473,7 @@ def packet_pages(
             model_sql("restricted/audit_packet_episodes", episodes=episodes), [wanted]))
         flag_rows = _stream(cursors[1].execute(model_sql("restricted/audit_packet_flags"), [wanted]))
         install_macros(cursors[2])  # the timelines' HTML escaping and number format
-        timeline_rows = _stream(cursors[2].execute(
+        timelines = _timelines(cursors[2].execute(
             model_sql("restricted/audit_packet_timelines", sessions=sessions), [wanted]))
         held_flags: list[Record] = []
         held_timelines: list[Record] = []
@@ -458,7 +488,7 @@ def packet_pages(
                 part = ordered[(page - 1) * size: page * size]
                 last = (int(part[-1]["group_rank"]), int(part[-1]["review_rank"]))
                 yield PacketData(payer_type, clinic_id, part, _take_until(flag_rows, held_flags, last),
-                                 _take_until(timeline_rows, held_timelines, last), page, pages, totals)
+                                 _take_until(timelines, held_timelines, last), page, pages, totals)
     finally:
         for cursor in cursors:
             cursor.close()

@@ -1,12 +1,13 @@
 -- The visit timelines of the flagged episodes of the clinics in $1 (a list), for their audit packets
--- (restricted folder only), one row per episode in the packets' order (the packet's group_rank, then
--- the episode's review_rank). `rows_html` is the timeline table's body, one row per visit in session
--- order: visit, session id, date, visit type, CPT code, units, minutes, pain before and after, the
--- function score, goals, the referral source, the authorised visits recorded at the visit and the
+-- (restricted folder only), one row per visit in the packets' order (the packet's group_rank, the
+-- episode's review_rank, then session number). `row_html` is the visit's row of the timeline table:
+-- visit, session id, date, visit type, CPT code, units, minutes, pain before and after, the function
+-- score, goals, the referral source, the authorised visits recorded at the visit and the
 -- authorisation in force (the latest value recorded at or before it, metrics.md section 8), and the
 -- flags citing the visit as evidence (in flag order) or putting its units at risk, which also mark
--- the row (`evidence`, `at-risk`). Every text from the data is HTML-escaped. Also the pain scores
--- before and after treatment by visit (for the episode's pain chart) and its last visit number.
+-- the row (`evidence`, `at-risk`); every text from the data is HTML-escaped. The pain scores come
+-- too, for the episode's pain chart. One row per visit, not per episode, so that the sort streams
+-- (and spills) however many episodes are flagged.
 -- Pseudonymous ids only: the episode key and the session id; no patient or therapist id.
 WITH ordered AS (
     SELECT episode_key,
@@ -79,18 +80,7 @@ rows AS (
            || '</td></tr>' AS row_html
     FROM cells
 )
-SELECT o.group_rank, o.review_rank, r.episode_key,
-       string_agg(r.row_html, '' ORDER BY r.session_number) AS rows_html,
-       list(r.session_number ORDER BY r.session_number) FILTER (WHERE r.pain_pre IS NOT NULL AND NOT isnan(r.pain_pre))
-           AS pre_visits,
-       list(r.pain_pre ORDER BY r.session_number) FILTER (WHERE r.pain_pre IS NOT NULL AND NOT isnan(r.pain_pre))
-           AS pre_pain,
-       list(r.session_number ORDER BY r.session_number) FILTER (WHERE r.pain_post IS NOT NULL AND NOT isnan(r.pain_post))
-           AS post_visits,
-       list(r.pain_post ORDER BY r.session_number) FILTER (WHERE r.pain_post IS NOT NULL AND NOT isnan(r.pain_post))
-           AS post_pain,
-       max(r.session_number) AS last_visit
+SELECT o.group_rank, o.review_rank, r.episode_key, r.session_number, r.pain_pre, r.pain_post, r.row_html
 FROM rows r
 JOIN ordered o USING (episode_key)
-GROUP BY o.group_rank, o.review_rank, r.episode_key
-ORDER BY o.group_rank, o.review_rank
+ORDER BY o.group_rank, o.review_rank, r.session_number
