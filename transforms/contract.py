@@ -184,38 +184,61 @@ _NE = r"(?:[^0-9]|$)"   # no digit just after
 _MONTH = r"(?:0?[1-9]|1[0-2])"
 _DAY = r"(?:0?[1-9]|[12][0-9]|3[01])"
 _YEAR4 = r"(?:19|20)[0-9]{2}"
-_MONTH_NAME = (
-    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
-    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
-)
-_GAP = r"[\s.,/-]*"
+# Between the parts of a written date: 'March 14 1957', '14th of March 1927', '14 de marzo de 1957'.
+_GAP = r"[\s.,/-]*((of|de|del)\s+)?"
 _ORDINAL = r"(?:st|nd|rd|th)?"
+# Between the digit groups of an SSN or a phone number: up to three of space, '.', '_', '/', '-'
+# ('555 - 867 - 5309', 'pt_555_867_5302'). No '(?:' before a letter or digit in the patterns that
+# reach Great Expectations (e-mail, SSN, phone, long number): its SQLAlchemy would read ':x' as a
+# bind parameter, so those use capturing groups.
+_SEP = r"[\s._/-]"
 
-EMAIL_RE = r"[^\s@]+@[^\s@]+\.[^\s@]+"
-# Capturing groups where a letter or digit would follow '(?:': the pattern also reaches Great
-# Expectations' SQLAlchemy, which would read ':ssn' as a bind parameter.
+EMAIL_RE = (
+    r"[^\s@]+@[^\s@]+\.[^\s@]+"
+    # written out to dodge filters: 'jane.roe at example dot org', 'jroe [at] example [dot] org'
+    r"|(?i:[a-z0-9._%+-]+\s*[\[(]?\s*\bat\b\s*[\])]?\s*[a-z0-9-]+(\s*[\[(]?\s*\bdot\b\s*[\])]?\s*[a-z0-9-]+)+)"
+)
 SSN_RE = (
-    r"(?i:(ssn|social[\s_.-]*sec(urity)?)[^0-9a-z]{0,3}[0-9]{3}[\s.-]?[0-9]{2}[\s.-]?[0-9]{4})"
-    rf"|{_NB}[0-9]{{3}}[\s.-][0-9]{{2}}[\s.-][0-9]{{4}}{_NE}"
+    r"(?i:(ssn|social[\s_.-]*sec(urity)?)[^0-9a-z]{0,3}[0-9]{3}[\s._/-]?[0-9]{2}[\s._/-]?[0-9]{4})"
+    rf"|{_NB}[0-9]{{3}}{_SEP}{{1,3}}[0-9]{{2}}{_SEP}{{1,3}}[0-9]{{4}}{_NE}"
 )
 PHONE_RE = (
-    rf"{_NB}(?:\+?1[\s.-]?)?(?:\([0-9]{{3}}\)|[0-9]{{3}})[\s.-]?[0-9]{{3}}[\s.-]?[0-9]{{4}}{_NE}"
-    r"|\+[0-9](?:[\s.()-]{0,2}[0-9]){6,14}"
+    # North American: '(555) 867-5309', '+1 555 867 5309', '5558675309', '555/867/5309'
+    rf"{_NB}(\+?1{_SEP}{{0,3}})?(\([0-9]{{3}}\)|[0-9]{{3}}){_SEP}{{0,3}}[0-9]{{3}}{_SEP}{{0,3}}[0-9]{{4}}{_NE}"
+    # with a country code: '+44 20 7946 0958', '0044 20 7946 0958'
+    r"|\+[0-9]([\s.()_/-]{0,3}[0-9]){6,14}"
+    rf"|{_NB}00[1-9]([\s.()_/-]{{0,3}}[0-9]){{9,13}}{_NE}"
+    # national, with a trunk prefix and spaces: '020 7946 0958', '(030) 1234 5678'
+    rf"|{_NB}\(?0[1-9]([ )]{{0,2}}[0-9]){{8,10}}{_NE}"
 )
 LONG_NUMBER_RE = r"[0-9]{9,}"
-# A date written with a month name: 'March 14 1957', 'Mar 14, 1957', '14 March 1957', '14-Mar-57'.
-# A two-digit year needs separators around the month: 'P1DEC57A' is a hexadecimal token, not a date.
+_MONTH_NAME = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+    # German, French, Spanish, Italian and Dutch names (full words, and the usual abbreviations)
+    r"|januar|jänner|februar|märz|maerz|mai|juni|juli|oktober|dezember"
+    r"|janvier|février|fevrier|mars|avril|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre"
+    r"|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre"
+    r"|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre"
+    r"|januari|februari|maart|mei|augustus)"
+)
+# A date written with a month name: 'March 14 1957', 'Mar 14, 1957', '14 March 1957', '14-Mar-57',
+# '10. März 1957', '14th of March 1927'. A two-digit year needs separators around the month:
+# 'P1DEC57A' is a hexadecimal token, not a date.
 NAMED_DATE_RE = (
-    rf"(?i:(?:^|[^a-z]){_MONTH_NAME}{_GAP}{_DAY}{_ORDINAL}{_GAP}{_YEAR4}{_NE}"
+    rf"(?i:(?:^|[^a-zà-ÿ]){_MONTH_NAME}{_GAP}{_DAY}{_ORDINAL}{_GAP}{_YEAR4}{_NE}"
     rf"|{_NB}{_DAY}{_ORDINAL}{_GAP}{_MONTH_NAME}{_GAP}{_YEAR4}{_NE}"
     rf"|{_NB}{_DAY}{_ORDINAL}[\s./-]+{_MONTH_NAME}[\s./-]+[0-9]{{2}}{_NE})"
 )
+# Between the numbers of a date with a four-digit year: '/', '.', '-', '_' (each maybe followed by a
+# space) or a space: '1957-03-14', '14. 03. 1957', '1957_03_14', 'DOB 1957 03 14'.
+_DATE_SEP = r"(?:[/._-] ?| )"
 # A numeric date with separators: '1957-03-14', '1957/03/14', '03/14/1957', '14.03.1957', '14-03-1957',
 # and with a two-digit year only when written with '/' or '.' ('3/14/57', '14.03.57'). The capture
 # group is the candidate, checked to be a real calendar date.
 SEPARATED_DATE_RE = (
-    rf"{_NB}({_YEAR4}[/.-]{_MONTH}[/.-]{_DAY}"
-    rf"|(?:{_DAY}[/.-]{_MONTH}|{_MONTH}[/.-]{_DAY})[/.-]{_YEAR4}"
+    rf"{_NB}({_YEAR4}{_DATE_SEP}{_MONTH}{_DATE_SEP}{_DAY}"
+    rf"|(?:{_DAY}{_DATE_SEP}{_MONTH}|{_MONTH}{_DATE_SEP}{_DAY}){_DATE_SEP}{_YEAR4}"
     rf"|(?:{_DAY}[/.]{_MONTH}|{_MONTH}[/.]{_DAY})[/.][0-9]{{2}}){_NE}"
 )
 # Formats a candidate may be in, by its shape: year first, four-digit year last, two-digit year last.
@@ -223,6 +246,13 @@ SEPARATED_DATE_FORMATS = (("%Y-%m-%d",), ("%d-%m-%Y", "%m-%d-%Y"), ("%d-%m-%y", 
 # Eight digits in a row are a date when they read as one, in a plausible year, in one of these orders.
 COMPACT_DATE_FORMATS = ("%Y%m%d", "%m%d%Y", "%d%m%Y")
 COMPACT_DATE_YEARS = (1900, 2099)
+
+# Before matching, a value is normalised so that look-alike characters cannot hide an identifier:
+# invisible format characters (zero-width space, joiners, BOM) are dropped, every kind of space
+# (no-break, thin, ideographic) becomes a space, and full-width digits, '@' and punctuation and the
+# Unicode dashes become their ASCII forms ('５５５－８６７…', 'jroe＠example.org').
+_LOOKALIKES = ("０１２３４５６７８９＠＋－（）．／＿‐‑‒–—―−", "0123456789@+-()./_-------")
+assert len(_LOOKALIKES[0]) == len(_LOOKALIKES[1])
 
 
 @dataclass(frozen=True)
@@ -247,13 +277,19 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _normalised_sql(expr: str) -> str:
+    """``expr`` with look-alike characters made plain (see :data:`_LOOKALIKES`)."""
+    return (f"translate(regexp_replace(regexp_replace({expr}, '[\\p{{Cf}}]', '', 'g'), '\\p{{Z}}', ' ', 'g'), "
+            f"{_lit(_LOOKALIKES[0])}, {_lit(_LOOKALIKES[1])})")
+
+
 def _date_sql(expr: str) -> str:
     compact = " OR ".join(
         f"year(try_strptime(x, {_lit(f)})) BETWEEN {COMPACT_DATE_YEARS[0]} AND {COMPACT_DATE_YEARS[1]}"
         for f in COMPACT_DATE_FORMATS
     )
     year_first, year_last, short_year = ("[" + ", ".join(_lit(f) for f in group) + "]" for group in SEPARATED_DATE_FORMATS)
-    dashed = "regexp_replace(x, '[/.]', '-', 'g')"
+    dashed = "regexp_replace(x, '[/._ -]+', '-', 'g')"
     real_date = (
         f"CASE WHEN regexp_matches(x, '^[0-9]{{4}}') THEN try_strptime({dashed}, {year_first}) "
         f"WHEN regexp_matches(x, '[0-9]{{4}}$') THEN try_strptime({dashed}, {year_last}) "
@@ -270,17 +306,19 @@ def identifier_kind_sql(expr: str, dates: bool) -> str:
     """SQL giving the kind of identifier a text value looks like (a label of :data:`IDENTIFIER_KINDS`,
     or :data:`DATE_KIND` when ``dates``), or NULL when it looks like none.
 
-    The one implementation of the contract's identifier-value rule: the reader and the staging
-    integrity check both use it. ``expr`` is an expression of code (a column name), never input.
-    A quick combined pattern first skips the values that cannot match anything.
+    The one implementation of the contract's identifier-value rule: the reader, the staging integrity
+    check and the quarantine's withholding all use it. ``expr`` is an expression of code (a column
+    name), never input. A quick combined pattern first skips the values that cannot match anything
+    (plain ASCII values matching no pattern); the others are normalised (:data:`_LOOKALIKES`) first.
     """
     regexes = [k.regex for k in IDENTIFIER_KINDS]
     if dates:
         regexes += [NAMED_DATE_RE, SEPARATED_DATE_RE, "[0-9]{8}"]
-    quick = "|".join(f"(?:{r})" for r in regexes)
-    branches = "".join(f" WHEN regexp_matches({expr}, {_lit(k.regex)}) THEN {_lit(k.label)}" for k in IDENTIFIER_KINDS)
+    quick = "|".join(f"(?:{r})" for r in regexes) + r"|[^\x00-\x7F]"
+    norm = _normalised_sql(expr)
+    branches = "".join(f" WHEN regexp_matches({norm}, {_lit(k.regex)}) THEN {_lit(k.label)}" for k in IDENTIFIER_KINDS)
     if dates:
-        branches += f" WHEN {_date_sql(expr)} THEN {_lit(DATE_KIND)}"
+        branches += f" WHEN {_date_sql(norm)} THEN {_lit(DATE_KIND)}"
     return f"(CASE WHEN {expr} IS NULL OR NOT regexp_matches({expr}, {_lit(quick)}) THEN NULL{branches} END)"
 
 

@@ -34,15 +34,34 @@ EVERY_COLUMN = {
     "ssn 078 05 1120": "an SSN",
     "078051120": "a number of 9 or more digits",
     "P123456789012": "a number of 9 or more digits",
+    # other separators, look-alike characters and countries (a review found each loading before)
+    "555 - 867 - 5301": "a phone number",
+    "pt_555_867_5302": "a phone number",
+    "555/867/5323": "a phone number",
+    "555\u00a0867\u00a05305": "a phone number",           # no-break spaces
+    "555\u200b867\u200b5306": "a phone number",           # zero-width spaces
+    "\uff15\uff15\uff15\uff18\uff16\uff17\uff15\uff13\uff10\uff16": "a phone number",  # full-width digits
+    "555\u2013867\u20135309": "a phone number",           # en dashes
+    "0044 20 7946 0911": "a phone number",
+    "020 7946 0912": "a phone number",
+    "(030) 1234 5678": "a phone number",
+    "078_05_1103": "an SSN",
+    "078/05/1104": "an SSN",
+    "jroe07\uff20example.org": "an e-mail address",         # full-width @
+    "jane.roe08 at example dot org": "an e-mail address",
+    "jroe [at] example [dot] org": "an e-mail address",
 }
 DATES = [
     "1957-03-14", "1957/03/14", "03/14/1957", "14.03.1957", "14-03-1957", "19570314", "03141957", "14031957",
     "March 14 1957", "Mar 14, 1957", "14 March 1957", "14-Mar-57", "3/14/57", "pt-03-14-1957", "P19570314",
+    "DOB 1957 03 09", "1957_03_24", "14. 03. 1957", "10. M\u00e4rz 1957", "14th of March 1927", "14 de marzo de 1957",
+    "12 juillet 1957", "1957\u201303\u201314",
 ]
 # Realistic pseudonymous ids that must keep loading, in any id column.
 PSEUDONYMS = [
     "pt_north_00004", "P-000123", "case-4-1", "th-3", "N4-1-1", "PB4EBF8C", "T002", "V0000001", "EP000001",
-    "north", "12345678", "19571314", "P-000123-45", "ep-2026-0001",
+    "north", "12345678", "19571314", "P-000123-45", "ep-2026-0001", "C001-P0001234", "pt 12 34", "0001 0002",
+    "Nord\u00a0Ost", "caf\u00e9-7", "th_12_3",
 ]
 ID_COLUMNS = contract.IDENTIFIER_VALUE_COLUMNS
 
