@@ -14,6 +14,7 @@ clock tick could leave the times unchanged, so such an export is hashed again un
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -43,7 +44,8 @@ def export_stamp(export: ExportFolder) -> tuple[str, int]:
         newest = max(newest, changed)
     if export.profile_problem:
         parts.append(f"profile problem={export.profile_problem}")
-    return "|".join(parts), newest
+    # kept as a digest: the file names (a profile's, say) are not the warehouse's to keep
+    return hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest(), newest
 
 
 def export_checksums(con: duckdb.DuckDBPyConnection, exports: Iterable[ExportFolder]) -> dict[str, str]:

@@ -7,6 +7,8 @@ integrity check (:mod:`transforms.integrity`) and the sample data generator.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 SESSION_COLUMNS: tuple[str, ...] = (
@@ -320,6 +322,46 @@ def identifier_kind_sql(expr: str, dates: bool) -> str:
     if dates:
         branches += f" WHEN {_date_sql(norm)} THEN {_lit(DATE_KIND)}"
     return f"(CASE WHEN {expr} IS NULL OR NOT regexp_matches({expr}, {_lit(quick)}) THEN NULL{branches} END)"
+
+
+def identifier_kinds(values: Sequence[str], dates: bool) -> list[str | None]:
+    """The kind of identifier each value looks like (None for none), in one DuckDB query."""
+    import duckdb
+
+    if not values:
+        return []
+    with duckdb.connect() as con:
+        rows = con.execute(f"SELECT {identifier_kind_sql('v', dates)} FROM unnest(CAST(? AS VARCHAR[])) "
+                           "WITH ORDINALITY AS t(v, i) ORDER BY i", [list(values)]).fetchall()
+    return [k for (k,) in rows]
+
+
+# Names (folders, files, columns) that could hold an identifier: digits, an '@', written-out e-mail
+# words or non-ASCII look-alikes. Only these are checked in DuckDB (names are checked one by one).
+_SUSPECT_NAME = re.compile(r"[0-9].*[0-9].*[0-9]|[@＠]|\bat\b|[^\x00-\x7F]", re.IGNORECASE)
+
+
+def masked(text: str) -> str:
+    """``text`` with anything that could identify someone blanked: e-mail addresses become ``(e-mail)``
+    and every digit ``#`` (``north-555-867-5309`` -> ``north-###-###-####``)."""
+    text = re.sub(r"\S+\s*[@＠]\s*\S+|(?i:\S+\s*[\[(]?\s*\bat\b\s*[\])]?\s*\S+\s*[\[(]?\s*\bdot\b\s*[\])]?\s*\S+)",
+                  "(e-mail)", text)
+    return re.sub(r"\d", "#", text)
+
+
+def names_like_identifiers(names: Sequence[str], dates: bool = False) -> dict[str, str]:
+    """The names (of folders, files or columns) that look like an identifier, with what they look like.
+
+    The same rule as for id values; without dates unless asked (export folders are named by month).
+    Only names with digits, an '@' or non-ASCII characters are checked, in one query."""
+    suspects = [n for n in names if _SUSPECT_NAME.search(n)]
+    return {n: k for n, k in zip(suspects, identifier_kinds(suspects, dates), strict=True) if k}
+
+
+def shown_name(name: str, dates: bool = True) -> str:
+    """A name as reasons and warnings may show it: itself, or :func:`masked` when it looks like an
+    identifier (it goes to the load log, the run's output and maybe the quality page)."""
+    return masked(name) if names_like_identifiers([name], dates) else name
 
 
 def identifier_kind(value: str | None, dates: bool = True) -> str | None:

@@ -125,12 +125,15 @@ def discover_exports(inbox: Path) -> list[ExportFolder]:
     """Export folders of the inbox in folder-name order (see :func:`ignored_entries` for the rest).
 
     A folder is listed even when it has no sessions file, so that it can be rejected with a
-    reason instead of being ignored.
+    reason instead of being ignored. A folder whose name looks like an identifier is not an
+    export: its name would be stored and published (it is listed as skipped, masked).
     """
     if not inbox.is_dir():
         raise FileNotFoundError(f"inbox {inbox} does not exist or is not a folder")
     folders = []
-    paths = sorted(p for p in inbox.iterdir() if _is_export(p))
+    candidates = [p for p in inbox.iterdir() if _is_export(p)]
+    unsafe = contract.names_like_identifiers([p.name for p in candidates])
+    paths = sorted(p for p in candidates if p.name not in unsafe)
     profiles = choose_profiles(inbox, paths)
     for path in paths:
         files: dict[str, Path] = {}
@@ -153,7 +156,16 @@ def ignored_entries(inbox: Path) -> list[IgnoredEntry]:
     if not inbox.is_dir():
         return []
     out = []
-    for path in sorted(inbox.iterdir()):
+    entries = sorted(inbox.iterdir())
+    unsafe = contract.names_like_identifiers([p.name for p in entries])
+    for path in entries:
+        if path.name in unsafe:
+            what = "folder" if path.is_dir() else "entry"
+            out.append(IgnoredEntry(contract.masked(path.name),
+                                    f"the {what}'s name looks like {unsafe[path.name]}, which must never be stored "
+                                    f"or published: rename it (shown here with its digits and e-mail addresses "
+                                    f"masked)"))
+            continue
         if _is_export(path):
             continue
         if path.name.startswith("."):
@@ -310,27 +322,31 @@ def _map_columns(
         name = _normalise(raw)
         word = contract.identifier_column_word(raw)
         if word:
+            # the public reason names the word, not the header (which might hold more than a word)
             raise ExportRejected(
-                f"{file.name} has a column '{raw.strip()}' that looks like a direct identifier ('{word}'); "
-                "remove it and send the export again"
+                f"{file.name} has a column '{contract.shown_name(raw.strip())}' that looks like a direct identifier "
+                f"('{word}'); remove it and send the export again",
+                f"{file.name} has a column whose name looks like a direct identifier ('{word}'); remove it and send "
+                "the export again",
             )
         if name in dropped:
             continue
         if name in sources:
             for column in sources[name]:
                 if column in positions:
-                    raise ExportRejected(f"{file.name} has the column '{raw.strip()}' twice")
+                    raise ExportRejected(f"{file.name} has the column '{contract.shown_name(raw.strip())}' twice")
                 positions[column] = pos
         elif name in known and (name in mapping.columns or name in constants):
             taken = "a constant" if name in constants else f"the column '{mapping.columns[name].strip()}'"
-            result.warnings.append(f"{file.name}: ignored the column '{raw.strip()}': the profile takes {name} "
+            result.warnings.append(f"{file.name}: ignored the column '{contract.shown_name(raw.strip())}': the "
+                                   f"profile takes {name} "
                                    f"from {taken}")
         elif name in known:
             if name in positions:
                 raise ExportRejected(f"{file.name} has the column '{name}' twice")
             positions[name] = pos
         elif name:
-            result.warnings.append(f"{file.name}: ignored unknown column '{raw.strip()}'")
+            result.warnings.append(f"{file.name}: ignored unknown column '{contract.shown_name(raw.strip())}'")
         else:
             result.warnings.append(f"{file.name}: ignored a column with an empty name")
     absent = [f"'{source.strip()}' (for {column})" for column, source in mapping.columns.items() if column not in positions]
@@ -586,7 +602,8 @@ def read_exports_together(
 
 def _finish_warnings(export: ExportFolder, result: ReadResult) -> None:
     for name in export.other_files:
-        result.warnings.append(f"ignored the file '{name}': an export holds only sessions and rom files")
+        result.warnings.append(f"ignored the file '{contract.shown_name(name)}': an export holds only sessions and "
+                               "rom files")
     if result.rows["sessions"] == 0:
         result.warnings.append("the sessions file has a header and no rows (a period without visits)")
 

@@ -214,6 +214,13 @@ def choose_profiles(inbox: Path, folders: list[Path]) -> dict[str, ProfileChoice
     default = next((p for p in shared if p.name == DEFAULT_PROFILE), None)
     named = [(p, _shared_patterns(p)) for p in shared if p.name != DEFAULT_PROFILE]
     broken = [p for p, patterns in named if patterns is None]
+    # a profile file's name is shown in the load log and on the quality page: masked if it looks like
+    # an identifier
+    unsafe = contract.names_like_identifiers([p.name for p in shared])
+
+    def label(path: Path) -> str:
+        return f"{PROFILES_FOLDER}/{contract.masked(path.name) if path.name in unsafe else path.name}"
+
     choices = {}
     for folder in folders:
         own = folder / PROFILE_FILE
@@ -222,14 +229,14 @@ def choose_profiles(inbox: Path, folders: list[Path]) -> dict[str, ProfileChoice
             continue
         if broken:
             path = broken[0]
-            choices[folder.name] = ProfileChoice(path, f"{PROFILES_FOLDER}/{path.name}")
+            choices[folder.name] = ProfileChoice(path, label(path))
             continue
         matches = [p for p, patterns in named if any(fnmatch.fnmatchcase(folder.name, pat) for pat in patterns or ())]
         if len(matches) > 1:
-            names = ", ".join(f"{PROFILES_FOLDER}/{p.name}" for p in matches)
+            names = ", ".join(label(p) for p in matches)
             choices[folder.name] = ProfileChoice(problem=f"more than one mapping profile matches the export: {names}")
         elif matches:
-            choices[folder.name] = ProfileChoice(matches[0], f"{PROFILES_FOLDER}/{matches[0].name}")
+            choices[folder.name] = ProfileChoice(matches[0], label(matches[0]))
         elif default is not None:
             choices[folder.name] = ProfileChoice(default, f"{PROFILES_FOLDER}/{DEFAULT_PROFILE}")
         else:
