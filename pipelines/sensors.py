@@ -16,9 +16,12 @@ from transforms.profiles import PROFILES_FOLDER
 
 def _files_print(folder: Path) -> str:
     parts = []
-    for file in sorted(p for p in folder.iterdir() if p.is_file()):
-        stat = file.stat()
-        parts.append(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    try:
+        for file in sorted(p for p in folder.iterdir() if p.is_file()):
+            stat = file.stat()
+            parts.append(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    except OSError as exc:  # an unreadable folder: the loader refuses it with the reason
+        return f"unreadable:{exc.errno}"
     return "|".join(parts) or "empty"
 
 

@@ -44,6 +44,8 @@ def export_stamp(export: ExportFolder) -> tuple[str, int]:
         newest = max(newest, changed)
     if export.profile_problem:
         parts.append(f"profile problem={export.profile_problem}")
+    if export.unreadable:
+        parts.append(f"unreadable={export.unreadable}")
     # kept as a digest: the file names (a profile's, say) are not the warehouse's to keep
     return hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest(), newest
 

@@ -71,6 +71,7 @@ class ExportFolder:
     profile: Path | None = None  # the mapping profile that applies (transforms.profiles)
     profile_label: str | None = None  # how the load log names it: 'profile.toml' or '_profiles/<file>'
     profile_problem: str | None = None  # why no profile could be chosen (the export is then refused)
+    unreadable: str | None = None  # what of the export cannot be read (the export is then refused)
 
     @property
     def checksum(self) -> str:
@@ -92,6 +93,8 @@ class ExportFolder:
             digest.update(self.profile.read_bytes())
         if self.profile_problem:
             digest.update(f"profile problem:{self.profile_problem}\n".encode())
+        if self.unreadable:
+            digest.update(f"unreadable:{self.unreadable}\n".encode())
         return digest.hexdigest()
 
     @property
@@ -134,8 +137,13 @@ def discover_exports(inbox: Path) -> list[ExportFolder]:
     candidates = [p for p in inbox.iterdir() if _is_export(p)]
     unsafe = contract.names_like_identifiers([p.name for p in candidates])
     paths = sorted(p for p in candidates if p.name not in unsafe)
-    profiles = choose_profiles(inbox, paths)
+    problems = {p: _unreadable(p) for p in paths}
+    profiles = choose_profiles(inbox, [p for p in paths if problems[p] is None])
     for path in paths:
+        problem = problems[path]
+        if problem:
+            folders.append(ExportFolder(path.name, path, {}, unreadable=problem))
+            continue
         files: dict[str, Path] = {}
         for kind in FILE_KINDS:
             for fmt in FORMATS:
@@ -149,6 +157,25 @@ def discover_exports(inbox: Path) -> list[ExportFolder]:
         choice = profiles[path.name]
         folders.append(ExportFolder(path.name, path, files, others, choice.path, choice.label, choice.problem))
     return folders
+
+
+def _unreadable(folder: Path) -> str | None:
+    """What of an export folder this process cannot read (the folder, or one of its data or profile
+    files), or None. The export is then refused with that reason, and the others load."""
+    names = [f"{kind}.{fmt}" for kind in FILE_KINDS for fmt in FORMATS] + [PROFILE_FILE]
+    try:
+        present = {p.name for p in folder.iterdir()}
+    except OSError as exc:
+        return f"the export folder cannot be read ({(exc.strerror or str(exc)).lower()})"
+    for name in (n for n in names if n in present):
+        try:
+            with open(folder / name, "rb") as fh:
+                fh.read(1)
+        except IsADirectoryError:
+            continue  # a folder named like a data file: the reader says what is wrong with it
+        except OSError as exc:
+            return f"{name} cannot be read ({(exc.strerror or str(exc)).lower()})"
+    return None
 
 
 def ignored_entries(inbox: Path) -> list[IgnoredEntry]:
@@ -516,7 +543,8 @@ def export_profile(export: ExportFolder) -> Profile | None:
 
 def _batchable(export: ExportFolder) -> bool:
     """Exports read together: CSV files only, no mapping profile (a profile maps per export)."""
-    return (export.profile is None and not export.profile_problem and "sessions" in export.files
+    return (export.profile is None and not export.profile_problem and not export.unreadable
+            and "sessions" in export.files
             and not any(k.endswith(":conflict") for k in export.files)
             and all(f.suffix == ".csv" for f in export.files.values()))
 
@@ -617,6 +645,8 @@ def read_export(export: ExportFolder, con: duckdb.DuckDBPyConnection) -> ReadRes
     mapping profile, if any, is applied while reading (:mod:`transforms.profile_mapping`); row
     counts are rows of the files (a visit the profile splits into several rows counts once).
     """
+    if export.unreadable:
+        raise ExportRejected(f"{export.unreadable}; make it readable for the pipeline and run again")
     conflicts = [k.split(":")[0] for k in export.files if k.endswith(":conflict")]
     if conflicts:
         raise ExportRejected(f"the export has both {conflicts[0]}.csv and {conflicts[0]}.parquet; send one")

@@ -192,3 +192,65 @@ def test_rejection_is_recorded_once_per_version(settings, load, loaded) -> None:
         statuses = con.execute("SELECT status FROM ops.load_log WHERE export = 'b-bad' ORDER BY loaded_at").fetchall()
     assert statuses == [("rejected",), ("unchanged",)]
     assert "unchanged since it was rejected" in _status(settings, "b-bad")[1]
+
+
+def test_an_unreadable_file_refuses_only_its_export(settings, load, loaded, monkeypatch) -> None:
+    """Contract: a file that cannot be read rejects its export with the reason; the other exports load.
+    (Permission bits do not stop root, so the denial is simulated here; the test below uses real ones.)"""
+    write_export(settings.inbox, "b-bad", sessions_series(5), [rom()])
+    write_export(settings.inbox, "c-good", sessions_series(5, patient_id="P-2"))
+    real_open = open
+
+    def guarded(file, *args, **kwargs):
+        if "b-bad" in str(file) and str(file).endswith("rom.csv"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("transforms.exports.open", guarded, raising=False)
+    load()
+    status, reason = _status(settings, "b-bad")
+    assert status == "rejected" and reason.startswith("rom.csv cannot be read (permission denied)")
+    assert _status(settings, "c-good")[0] == "loaded"
+
+
+def _without_root_override() -> list[str] | None:
+    """A command prefix under which permission bits apply (root ignores them), or None when unavailable."""
+    import os
+
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps",
+            "-dac_override,-dac_read_search"] if setpriv else None
+
+
+def test_unreadable_files_and_folders_with_real_permissions(tmp_path) -> None:
+    """`outcomes run` on an inbox with a chmod-000 file and a chmod-000 folder: those two are rejected with
+    a reason naming what cannot be read, the good export loads, and the run succeeds."""
+    import os
+    import subprocess
+    import sys
+
+    prefix = _without_root_override()
+    if prefix is None:
+        pytest.skip("running as root without setpriv (util-linux): permission bits cannot be enforced")
+    inbox = tmp_path / "inbox"
+    write_export(inbox, "a-good", sessions_series(4), [rom()])
+    write_export(inbox, "b-file", sessions_series(4, patient_id="P-2"))
+    write_export(inbox, "c-folder", sessions_series(4, patient_id="P-3"))
+    os.chmod(inbox / "b-file" / "sessions.csv", 0)
+    os.chmod(inbox / "c-folder", 0)
+    out = tmp_path / "out"
+    try:
+        proc = subprocess.run(
+            [*prefix, str(Path(sys.executable).with_name("outcomes")), "run", "--inbox", str(inbox),
+             "--warehouse", str(out / "w.duckdb"), "--site", str(out / "site"), "--restricted", str(out / "r")],
+            capture_output=True, text=True, env={**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster")},
+            timeout=600)
+    finally:
+        os.chmod(inbox / "c-folder", 0o755)
+        os.chmod(inbox / "b-file" / "sessions.csv", 0o644)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "1 loaded, 2 rejected" in proc.stdout
+    assert "b-file: rejected: sessions.csv cannot be read (permission denied)" in proc.stdout
+    assert "c-folder: rejected: the export folder cannot be read (permission denied)" in proc.stdout
