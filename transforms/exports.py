@@ -286,9 +286,18 @@ def _parquet_rejection(file: Path, exc: duckdb.Error) -> ExportRejected:
 def _header_of(file: Path, con: duckdb.DuckDBPyConnection) -> list[str]:
     if file.suffix == ".parquet":
         try:
-            return [d[0] for d in con.execute("SELECT * FROM read_parquet(?) LIMIT 0", [str(file)]).description]
+            names = [d[0] for d in con.execute("SELECT * FROM read_parquet(?) LIMIT 0", [str(file)]).description]
         except duckdb.Error as exc:
             raise _parquet_rejection(file, exc) from exc
+        # DuckDB renames a repeated column ('pain_pre', 'pain_pre_1'); the file's own names let the
+        # header rules see the repetition, as they do in a CSV file
+        try:
+            import pyarrow.parquet as pq
+
+            own = pq.read_schema(file).names
+        except Exception:  # pyarrow cannot read what DuckDB could: keep DuckDB's names
+            return names
+        return own if len(own) == len(names) else names
     try:
         with open(file, newline="", encoding="utf-8-sig") as fh:
             return next(csv.reader(fh), [])

@@ -254,3 +254,23 @@ def test_unreadable_files_and_folders_with_real_permissions(tmp_path) -> None:
     assert "1 loaded, 2 rejected" in proc.stdout
     assert "b-file: rejected: sessions.csv cannot be read (permission denied)" in proc.stdout
     assert "c-folder: rejected: the export folder cannot be read (permission denied)" in proc.stdout
+
+
+@pytest.mark.parametrize("second", ["pain_pre", "PAIN_PRE", " pain_pre "])
+def test_a_parquet_column_twice_refuses_the_export(settings, load, loaded, second) -> None:
+    """As in a CSV file: a contract column twice (in any case) refuses the export; DuckDB alone would
+    rename the second one and read the first."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = sessions_series(4)
+    columns = {c: [str(r.get(c, "")) or None for r in rows] for c in SESSION_COLUMNS}
+    table = pa.Table.from_arrays([pa.array(v, pa.string()) for v in columns.values()] + [pa.array(["10"] * 4)],
+                                 names=[*columns, second])
+    folder = settings.inbox / "b-bad"
+    folder.mkdir(parents=True)
+    pq.write_table(table, folder / "sessions.parquet")
+    load()
+    status, reason = _status(settings, "b-bad")
+    assert status == "rejected" and "has the column" in reason and "twice" in reason, reason
+    assert table_snapshot(settings.warehouse) == loaded
