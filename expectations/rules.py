@@ -74,18 +74,26 @@ def _vocabulary(file: str, column: str, values: tuple[str, ...]) -> RowRule:
     )
 
 
+# How a number may be written: digits with an optional sign, decimal point and exponent ('6.5', '-1',
+# '.5', '1e-3'); DuckDB's cast alone would also take '1_0' as 10, which the contract does not allow.
+NUMBER_FORMAT = "[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?"
+# A whole number: digits with an optional sign and a zero fraction ('3', '3.0'), no exponent.
+INTEGER_FORMAT = "[+-]?[0-9]+([.]0*)?"
+
+
 def _number(file: str, column: str) -> RowRule:
     return RowRule(
         file, "not_a_number", column, f"{column} must be a number",
-        f"{column} IS NOT NULL AND ({_num(column)} IS NULL OR isnan({_num(column)}) OR isinf({_num(column)}))",
+        f"{column} IS NOT NULL AND (NOT regexp_full_match({column}, '{NUMBER_FORMAT}') OR {_num(column)} IS NULL "
+        f"OR isnan({_num(column)}) OR isinf({_num(column)}))",
     )
 
 
 def _integer(file: str, column: str) -> RowRule:
     return RowRule(
-        file, "not_an_integer", column, f"{column} must be a whole number",
-        f"{column} IS NOT NULL AND ({_num(column)} IS NULL OR isnan({_num(column)}) OR isinf({_num(column)}) "
-        f"OR {_num(column)} <> floor({_num(column)}))",
+        file, "not_an_integer", column, f"{column} must be a whole number (digits, maybe with a zero fraction)",
+        f"{column} IS NOT NULL AND (NOT regexp_full_match({column}, '{INTEGER_FORMAT}') OR {_num(column)} IS NULL "
+        f"OR isnan({_num(column)}) OR isinf({_num(column)}) OR {_num(column)} <> floor({_num(column)}))",
     )
 
 

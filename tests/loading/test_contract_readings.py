@@ -52,6 +52,11 @@ def loaded(tmp_path_factory: pytest.TempPathFactory):
     (folder / "sessions.csv").write_text(
         ",".join(SESSION_COLUMNS) + "\n" + ",".join(f'"{v}"' for v in values) + "\n", encoding="utf-8", newline=""
     )
+    # numbers as the contract writes them, and as DuckDB's cast alone would also take them
+    numbers = [("1_0", "3"), ("6", "1_0"), ("6", "1e2"), ("6", "3.0"), ("1e1", "+2"), (".5", "2."), ("6.5", "-0"),
+               *[("5", "4")] * 9]  # 3 broken rows of 16: under the 20% share
+    write_export(inbox, "numbers", [session(session_id=f"S{i}", clinic_id="CN", pain_pre=p, units=u)
+                                    for i, (p, u) in enumerate(numbers)])
     write_export(inbox, "empty-month", [])
     write_export(inbox, "empty-month-parquet", [], fmt="parquet")
     write_export(inbox, "share-over", *_with_bad_rom(10, 4, "CO"))   # (1 + 4) / 20 = 25 %
@@ -182,3 +187,16 @@ def test_not_a_parquet_file(tmp_path, content) -> None:
 def test_an_empty_file_has_no_header(tmp_path) -> None:
     _csv(tmp_path, b"")
     assert str(_refusal(tmp_path)) == "sessions.csv could not be parsed: it is empty (no header row)"
+
+
+def test_numbers_are_read_only_as_written_in_the_contract(loaded) -> None:
+    """'1_0' is not a number (DuckDB's cast would read 10), '1e2' is not a whole number (100); '3.0', '+2',
+    '2.', '-0', '1e1', '.5' are."""
+    _, warehouse = loaded
+    broken = _query(warehouse, "SELECT row_number, rule, column_name, value FROM quarantine.rejected_rows "
+                               "WHERE export = 'numbers' ORDER BY row_number, rule")
+    assert broken == [(1, "not_a_number", "pain_pre", "1_0"), (2, "not_an_integer", "units", "1_0"),
+                      (3, "not_an_integer", "units", "1e2")]
+    assert _query(warehouse, "SELECT pain_pre, units FROM staging.sessions WHERE clinic_id = 'CN' "
+                             "AND session_id IN ('S3', 'S4', 'S5', 'S6') ORDER BY session_id") == [
+        (6.0, 3), (10.0, 2), (0.5, 2), (6.5, 0)]
