@@ -266,9 +266,33 @@ def _csv_rejection(file: Path, exc: duckdb.Error) -> ExportRejected:
         )
     if "utf-8" in message.lower() or "unicode" in message.lower():
         return _not_utf8(file)
+    mixed = _mixed_line_endings(file)
+    if mixed is not None:
+        return ExportRejected(
+            f"{prefix}it mixes line endings (lines end with CRLF and with LF; the first change is at line {mixed}); "
+            "save it with one kind of line ending",
+            f"{prefix}it mixes line endings (CRLF and LF); save it with one kind of line ending",
+        )
     first = _first_line(exc)
     return ExportRejected(f"{prefix}{first}" + (f" (line{line})" if line else ""),
                           f"{prefix}it is not a readable CSV file")
+
+
+def _mixed_line_endings(file: Path) -> int | None:
+    """The first line whose ending differs from the first line's (CRLF vs LF), or None when they agree.
+
+    DuckDB's reader stops on such a file with a message that says neither what nor where."""
+    first_crlf: bool | None = None
+    with open(file, "rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.endswith(b"\n"):
+                break  # the last line, without an ending
+            crlf = line.endswith(b"\r\n")
+            if first_crlf is None:
+                first_crlf = crlf
+            elif crlf != first_crlf:
+                return number
+    return None
 
 
 def _parquet_rejection(file: Path, exc: duckdb.Error) -> ExportRejected:
@@ -398,7 +422,10 @@ def _map_columns(
         given.add("duration_min")
     missing = [c for c in contract.FILE_REQUIRED[kind] if c not in given]
     if missing:
-        raise ExportRejected(f"{file.name} is missing required column(s): {', '.join(missing)}")
+        hint = ""
+        if file.suffix == ".csv" and len(header) == 1 and header[0].count(";") >= 2:
+            hint = " (its header is one column holding ';': the file seems separated by semicolons, not commas)"
+        raise ExportRejected(f"{file.name} is missing required column(s): {', '.join(missing)}{hint}")
     return positions
 
 
@@ -416,6 +443,9 @@ def _file_columns(
     """The file's header and where each contract column is in it (whole-export rules on the header)."""
     header = _header_of(file, con)
     if not header:
+        if file.suffix == ".csv" and file.stat().st_size > 3:  # more than a BOM
+            raise ExportRejected(f"{file.name} could not be parsed: its first line is blank (the header row must "
+                                 "be the first line)")
         raise ExportRejected(f"{file.name} could not be parsed: it is empty (no header row)")
     return header, _map_columns(kind, file, header, result, profile)
 

@@ -200,3 +200,44 @@ def test_numbers_are_read_only_as_written_in_the_contract(loaded) -> None:
     assert _query(warehouse, "SELECT pain_pre, units FROM staging.sessions WHERE clinic_id = 'CN' "
                              "AND session_id IN ('S3', 'S4', 'S5', 'S6') ORDER BY session_id") == [
         (6.0, 3), (10.0, 2), (0.5, 2), (6.5, 0)]
+
+
+def _read_alone(tmp_path: Path, content: bytes) -> ExportRejected | None:
+    folder = tmp_path / "inbox" / "exp"
+    folder.mkdir(parents=True)
+    (folder / "sessions.csv").write_bytes(content)
+    (export,) = discover_exports(tmp_path / "inbox")
+    try:
+        with duckdb.connect() as con:
+            read_export(export, con)
+    except ExportRejected as exc:
+        return exc
+    return None
+
+
+def _csv_bytes(tmp_path: Path, n: int) -> bytes:
+    write_export(tmp_path / "src", "x", sessions_series(n))
+    return (tmp_path / "src" / "x" / "sessions.csv").read_bytes().replace(b"\r\n", b"\n")
+
+
+def test_mixed_line_endings_are_named_with_the_line(tmp_path) -> None:
+    """A file whose lines alternate between LF and CRLF: DuckDB's reader stops with 'the CSV Parser state
+    machine reached an invalid state'; the reason says what is wrong and where."""
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample" / "clinic-north-2026-02" / "sessions.csv"
+    lines = sample.read_bytes().replace(b"\r\n", b"\n").split(b"\n")[:-1]
+    exc = _read_alone(tmp_path, b"".join(line + (b"\r\n" if i % 2 else b"\n") for i, line in enumerate(lines)))
+    assert exc is not None
+    assert str(exc) == ("sessions.csv could not be parsed: it mixes line endings (lines end with CRLF and with LF; the "
+                        "first change is at line 2); save it with one kind of line ending")
+    assert "line 2" not in exc.public
+
+
+def test_a_semicolon_separated_file_gets_a_hint(tmp_path) -> None:
+    exc = _read_alone(tmp_path, _csv_bytes(tmp_path, 3).replace(b",", b";"))
+    assert exc is not None and "the file seems separated by semicolons, not commas" in str(exc)
+
+
+def test_a_blank_first_line_is_named(tmp_path) -> None:
+    exc = _read_alone(tmp_path, b"\n" + _csv_bytes(tmp_path, 3))
+    assert exc is not None and str(exc) == ("sessions.csv could not be parsed: its first line is blank (the header "
+                                            "row must be the first line)")
