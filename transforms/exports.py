@@ -669,8 +669,9 @@ def read_exports_together(
 
 def _finish_warnings(export: ExportFolder, result: ReadResult) -> None:
     for name in export.other_files:
-        result.warnings.append(f"ignored the file '{contract.shown_name(name)}': an export holds only sessions and "
-                               "rom files")
+        what = "folder" if (export.path / name).is_dir() else "file"
+        result.warnings.append(f"ignored the {what} '{contract.shown_name(name)}': an export holds only sessions "
+                               "and rom files")
     if result.rows["sessions"] == 0:
         result.warnings.append("the sessions file has a header and no rows (a period without visits)")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from tests.conftest import SESSION_COLUMNS, session, sessions_series, write_export
+from transforms.exports import discover_exports, read_export
 
 
 def _staged(settings, columns: str = "session_id, patient_id, pain_pre, visit_type") -> list[tuple]:
@@ -81,3 +82,14 @@ def test_row_numbers_follow_the_file_in_a_large_csv(settings, load) -> None:
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         got = con.execute("SELECT row_number, session_id FROM quarantine.rejected_rows ORDER BY 1").fetchall()
     assert got == [(i + 1, f"S{i:06d}") for i in bad]
+
+
+def test_other_entries_of_an_export_are_named_for_what_they_are(tmp_path) -> None:
+    folder = write_export(tmp_path / "inbox", "exp", sessions_series(2))
+    (folder / "old").mkdir()
+    (folder / "notes.txt").write_text("x", encoding="utf-8")
+    (export,) = discover_exports(tmp_path / "inbox")
+    with duckdb.connect() as con:
+        warnings = read_export(export, con).warnings
+    assert "ignored the folder 'old': an export holds only sessions and rom files" in warnings
+    assert "ignored the file 'notes.txt': an export holds only sessions and rom files" in warnings
