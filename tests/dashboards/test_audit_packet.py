@@ -207,8 +207,14 @@ def test_a_packet_opens_offline_with_every_chart_drawn_and_no_console_error(pack
         WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
         n = driver.execute_script("return document.querySelectorAll('section.episode').length")
         assert n >= 5
-        for i in range(n):  # charts are drawn as their section comes into view
-            driver.execute_script(f"document.querySelectorAll('section.episode')[{i}].scrollIntoView()")
+        # charts are drawn as their section comes into view; the observer reports once per frame, so each
+        # section stays in view until its chart is drawn (scrolling past in one go can outrun it)
+        section_drawn = ("const p = document.querySelectorAll('section.episode')[arguments[0]]"
+                         ".querySelector('.lazy-plot'); return !p || (p.classList.contains('js-plotly-plot')"
+                         " && !!p.querySelector('.main-svg'))")
+        for i in range(n):
+            driver.execute_script("document.querySelectorAll('section.episode')[arguments[0]].scrollIntoView()", i)
+            WebDriverWait(driver, 30).until(lambda d, i=i: d.execute_script(section_drawn, i))
         driver.execute_script("window.scrollTo(0, 0)")
         WebDriverWait(driver, 30).until(lambda d: all(c["drawn"] for c in d.execute_script(CHART_STATE)["charts"]))
         state = driver.execute_script(CHART_STATE)
