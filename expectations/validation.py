@@ -169,15 +169,20 @@ def validate_file(scratch: Path, file: str, today: date) -> FileValidation:
     return FileValidation(file=file, rows=rows, outcomes=outcomes, gx_result=raw)
 
 
+def ensure_quarantine(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the scratch ``quarantine`` table (broken rule of a row) if it is not there yet."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS quarantine (export VARCHAR, file VARCHAR, row_number BIGINT, session_id VARCHAR, "
+        "rule VARCHAR, column_name VARCHAR, value VARCHAR, original_value VARCHAR)"
+    )
+
+
 def collect_failures(con: duckdb.DuckDBPyConnection, validation: FileValidation, today: date) -> None:
     """Write every (row, broken rule) of the failed expectations into the scratch ``quarantine`` table.
 
     Raises :class:`QualityGateError` when a rule's rows differ in number from GX's count.
     """
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS quarantine (export VARCHAR, file VARCHAR, row_number BIGINT, session_id VARCHAR, "
-        "rule VARCHAR, column_name VARCHAR, value VARCHAR, original_value VARCHAR)"
-    )
+    ensure_quarantine(con)
     rules = {r.name: r for r in RULES_BY_FILE[validation.file]()}
     for outcome in validation.failed:
         rule = rules[outcome.name]

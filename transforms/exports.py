@@ -250,13 +250,18 @@ def _csv_rejection(file: Path, exc: duckdb.Error) -> ExportRejected:
     """The cause of a CSV parse error in one line (DuckDB's message, without the echoed row)."""
     message = str(exc)
     line_match = re.search(r"CSV Error on Line: (\d+)", message)
-    line = f" {line_match.group(1)}" if line_match else ""
+    line = where = ""
+    if line_match:
+        record = int(line_match.group(1))  # DuckDB counts records (the header is 1), not lines
+        start = _record_line(file, record)
+        line = f" {start} (data row {record - 1})" if record > 1 else " 1 (the header)"
+        where = f"line {start}, data row {record - 1}" if record > 1 else "line 1, the header"
     columns = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
     prefix = f"{file.name} could not be parsed: "
     if columns:
         return ExportRejected(
-            f"{prefix}wrong number of columns at line{line} ({columns.group(2)} values where the header has "
-            f"{columns.group(1)} columns)",
+            f"{prefix}wrong number of columns at line{line}: {columns.group(2)} values where the header has "
+            f"{columns.group(1)} columns",
             f"{prefix}a line has the wrong number of columns",
         )
     if "unterminated quote" in message.lower():
@@ -274,8 +279,23 @@ def _csv_rejection(file: Path, exc: duckdb.Error) -> ExportRejected:
             f"{prefix}it mixes line endings (CRLF and LF); save it with one kind of line ending",
         )
     first = _first_line(exc)
-    return ExportRejected(f"{prefix}{first}" + (f" (line{line})" if line else ""),
+    return ExportRejected(f"{prefix}{first}" + (f" (at {where})" if where else ""),
                           f"{prefix}it is not a readable CSV file")
+
+
+def _record_line(file: Path, record: int) -> int:
+    """The line of ``file`` on which its ``record``-th CSV record starts (the header is record 1).
+
+    A quoted value may hold line breaks, so records and lines part after the first one; this reads
+    the file only up to that record (a rejection path)."""
+    with open(file, encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            for _ in range(record - 1):
+                next(reader)
+        except (StopIteration, csv.Error):
+            pass
+        return reader.line_num + 1
 
 
 def _mixed_line_endings(file: Path) -> int | None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from expectations.validation import prepare_scratch, warm_up
+from expectations.validation import ensure_quarantine, prepare_scratch, warm_up
 from transforms import contract
 from transforms.config import Settings
 from transforms.episode_outcomes import build_episode_outcomes
@@ -234,6 +234,7 @@ def check_inbox(settings: Settings, today: date | None = None) -> CheckReport:
             for outcome in outcomes.values():
                 if outcome.status != "rejected":
                     outcome.status = "would load"
+            ensure_quarantine(scon)  # no readable export: no rule ran, nothing would load
             build_typed_rows(scon, [e.name for e in accepted])
             _stage(scon, settings, accepted)
             report.answers = answers(scon, settings)

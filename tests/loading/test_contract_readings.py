@@ -152,16 +152,26 @@ ROW = ",".join(str(session()[c]) for c in SESSION_COLUMNS).encode()
 def test_wrong_number_of_columns_at_line_n(tmp_path) -> None:
     _csv(tmp_path, HEADER + b"\n" + ROW + b"\n" + ROW + b"\n" + ROW.rsplit(b",", 2)[0] + b"\n")
     exc = _refusal(tmp_path)
-    assert str(exc) == (f"sessions.csv could not be parsed: wrong number of columns at line 4 "
-                        f"({len(SESSION_COLUMNS) - 2} values where the header has {len(SESSION_COLUMNS)} columns)")
+    assert str(exc) == (f"sessions.csv could not be parsed: wrong number of columns at line 4 (data row 3): "
+                        f"{len(SESSION_COLUMNS) - 2} values where the header has {len(SESSION_COLUMNS)} columns")
     assert exc.public == "sessions.csv could not be parsed: a line has the wrong number of columns"
+
+
+def test_the_line_of_a_parse_error_counts_line_breaks_inside_quoted_values(tmp_path) -> None:
+    # the first data row's techniques value spans three lines: the third data row starts on line 6
+    quoted = ROW.replace(b"swedish;trigger_point", b'"swedish;\n\ntrigger_point"', 1)
+    assert quoted != ROW
+    _csv(tmp_path, HEADER + b"\n" + quoted + b"\n" + ROW + b"\n" + ROW + b",extra\n")
+    exc = _refusal(tmp_path)
+    assert str(exc) == (f"sessions.csv could not be parsed: wrong number of columns at line 6 (data row 3): "
+                        f"{len(SESSION_COLUMNS) + 1} values where the header has {len(SESSION_COLUMNS)} columns")
 
 
 def test_unterminated_quote(tmp_path) -> None:
     _csv(tmp_path, HEADER + b"\n" + ROW + b'\nS2,C1,"P0002\n')
     exc = _refusal(tmp_path)
     assert str(exc) == ("sessions.csv could not be parsed: unterminated quote: a quoted value starting at line 3 "
-                        "is never closed")
+                        "(data row 2) is never closed")
     assert "line" not in exc.public and "unterminated quote" in exc.public
 
 

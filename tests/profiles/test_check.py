@@ -145,6 +145,19 @@ def test_check_works_with_no_warehouse_at_all(tmp_path: Path, monkeypatch, capsy
     assert sorted(p.name for p in (tmp_path / "build").iterdir()) == ["restricted"]
 
 
+def test_check_of_an_inbox_where_no_export_can_be_read(tmp_path: Path, capsys) -> None:
+    # no file reaches the row rules: the report says why and that nothing would load (it stopped with a
+    # catalog error before)
+    folder = tmp_path / "inbox" / "a"
+    folder.mkdir(parents=True)
+    (folder / "sessions.csv").write_text("session_id,clinic_id\nS1,C1,extra\n")
+    assert main(["check", "--inbox", str(tmp_path / "inbox"), "--restricted", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "  would be rejected: sessions.csv is missing required column(s)" in out
+    assert "the 0 export(s) that would load hold 0 visits, 0 episodes and 0 patients" in out
+    assert "  responder rates                   no data" in out
+
+
 def test_readiness_figures_are_exact(checked) -> None:
     _status, out, *_ = checked
     table = out.split("episodes it rests on\n")[1].split("\n\n")[0].splitlines()
