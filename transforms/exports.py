@@ -445,6 +445,9 @@ def _map_columns(
         hint = ""
         if file.suffix == ".csv" and len(header) == 1 and header[0].count(";") >= 2:
             hint = " (its header is one column holding ';': the file seems separated by semicolons, not commas)"
+        elif header and header[0].startswith("\ufeff"):
+            hint = (" (the file starts with two byte-order marks, so its first column name is not read as written; "
+                    "save it as UTF-8 once)")
         raise ExportRejected(f"{file.name} is missing required column(s): {', '.join(missing)}{hint}")
     return positions
 

@@ -247,6 +247,16 @@ def test_a_semicolon_separated_file_gets_a_hint(tmp_path) -> None:
     assert exc is not None and "the file seems separated by semicolons, not commas" in str(exc)
 
 
+def test_two_byte_order_marks_are_named(tmp_path) -> None:
+    bom = b"\xef\xbb\xbf"
+    body = _csv_bytes(tmp_path, 3)
+    assert _read_alone(tmp_path / "one", bom + body) is None  # one is fine
+    exc = _read_alone(tmp_path / "two", bom + bom + body)
+    assert exc is not None and str(exc) == (
+        "sessions.csv is missing required column(s): session_id (the file starts with two byte-order marks, so its "
+        "first column name is not read as written; save it as UTF-8 once)")
+
+
 def test_a_blank_first_line_is_named(tmp_path) -> None:
     exc = _read_alone(tmp_path, b"\n" + _csv_bytes(tmp_path, 3))
     assert exc is not None and str(exc) == ("sessions.csv could not be parsed: its first line is blank (the header "
