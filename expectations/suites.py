@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 
 
 def rule_query(rule: RowRule, today: date, table: str = "{batch}") -> str:
-    """The rule's SQL with the run date filled in; ``{batch}`` stays for GX unless ``table`` is given."""
-    sql = rule.query("{batch}").replace(PARAM_TODAY, f"DATE '{today.isoformat()}'")
+    """The rule's SQL with the run date filled in; ``{batch}`` stays for GX unless ``table`` is given
+    (the quarantine's own query, which also withholds date-looking values)."""
+    sql = rule.query("{batch}", withhold_dates=table != "{batch}").replace(PARAM_TODAY, f"DATE '{today.isoformat()}'")
     # GX formats the query with str.format (so regex braces are doubled); do the same for our own runs.
     return sql if table == "{batch}" else sql.format(batch=table)
 

@@ -8,6 +8,7 @@ integrity check (:mod:`transforms.integrity`) and the sample data generator.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -189,29 +190,39 @@ _YEAR4 = r"(?:19|20)[0-9]{2}"
 # Between the parts of a written date: 'March 14 1957', '14th of March 1927', '14 de marzo de 1957'.
 _GAP = r"[\s.,/-]*((of|de|del)\s+)?"
 _ORDINAL = r"(?:st|nd|rd|th)?"
-# Between the digit groups of an SSN or a phone number: up to three of space, '.', '_', '/', '-'
-# ('555 - 867 - 5309', 'pt_555_867_5302'). No '(?:' before a letter or digit in the patterns that
-# reach Great Expectations (e-mail, SSN, phone, long number): its SQLAlchemy would read ':x' as a
-# bind parameter, so those use capturing groups.
-_SEP = r"[\s._/-]"
+# Between the digit groups of an SSN or a phone number: up to four of space, '.', '_', '/', ',', ':',
+# '|', '~', '-' ('555 - 867 - 5309', 'pt_555_867_5302', '555 -- 867 -- 5309', '555,867,5309'). No
+# '(?:' before a letter or digit in the patterns that reach Great Expectations (e-mail, SSN, phone,
+# long number): its SQLAlchemy would read ':x' as a bind parameter, so those use capturing groups.
+_SEP_CHARS = r"\s._/,:|~-"
+_SEP = rf"[{_SEP_CHARS}]"
 
+# The word 'at' and 'dot' written out to dodge filters: ' at ', '[at]', '(at)', '<at>', '{at}', '_at_'.
+_AT = r"(\s+at\s+|\s*[\[(<{]\s*at\s*[\])>}]\s*|[_-]at[_-])"
+_DOT = r"(\s*\.\s*|\s+dot\s+|\s*[\[(<{]\s*dot\s*[\])>}]\s*|[_-]dot[_-])"
 EMAIL_RE = (
-    r"[^\s@]+@[^\s@]+\.[^\s@]+"
-    # written out to dodge filters: 'jane.roe at example dot org', 'jroe [at] example [dot] org'
-    r"|(?i:[a-z0-9._%+-]+\s*[\[(]?\s*\bat\b\s*[\])]?\s*[a-z0-9-]+(\s*[\[(]?\s*\bdot\b\s*[\])]?\s*[a-z0-9-]+)+)"
+    # an '@' (or '%40', as in a URL) between a name and a domain, maybe with spaces around it:
+    # 'jane.roe@example.org', 'jane @ example.org', 'jane%40example.org'
+    r"[^\s@]+\s*(@|%40)\s*[^\s@]+\.[^\s@]+"
+    # written out: 'jane.roe at example dot org', 'jroe [at] example [dot] org', 'jane at example.com',
+    # 'jane_at_example_dot_com'; the last part a top-level domain of letters
+    rf"|(?i:[a-z0-9._%+]+{_AT}[a-z0-9-]+({_DOT}[a-z0-9-]+)*{_DOT}[a-z]{{2,}}([^a-z0-9]|$))"
 )
 SSN_RE = (
-    r"(?i:(ssn|social[\s_.-]*sec(urity)?)[^0-9a-z]{0,3}[0-9]{3}[\s._/-]?[0-9]{2}[\s._/-]?[0-9]{4})"
-    rf"|{_NB}[0-9]{{3}}{_SEP}{{1,3}}[0-9]{{2}}{_SEP}{{1,3}}[0-9]{{4}}{_NE}"
+    rf"(?i:(ssn|social[\s_.-]*sec(urity)?)[^0-9a-z]{{0,3}}[0-9]{{3}}{_SEP}?[0-9]{{2}}{_SEP}?[0-9]{{4}})"
+    rf"|{_NB}[0-9]{{3}}{_SEP}{{1,4}}[0-9]{{2}}{_SEP}{{1,4}}[0-9]{{4}}{_NE}"
 )
 PHONE_RE = (
-    # North American: '(555) 867-5309', '+1 555 867 5309', '5558675309', '555/867/5309'
-    rf"{_NB}(\+?1{_SEP}{{0,3}})?(\([0-9]{{3}}\)|[0-9]{{3}}){_SEP}{{0,3}}[0-9]{{3}}{_SEP}{{0,3}}[0-9]{{4}}{_NE}"
+    # North American: '(555) 867-5309', '+1 555 867 5309', '5558675309', '555/867/5309', '555,867,5309'
+    rf"{_NB}(\+?1{_SEP}{{0,4}})?(\([0-9]{{3}}\)|[0-9]{{3}}){_SEP}{{0,4}}[0-9]{{3}}{_SEP}{{0,4}}[0-9]{{4}}{_NE}"
     # with a country code: '+44 20 7946 0958', '0044 20 7946 0958'
-    r"|\+[0-9]([\s.()_/-]{0,3}[0-9]){6,14}"
-    rf"|{_NB}00[1-9]([\s.()_/-]{{0,3}}[0-9]){{9,13}}{_NE}"
-    # national, with a trunk prefix and spaces: '020 7946 0958', '(030) 1234 5678'
+    rf"|\+[0-9]([(){_SEP_CHARS}]{{0,4}}[0-9]){{6,14}}"
+    rf"|{_NB}00[1-9]([(){_SEP_CHARS}]{{0,4}}[0-9]){{9,13}}{_NE}"
+    # national, with a trunk prefix: '020 7946 0958', '(030) 1234 5678', '030/1234-5678', '030-12345678'
     rf"|{_NB}\(?0[1-9]([ )]{{0,2}}[0-9]){{8,10}}{_NE}"
+    rf"|{_NB}\(?0[1-9][0-9]{{1,3}}\)?[\s/-]{{1,3}}[0-9]{{3,4}}[\s/-]{{0,3}}[0-9]{{3,5}}{_NE}"
+    # nine or more digits one by one: '5 5 5 8 6 7 5 3 0 9'
+    rf"|([0-9]{_SEP}{{1,2}}){{8,}}[0-9]"
 )
 LONG_NUMBER_RE = r"[0-9]{9,}"
 _MONTH_NAME = (
@@ -227,10 +238,17 @@ _MONTH_NAME = (
 # A date written with a month name: 'March 14 1957', 'Mar 14, 1957', '14 March 1957', '14-Mar-57',
 # '10. März 1957', '14th of March 1927'. A two-digit year needs separators around the month:
 # 'P1DEC57A' is a hexadecimal token, not a date.
+_ROMAN_MONTH = r"(?:i|ii|iii|iv|v|vi|vii|viii|ix|x|xi|xii)"
 NAMED_DATE_RE = (
     rf"(?i:(?:^|[^a-zà-ÿ]){_MONTH_NAME}{_GAP}{_DAY}{_ORDINAL}{_GAP}{_YEAR4}{_NE}"
     rf"|{_NB}{_DAY}{_ORDINAL}{_GAP}{_MONTH_NAME}{_GAP}{_YEAR4}{_NE}"
-    rf"|{_NB}{_DAY}{_ORDINAL}[\s./-]+{_MONTH_NAME}[\s./-]+[0-9]{{2}}{_NE})"
+    rf"|{_NB}{_DAY}{_ORDINAL}[\s./-]+{_MONTH_NAME}[\s./-]+'?[0-9]{{2}}{_NE}"
+    # a two-digit year written with an apostrophe: "14 March '57", "March 14th, '57"
+    rf"|(?:^|[^a-zà-ÿ]){_MONTH_NAME}{_GAP}{_DAY}{_ORDINAL}[\s.,/-]*'[0-9]{{2}}{_NE}"
+    # a Roman month ('14.III.1957'), an ISO week date ('1957-W11-4'), East Asian ('1957年3月14日')
+    rf"|{_NB}{_DAY}[\s./-]+{_ROMAN_MONTH}[\s./-]+{_YEAR4}{_NE}"
+    rf"|{_NB}{_YEAR4}-?w[0-5][0-9](-?[1-7])?([^0-9]|$)"
+    rf"|{_NB}{_YEAR4}\s*[年년]\s*{_MONTH}\s*[月월])"
 )
 # Between the numbers of a date with a four-digit year: '/', '.', '-', '_' (each maybe followed by a
 # space) or a space: '1957-03-14', '14. 03. 1957', '1957_03_14', 'DOB 1957 03 14'.
@@ -253,8 +271,14 @@ COMPACT_DATE_YEARS = (1900, 2099)
 # invisible format characters (zero-width space, joiners, BOM) are dropped, every kind of space
 # (no-break, thin, ideographic) becomes a space, and full-width digits, '@' and punctuation and the
 # Unicode dashes become their ASCII forms ('５５５－８６７…', 'jroe＠example.org').
-_LOOKALIKES = ("０１２３４５６７８９＠＋－（）．／＿‐‑‒–—―−", "0123456789@+-()./_-------")
+_LOOKALIKES = ("＠﹫＋－﹣（）﹙﹚．﹒。｡／＿‐‑‒–—―−’‘′：﹕，﹐",
+               "@@+--()()..../_-------" + "'" * 3 + "::,,")
 assert len(_LOOKALIKES[0]) == len(_LOOKALIKES[1])
+# Every other script's digits (Arabic-Indic, Devanagari, full-width, mathematical, superscript,
+# circled...) read as the ASCII digit of the same value: 'P٥٥٥٨٦٧٥٣٠٩' is a phone number.
+_DIGITS = "".join(chr(c) for c in range(0x80, 0x110000)
+                  if unicodedata.category(chr(c)) in ("Nd", "No") and unicodedata.digit(chr(c), None) is not None)
+_DIGIT_VALUES = "".join(str(unicodedata.digit(d)) for d in _DIGITS)
 
 
 @dataclass(frozen=True)
@@ -280,9 +304,12 @@ def _lit(text: str) -> str:
 
 
 def _normalised_sql(expr: str) -> str:
-    """``expr`` with look-alike characters made plain (see :data:`_LOOKALIKES`)."""
-    return (f"translate(regexp_replace(regexp_replace({expr}, '[\\p{{Cf}}]', '', 'g'), '\\p{{Z}}', ' ', 'g'), "
-            f"{_lit(_LOOKALIKES[0])}, {_lit(_LOOKALIKES[1])})")
+    """``expr`` with look-alike characters made plain: invisible format characters and combining marks
+    dropped (a combining underline), control characters and every kind of space made a space, other scripts'
+    digits made ASCII digits (:data:`_DIGITS`) and look-alike punctuation ASCII (:data:`_LOOKALIKES`)."""
+    plain = f"regexp_replace(regexp_replace({expr}, '[\\p{{Cf}}\\p{{M}}]', '', 'g'), '[\\p{{Z}}\\p{{Cc}}]', ' ', 'g')"
+    return (f"translate(translate({plain}, {_lit(_LOOKALIKES[0])}, {_lit(_LOOKALIKES[1])}), "
+            f"{_lit(_DIGITS)}, {_lit(_DIGIT_VALUES)})")
 
 
 def _date_sql(expr: str) -> str:
@@ -311,12 +338,12 @@ def identifier_kind_sql(expr: str, dates: bool) -> str:
     The one implementation of the contract's identifier-value rule: the reader, the staging integrity
     check and the quarantine's withholding all use it. ``expr`` is an expression of code (a column
     name), never input. A quick combined pattern first skips the values that cannot match anything
-    (plain ASCII values matching no pattern); the others are normalised (:data:`_LOOKALIKES`) first.
+    (printable ASCII values matching no pattern); the others are normalised (:func:`_normalised_sql`) first.
     """
     regexes = [k.regex for k in IDENTIFIER_KINDS]
     if dates:
         regexes += [NAMED_DATE_RE, SEPARATED_DATE_RE, "[0-9]{8}"]
-    quick = "|".join(f"(?:{r})" for r in regexes) + r"|[^\x00-\x7F]"
+    quick = "|".join(f"(?:{r})" for r in regexes) + r"|[^\x20-\x7E]"
     norm = _normalised_sql(expr)
     branches = "".join(f" WHEN regexp_matches({norm}, {_lit(k.regex)}) THEN {_lit(k.label)}" for k in IDENTIFIER_KINDS)
     if dates:
@@ -338,15 +365,17 @@ def identifier_kinds(values: Sequence[str], dates: bool) -> list[str | None]:
 
 # Names (folders, files, columns) that could hold an identifier: digits, an '@', written-out e-mail
 # words or non-ASCII look-alikes. Only these are checked in DuckDB (names are checked one by one).
-_SUSPECT_NAME = re.compile(r"[0-9].*[0-9].*[0-9]|[@＠]|\bat\b|[^\x00-\x7F]", re.IGNORECASE)
+_SUSPECT_NAME = re.compile(r"[0-9].*[0-9].*[0-9]|[@＠]|(\b|_)at(\b|_)|[^\x20-\x7E]", re.IGNORECASE)
+# An e-mail address in a name, with '@' or 'at' written out ('jane at example.com', 'jo_at_example_dot_org').
+_EMAIL_IN_NAME = re.compile(r"\S+\s*[@＠﹫]\s*\S+|\S+?(\s+|\s*[\[(<{]\s*|[_-])at(\s+|\s*[\])>}]\s*|[_-])\S+",
+                            re.IGNORECASE)
 
 
 def masked(text: str) -> str:
     """``text`` with anything that could identify someone blanked: e-mail addresses become ``(e-mail)``
     and every digit ``#`` (``north-555-867-5309`` -> ``north-###-###-####``)."""
-    text = re.sub(r"\S+\s*[@＠]\s*\S+|(?i:\S+\s*[\[(]?\s*\bat\b\s*[\])]?\s*\S+\s*[\[(]?\s*\bdot\b\s*[\])]?\s*\S+)",
-                  "(e-mail)", text)
-    return re.sub(r"\d", "#", text)
+    text = _EMAIL_IN_NAME.sub("(e-mail)", text)
+    return re.sub(r"\d", "#", text)  # \d: a digit of any script
 
 
 def names_like_identifiers(names: Sequence[str], dates: bool = False) -> dict[str, str]:

@@ -478,6 +478,25 @@ def _text_expr(source: str) -> str:
     return f"NULLIF({contract.trim_sql(f'CAST({source} AS VARCHAR)')}, '')"
 
 
+def _refuse_nested_columns(con: duckdb.DuckDBPyConnection, kind: str, file: Path, header: list[str],
+                           positions: dict[str, int]) -> None:
+    """Refuse a Parquet file whose contract column holds lists, records or maps: a contract value is
+    one text or number, and read as text such a cell would slip its parts past the identifier rule."""
+    try:
+        types = [t for _, t, *_ in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(file)]).fetchall()]
+    except duckdb.Error as exc:
+        raise _parquet_rejection(file, exc) from exc
+    for column, pos in sorted(positions.items(), key=lambda kv: kv[1]):
+        kind_of = types[pos] if pos < len(types) else ""
+        if kind_of.endswith("]") or kind_of.startswith(("STRUCT", "MAP", "UNION")):
+            shown = "a list" if kind_of.endswith("]") else "a record" if kind_of.startswith(("STRUCT", "UNION")) else "a map"
+            raise ExportRejected(
+                f"{file.name}: the column '{contract.shown_name(header[pos].strip())}' ({column}) holds {shown} in "
+                f"each cell, not one value; send one text or number per cell",
+                f"{file.name}: the {kind} column {column} holds {shown} in each cell, not one value",
+            )
+
+
 def _load_file(
     con: duckdb.DuckDBPyConnection, export: str, kind: str, file: Path, result: ReadResult,
     profile: Profile | None = None,
@@ -493,6 +512,8 @@ def _load_file(
             select_cols.append(f"CAST(NULL AS VARCHAR) AS {column}")
     if not mapped:
         select_cols += [f"CAST(NULL AS VARCHAR) AS {c}" for c in EXTRA_COLUMNS]
+    if file.suffix == ".parquet":
+        _refuse_nested_columns(con, kind, file, header, positions)
     try:
         if file.suffix == ".parquet":
             # Rename the file's columns to positional names so header case/spaces do not matter.

@@ -282,7 +282,9 @@ def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
 
 
 def _quote(value: object) -> str:
-    return "'" + str(value).replace("\n", " ")[:60] + "'"
+    """A profile's key or value as a message quotes it; masked when it looks like an identifier (the
+    message is stored in the load log and printed)."""
+    return "'" + contract.shown_name(str(value).replace("\n", " "))[:60] + "'"
 
 
 class _Validator:

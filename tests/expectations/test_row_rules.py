@@ -214,11 +214,15 @@ def test_identifier_looking_values_are_withheld_from_the_quarantine(settings, lo
     """A phone number typed into a non-id column is quarantined as what it looks like, never as itself."""
     rows = sessions_series(10)
     rows[3] = {**rows[3], "sex": "555-867-5309", "pain_pre": "jane@example.org"}
+    # a name and a date of birth in a text column; an impossible visit date is still shown as it is
+    rows[5] = {**rows[5], "age_band": "Jane Roe 1957-03-14", "session_date": "2026-02-30"}
     write_export(settings.inbox, "exp", rows)
     load()
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         got = con.execute("SELECT column_name, value FROM quarantine.rejected_rows ORDER BY 1").fetchall()
-    assert got == [("pain_pre", "(withheld: looks like an e-mail address)"),
+    assert got == [("age_band", "(withheld: looks like a date)"),
+                   ("pain_pre", "(withheld: looks like an e-mail address)"),
+                   ("session_date", "2026-02-30"),
                    ("sex", "(withheld: looks like a phone number)")]
     gx = "".join(p.read_text() for p in (settings.restricted / "validation").rglob("*") if p.is_file())
     assert "555-867-5309" not in gx and "jane@example.org" not in gx

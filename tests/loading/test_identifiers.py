@@ -50,18 +50,37 @@ EVERY_COLUMN = {
     "jroe07\uff20example.org": "an e-mail address",         # full-width @
     "jane.roe08 at example dot org": "an e-mail address",
     "jroe [at] example [dot] org": "an e-mail address",
+    # a second adversarial review: other scripts' digits, marks, more separators and written-out forms
+    "P\u0665\u0665\u0665\u0668\u0666\u0667\u0665\u0663\u0660\u0669": "a phone number",  # Arabic-Indic digits
+    "P\u096b\u096b\u096b\u096e\u096c\u096d\u096b\u0969\u0966\u096f": "a phone number",  # Devanagari digits
+    "E\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079": "a number of 9 or more digits",  # superscripts
+    "P5\u03325\u03325\u0332-867-5309": "a phone number",  # combining underlines
+    "P555\x00867\x005309": "a phone number",                # NUL bytes
+    "P555,867,5311": "a phone number",
+    "P555 -- 867 -- 5312": "a phone number",
+    "T555:867:5313": "a phone number",
+    "5 5 5 8 6 7 5 3 1 4": "a phone number",
+    "P030/1234-5678": "a phone number",
+    "078,05,1121": "an SSN",
+    "jane\ufe6bexample.com": "an e-mail address",          # small commercial at
+    "jane @ example.com": "an e-mail address",
+    "jane at example.com": "an e-mail address",
+    "jane<at>example<dot>com": "an e-mail address",
+    "jane_at_example_dot_com": "an e-mail address",
 }
 DATES = [
     "1957-03-14", "1957/03/14", "03/14/1957", "14.03.1957", "14-03-1957", "19570314", "03141957", "14031957",
     "March 14 1957", "Mar 14, 1957", "14 March 1957", "14-Mar-57", "3/14/57", "pt-03-14-1957", "P19570314",
     "DOB 1957 03 09", "1957_03_24", "14. 03. 1957", "10. M\u00e4rz 1957", "14th of March 1927", "14 de marzo de 1957",
     "12 juillet 1957", "1957\u201303\u201314",
+    "P14 March '57", "March 14th, '57", "14.III.1957", "P1957-W11-4", "P1957\u5e743\u670814\u65e5",
+    "\u0661\u0669\u0665\u0667-\u0660\u0663-\u0661\u0664",
 ]
 # Realistic pseudonymous ids that must keep loading, in any id column.
 PSEUDONYMS = [
     "pt_north_00004", "P-000123", "case-4-1", "th-3", "N4-1-1", "PB4EBF8C", "T002", "V0000001", "EP000001",
     "north", "12345678", "19571314", "P-000123-45", "ep-2026-0001", "C001-P0001234", "pt 12 34", "0001 0002",
-    "Nord\u00a0Ost", "caf\u00e9-7", "th_12_3",
+    "Nord\u00a0Ost", "caf\u00e9-7", "th_12_3", "02-2026-0001", "S-2026-03-001", "visit at home", "north at 2026.03",
 ]
 ID_COLUMNS = contract.IDENTIFIER_VALUE_COLUMNS
 
@@ -279,3 +298,25 @@ def test_a_real_run_leaves_no_trace_of_any_identifier(settings, capsys) -> None:
         for part in ("555-867", "555_867", "555 867", "jane.roe", "jroe"):
             if part in name:
                 assert not any(part in text for text in texts), (what, part)
+
+
+@pytest.mark.parametrize(("expr", "shown"), [
+    ("string_split(patient_id, '0')", "a list"),
+    ("{'u': patient_id, 'd': 'example.com'}", "a record"),
+    ("map([patient_id], ['8675309'])", "a map"),
+])
+def test_a_parquet_id_column_of_lists_records_or_maps_is_refused(tmp_path, expr, shown) -> None:
+    # read as text, '[555, 867, 5309]' or "{'u': jane.roe, 'd': example.com}" would put an identifier's parts
+    # past the value rule; a contract cell is one value
+    write_export(tmp_path / "inbox", "exp", sessions_series(3), fmt="parquet")
+    file = tmp_path / "inbox" / "exp" / "sessions.parquet"
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT * REPLACE ({expr} AS patient_id) FROM read_parquet(?)) TO '{tmp_path}/x.parquet'",
+                    [str(file)])
+    (tmp_path / "x.parquet").replace(file)
+    (export,) = discover_exports(tmp_path / "inbox")
+    with duckdb.connect() as con, pytest.raises(ExportRejected) as info:
+        read_export(export, con)
+    assert str(info.value) == (f"sessions.parquet: the column 'patient_id' (patient_id) holds {shown} in each cell, "
+                               "not one value; send one text or number per cell")
+    assert info.value.public == f"sessions.parquet: the sessions column patient_id holds {shown} in each cell, not one value"

@@ -134,6 +134,26 @@ def test_a_profile_cannot_bring_in_rename_or_drop_an_identifier(text: str, expec
     assert expected in _error(text)
 
 
+@pytest.mark.parametrize(("text", "value"), [
+    ("[constants]\npayer_type = \"jane.roe@example.com\"\n", "jane.roe@example.com"),
+    ("[sessions.columns]\n\"jane.roe@example.com\" = \"x\"\n", "jane.roe@example.com"),
+    ("\"jane.roe@example.com\" = 1\n", "jane.roe@example.com"),
+    ("[sessions]\ndate_format = \"jane.roe@example.com\"\n", "jane.roe@example.com"),
+    ("[sessions.values.payer_type]\n\"078-05-1120\" = \"not-a-payer\"\n", "078-05-1120"),
+    ("[sessions.services]\n\"555 867 5309\" = { cpt_code = \"97999x\" }\n", "555 867 5309"),
+])
+def test_a_profile_message_never_quotes_an_identifier(text: str, value: str) -> None:
+    # the message goes to the load log and the run's output: a value that looks like an identifier is masked
+    message = _error(text)
+    assert value not in message and "".join(c for c in value if c.isdigit() or c == "@") not in message, message
+    assert "(e-mail)" in message or "###" in message, message
+
+
+def test_a_written_out_e_mail_is_refused_as_a_clinic_constant() -> None:
+    assert "constants.clinic_id (line 2): the value looks like an e-mail address" in _error(
+        "[constants]\nclinic_id = \"jane at example.com\"\n")
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("[sessions.values.payer_type]\n\"Blue Cross\" = \"comercial\"\n",
      "sessions.values.payer_type.'Blue Cross' (line 2): 'comercial' is not a payer_type (did you mean 'commercial'?)"),
