@@ -190,20 +190,25 @@ _YEAR4 = r"(?:19|20)[0-9]{2}"
 # Between the parts of a written date: 'March 14 1957', '14th of March 1927', '14 de marzo de 1957'.
 _GAP = r"[\s.,/-]*((of|de|del)\s+)?"
 _ORDINAL = r"(?:st|nd|rd|th)?"
-# Between the digit groups of an SSN or a phone number: up to four of space, '.', '_', '/', ',', ':',
-# '|', '~', '-' ('555 - 867 - 5309', 'pt_555_867_5302', '555 -- 867 -- 5309', '555,867,5309'). No
-# '(?:' before a letter or digit in the patterns that reach Great Expectations (e-mail, SSN, phone,
-# long number): its SQLAlchemy would read ':x' as a bind parameter, so those use capturing groups.
-_SEP_CHARS = r"\s._/,:|~-"
+# Between the digit groups of an SSN or a phone number: up to four separators, each white space or one
+# of . _ / , : ; | ~ * # = + ! \ [ ] - ('555 - 867 - 5309', 'pt_555_867_5302', '555,867,5309',
+# '[555][867][5309]'). No '(?:' before a letter or digit in the patterns that reach Great Expectations
+# (e-mail, SSN, phone, long number): its SQLAlchemy would read ':x' as a bind parameter, so those use
+# capturing groups.
+_SEP_CHARS = r"\s._/,:;|~*#=+!\\\[\]-"
 _SEP = rf"[{_SEP_CHARS}]"
 
-# The word 'at' and 'dot' written out to dodge filters: ' at ', '[at]', '(at)', '<at>', '{at}', '_at_'.
-_AT = r"(\s+at\s+|\s*[\[(<{]\s*at\s*[\])>}]\s*|[_-]at[_-])"
-_DOT = r"(\s*\.\s*|\s+dot\s+|\s*[\[(<{]\s*dot\s*[\])>}]\s*|[_-]dot[_-])"
+# The words 'at' and 'dot' written out to dodge filters: ' at ', '[at]', '(at)', '<at>', '_at_', '.at.'.
+# A real dot must join two words ('at St. Mary's' is a clinic's name, not an address).
+_AT = r"(\s+at\s+|\s*[\[(<{]\s*at\s*[\])>}]\s*|[._/+*#=-]at[._/+*#=-])"
+_DOT = r"(\.|\s+dot\s+|\s*[\[(<{]\s*(dot|\.)\s*[\])>}]\s*|[._/+*#=-]dot[._/+*#=-])"
 EMAIL_RE = (
-    # an '@' (or '%40', as in a URL) between a name and a domain, maybe with spaces around it:
-    # 'jane.roe@example.org', 'jane @ example.org', 'jane%40example.org'
-    r"[^\s@]+\s*(@|%40)\s*[^\s@]+\.[^\s@]+"
+    # an '@' between a name and a domain, maybe with spaces around it: 'jane.roe@example.org',
+    # 'jane @ example.org', '"jane roe"@[192.168.0.1]'
+    r"[^\s@]+\s*@\s*[^\s@]+\.[^\s@]+"
+    # any '@' (or '%40', '%2540', '&#64;' as in a URL or a web page) between two words: 'jane@gmail',
+    # 'jane@example dot org'; a pseudonymous token has no '@'
+    r"|(?i:[a-z0-9._%+-]\s*(@|%40|%2540|&#0*64;)\s*[a-z0-9])"
     # written out: 'jane.roe at example dot org', 'jroe [at] example [dot] org', 'jane at example.com',
     # 'jane_at_example_dot_com'; the last part a top-level domain of letters
     rf"|(?i:[a-z0-9._%+]+{_AT}[a-z0-9-]+({_DOT}[a-z0-9-]+)*{_DOT}[a-z]{{2,}}([^a-z0-9]|$))"
@@ -212,47 +217,57 @@ SSN_RE = (
     rf"(?i:(ssn|social[\s_.-]*sec(urity)?)[^0-9a-z]{{0,3}}[0-9]{{3}}{_SEP}?[0-9]{{2}}{_SEP}?[0-9]{{4}})"
     rf"|{_NB}[0-9]{{3}}{_SEP}{{1,4}}[0-9]{{2}}{_SEP}{{1,4}}[0-9]{{4}}{_NE}"
 )
+# A group of three or four digits that is not a year of 1900-2099 ('S012-2026-0315' is a case number).
+_NOT_YEAR = r"([0-9]{3}|[03-9][0-9]{3}|1[0-8][0-9]{2}|2[1-9][0-9]{2})"
 PHONE_RE = (
     # North American: '(555) 867-5309', '+1 555 867 5309', '5558675309', '555/867/5309', '555,867,5309'
     rf"{_NB}(\+?1{_SEP}{{0,4}})?(\([0-9]{{3}}\)|[0-9]{{3}}){_SEP}{{0,4}}[0-9]{{3}}{_SEP}{{0,4}}[0-9]{{4}}{_NE}"
-    # with a country code: '+44 20 7946 0958', '0044 20 7946 0958'
-    rf"|\+[0-9]([(){_SEP_CHARS}]{{0,4}}[0-9]){{6,14}}"
+    # with a country code: '+44 20 7946 0958', '0044 20 7946 0958' ('EP+2024-0042' is a token)
+    rf"|(^|[^0-9A-Za-z])\+[0-9]([(){_SEP_CHARS}]{{0,4}}[0-9]){{6,14}}"
     rf"|{_NB}00[1-9]([(){_SEP_CHARS}]{{0,4}}[0-9]){{9,13}}{_NE}"
-    # national, with a trunk prefix: '020 7946 0958', '(030) 1234 5678', '030/1234-5678', '030-12345678'
-    rf"|{_NB}\(?0[1-9]([ )]{{0,2}}[0-9]){{8,10}}{_NE}"
-    rf"|{_NB}\(?0[1-9][0-9]{{1,3}}\)?[\s/-]{{1,3}}[0-9]{{3,4}}[\s/-]{{0,3}}[0-9]{{3,5}}{_NE}"
-    # nine or more digits one by one: '5 5 5 8 6 7 5 3 0 9'
-    rf"|([0-9]{_SEP}{{1,2}}){{8,}}[0-9]"
+    # national, with a trunk prefix: '020 7946 0958', '(030) 1234 5678', '06.12.34.56.78', '030/1234-5678'
+    rf"|{_NB}\(?0[1-9]([ ).]{{0,2}}[0-9]){{8,10}}{_NE}"
+    rf"|{_NB}\(?0[1-9][0-9]{{1,3}}\)?[\s/-]{{1,3}}{_NOT_YEAR}[\s/-]{{0,3}}[0-9]{{3,5}}{_NE}"
+    # two groups of five ('98765 43210'), and nine or more digits one by one ('5 5 5 8 6 7 5 3 0 9')
+    rf"|{_NB}[0-9]{{5}}[\s-][0-9]{{5}}{_NE}"
+    r"|([0-9]\s{1,2}){8,}[0-9]"
 )
 LONG_NUMBER_RE = r"[0-9]{9,}"
 _MONTH_NAME = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
     r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
-    # German, French, Spanish, Italian and Dutch names (full words, and the usual abbreviations)
-    r"|januar|jänner|februar|märz|maerz|mai|juni|juli|oktober|dezember"
-    r"|janvier|février|fevrier|mars|avril|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre"
-    r"|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre"
-    r"|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre"
-    r"|januari|februari|maart|mei|augustus)"
+    # German, French, Spanish, Italian, Dutch and Portuguese names and the usual abbreviations
+    r"|januar|jänner|februar|märz|mär|maerz|mai|juni|juli|oktober|okt|dezember|dez"
+    r"|janvier|février|fevrier|févr|fevr|fév|fev|mars|avril|juin|juillet|août|aout|septembre|octobre"
+    r"|novembre|décembre|decembre"
+    r"|enero|ene|febrero|marzo|abril|mayo|junio|julio|agosto|ago|septiembre|setiembre|octubre|noviembre"
+    r"|diciembre|dic"
+    r"|gennaio|gen|febbraio|aprile|maggio|giugno|luglio|lug|settembre|set|ottobre|dicembre"
+    r"|januari|februari|maart|mrt|mei|augustus"
+    r"|janeiro|fevereiro|março|marco|maio|junho|julho|setembro|outubro|novembro|dezembro)"
 )
-# A date written with a month name: 'March 14 1957', 'Mar 14, 1957', '14 March 1957', '14-Mar-57',
-# '10. März 1957', '14th of March 1927'. A two-digit year needs separators around the month:
-# 'P1DEC57A' is a hexadecimal token, not a date.
+# A date written with a month name: 'March 14 1957', 'Mar 14, 1957', '14 March 1957', '1957-Mar-14',
+# '14-Mar-57', '10. März 1957', '14th of March 1927'. A two-digit year needs separators around the
+# month: 'P1DEC57A' is a hexadecimal token, not a date.
 _ROMAN_MONTH = r"(?:i|ii|iii|iv|v|vi|vii|viii|ix|x|xi|xii)"
 NAMED_DATE_RE = (
     rf"(?i:(?:^|[^a-zà-ÿ]){_MONTH_NAME}{_GAP}{_DAY}{_ORDINAL}{_GAP}{_YEAR4}{_NE}"
     rf"|{_NB}{_DAY}{_ORDINAL}{_GAP}{_MONTH_NAME}{_GAP}{_YEAR4}{_NE}"
+    rf"|{_NB}{_YEAR4}[\s.,/-]+{_MONTH_NAME}[\s.,/-]+{_DAY}{_ORDINAL}{_NE}"
     rf"|{_NB}{_DAY}{_ORDINAL}[\s./-]+{_MONTH_NAME}[\s./-]+'?[0-9]{{2}}{_NE}"
     # a two-digit year written with an apostrophe: "14 March '57", "March 14th, '57"
     rf"|(?:^|[^a-zà-ÿ]){_MONTH_NAME}{_GAP}{_DAY}{_ORDINAL}[\s.,/-]*'[0-9]{{2}}{_NE}"
-    # a Roman month ('14.III.1957'), an ISO week date ('1957-W11-4'), East Asian ('1957年3月14日')
-    rf"|{_NB}{_DAY}[\s./-]+{_ROMAN_MONTH}[\s./-]+{_YEAR4}{_NE}"
-    rf"|{_NB}{_YEAR4}-?w[0-5][0-9](-?[1-7])?([^0-9]|$)"
+    # a Roman month ('14.III.1957', '14/III/1957'), an ISO week date with its day ('1957-W11-4'; a week
+    # alone is a cohort, not a birthday), East Asian ('1957年3月14日')
+    rf"|{_NB}{_DAY}\s?[./]\s?{_ROMAN_MONTH}\s?[./]\s?{_YEAR4}{_NE}"
+    rf"|{_NB}{_YEAR4}-?w[0-5][0-9]-?[1-7]([^0-9]|$)"
     rf"|{_NB}{_YEAR4}\s*[年년]\s*{_MONTH}\s*[月월])"
 )
-# Between the numbers of a date with a four-digit year: '/', '.', '-', '_' (each maybe followed by a
-# space) or a space: '1957-03-14', '14. 03. 1957', '1957_03_14', 'DOB 1957 03 14'.
-_DATE_SEP = r"(?:[/._-] ?| )"
+# Between the numbers of a date with a four-digit year: one or two of / . _ - , : ; | ~ * # = + ! \
+# (maybe with a space either side) or one or two spaces: '1957-03-14', '14. 03. 1957', '1957_03_14',
+# 'DOB 1957 03 14', '1957--03--14', '3 - 14 - 1957'.
+_DATE_SEP_CHARS = r"/._,:;|~*#=+!\\-"
+_DATE_SEP = rf"(?:\s?[{_DATE_SEP_CHARS}]{{1,2}}\s?|\s{{1,2}})"
 # A numeric date with separators: '1957-03-14', '1957/03/14', '03/14/1957', '14.03.1957', '14-03-1957',
 # and with a two-digit year only when written with '/' or '.' ('3/14/57', '14.03.57'). The capture
 # group is the candidate, checked to be a real calendar date.
@@ -268,17 +283,35 @@ COMPACT_DATE_FORMATS = ("%Y%m%d", "%m%d%Y", "%d%m%Y")
 COMPACT_DATE_YEARS = (1900, 2099)
 
 # Before matching, a value is normalised so that look-alike characters cannot hide an identifier:
-# invisible format characters (zero-width space, joiners, BOM) are dropped, every kind of space
-# (no-break, thin, ideographic) becomes a space, and full-width digits, '@' and punctuation and the
-# Unicode dashes become their ASCII forms ('５５５－８６７…', 'jroe＠example.org').
-_LOOKALIKES = ("＠﹫＋－﹣（）﹙﹚．﹒。｡／＿‐‑‒–—―−’‘′：﹕，﹐",
-               "@@+--()()..../_-------" + "'" * 3 + "::,,")
-assert len(_LOOKALIKES[0]) == len(_LOOKALIKES[1])
-# Every other script's digits (Arabic-Indic, Devanagari, full-width, mathematical, superscript,
-# circled...) read as the ASCII digit of the same value: 'P٥٥٥٨٦٧٥٣٠٩' is a phone number.
-_DIGITS = "".join(chr(c) for c in range(0x80, 0x110000)
-                  if unicodedata.category(chr(c)) in ("Nd", "No") and unicodedata.digit(chr(c), None) is not None)
-_DIGIT_VALUES = "".join(str(unicodedata.digit(d)) for d in _DIGITS)
+# invisible format characters (zero-width space, joiners, BOM) and combining marks are dropped;
+# control characters, every kind of space and the Hangul and Braille blanks become a space; the
+# characters listed here become their ASCII look-alike; every character whose compatibility form
+# (Unicode NFKC) is one printable ASCII character becomes it (full-width 'ａｔ', '＠', mathematical
+# '𝐌𝐚𝐫'); every script's digits become ASCII digits ('٥', '५', '⁵', '⑤'); and any other punctuation
+# or symbol becomes '.', a separator every pattern knows ('555·867·5309').
+_LOOKALIKES = ("ⓐⒶ🄰‐‑‒–—―−’‘′", "@@@-------" + "'" * 3)
+_BLANKS = r"\p{Z}\p{Cc}\x{115F}\x{1160}\x{3164}\x{FFA0}\x{2800}"
+
+
+def _fold_table() -> tuple[str, str]:
+    """The one character-for-character table of the normalisation (see above), built once."""
+    table = dict(zip(*_LOOKALIKES, strict=True))
+    for code in range(0x80, 0x110000):
+        ch = chr(code)
+        if ch in table:
+            continue
+        if unicodedata.category(ch) in ("Nd", "No") and unicodedata.digit(ch, None) is not None:
+            table[ch] = str(unicodedata.digit(ch))
+            continue
+        compat = unicodedata.normalize("NFKC", ch)
+        if len(compat) == 1 and compat.isascii() and compat.isprintable() and compat != " ":
+            table[ch] = compat
+    ordered = sorted(table.items())  # parts of the table are runs of neighbouring code points
+    return "".join(k for k, _ in ordered), "".join(v for _, v in ordered)
+
+
+_FOLD_FROM, _FOLD_TO = _fold_table()
+_FOLD_PART = 240  # characters per part of the table (see _normalised_sql)
 
 
 @dataclass(frozen=True)
@@ -304,12 +337,19 @@ def _lit(text: str) -> str:
 
 
 def _normalised_sql(expr: str) -> str:
-    """``expr`` with look-alike characters made plain: invisible format characters and combining marks
-    dropped (a combining underline), control characters and every kind of space made a space, other scripts'
-    digits made ASCII digits (:data:`_DIGITS`) and look-alike punctuation ASCII (:data:`_LOOKALIKES`)."""
-    plain = f"regexp_replace(regexp_replace({expr}, '[\\p{{Cf}}\\p{{M}}]', '', 'g'), '[\\p{{Z}}\\p{{Cc}}]', ' ', 'g')"
-    return (f"translate(translate({plain}, {_lit(_LOOKALIKES[0])}, {_lit(_LOOKALIKES[1])}), "
-            f"{_lit(_DIGITS)}, {_lit(_DIGIT_VALUES)})")
+    """``expr`` with look-alike characters made plain (see the comment above :data:`_LOOKALIKES`)."""
+    plain = f"regexp_replace(regexp_replace({expr}, '[\\p{{Cf}}\\p{{M}}]', '', 'g'), '[{_BLANKS}]', ' ', 'g')"
+    # translate costs in proportion to its table for every value (0.1 ms for the whole table here):
+    # only a value that holds a character of the table (a cheap match) is translated, and only by the
+    # parts of the table (runs of code points) whose characters it holds
+    folded = "q"
+    for start in range(0, len(_FOLD_FROM), _FOLD_PART):
+        part_from, part_to = _FOLD_FROM[start:start + _FOLD_PART], _FOLD_TO[start:start + _FOLD_PART]
+        folded = (f"list_transform([{folded}], lambda q: CASE WHEN regexp_matches(q, {_lit('[' + part_from + ']')}) "
+                  f"THEN translate(q, {_lit(part_from)}, {_lit(part_to)}) ELSE q END)[1]")
+    folded = (f"list_transform([{plain}], lambda q: CASE WHEN regexp_matches(q, {_lit('[' + _FOLD_FROM + ']')}) "
+              f"THEN {folded} ELSE q END)[1]")
+    return f"regexp_replace({folded}, '[^\\P{{P}}\\x00-\\x7F]|[^\\P{{S}}\\x00-\\x7F]', '.', 'g')"
 
 
 def _date_sql(expr: str) -> str:
@@ -318,7 +358,7 @@ def _date_sql(expr: str) -> str:
         for f in COMPACT_DATE_FORMATS
     )
     year_first, year_last, short_year = ("[" + ", ".join(_lit(f) for f in group) + "]" for group in SEPARATED_DATE_FORMATS)
-    dashed = "regexp_replace(x, '[/._ -]+', '-', 'g')"
+    dashed = f"regexp_replace(x, '[ {_DATE_SEP_CHARS}]+', '-', 'g')"
     real_date = (
         f"CASE WHEN regexp_matches(x, '^[0-9]{{4}}') THEN try_strptime({dashed}, {year_first}) "
         f"WHEN regexp_matches(x, '[0-9]{{4}}$') THEN try_strptime({dashed}, {year_last}) "
@@ -344,11 +384,12 @@ def identifier_kind_sql(expr: str, dates: bool) -> str:
     if dates:
         regexes += [NAMED_DATE_RE, SEPARATED_DATE_RE, "[0-9]{8}"]
     quick = "|".join(f"(?:{r})" for r in regexes) + r"|[^\x20-\x7E]"
-    norm = _normalised_sql(expr)
-    branches = "".join(f" WHEN regexp_matches({norm}, {_lit(k.regex)}) THEN {_lit(k.label)}" for k in IDENTIFIER_KINDS)
+    # the value is normalised once and bound to the lambda's parameter, which every pattern reads
+    branches = "".join(f" WHEN regexp_matches(n, {_lit(k.regex)}) THEN {_lit(k.label)}" for k in IDENTIFIER_KINDS)
     if dates:
-        branches += f" WHEN {_date_sql(norm)} THEN {_lit(DATE_KIND)}"
-    return f"(CASE WHEN {expr} IS NULL OR NOT regexp_matches({expr}, {_lit(quick)}) THEN NULL{branches} END)"
+        branches += f" WHEN {_date_sql('n')} THEN {_lit(DATE_KIND)}"
+    kind = f"list_transform([{_normalised_sql(expr)}], lambda n: CASE{branches} END)[1]"
+    return f"(CASE WHEN {expr} IS NULL OR NOT regexp_matches({expr}, {_lit(quick)}) THEN NULL ELSE {kind} END)"
 
 
 def identifier_kinds(values: Sequence[str], dates: bool) -> list[str | None]:
@@ -365,7 +406,7 @@ def identifier_kinds(values: Sequence[str], dates: bool) -> list[str | None]:
 
 # Names (folders, files, columns) that could hold an identifier: digits, an '@', written-out e-mail
 # words or non-ASCII look-alikes. Only these are checked in DuckDB (names are checked one by one).
-_SUSPECT_NAME = re.compile(r"[0-9].*[0-9].*[0-9]|[@＠]|(\b|_)at(\b|_)|[^\x20-\x7E]", re.IGNORECASE)
+_SUSPECT_NAME = re.compile(r"[0-9].*[0-9].*[0-9]|[@＠]|%40|%2540|&#|(\b|_)at(\b|_)|[^\x20-\x7E]", re.IGNORECASE)
 # An e-mail address in a name, with '@' or 'at' written out ('jane at example.com', 'jo_at_example_dot_org').
 _EMAIL_IN_NAME = re.compile(r"\S+\s*[@＠﹫]\s*\S+|\S+?(\s+|\s*[\[(<{]\s*|[_-])at(\s+|\s*[\])>}]\s*|[_-])\S+",
                             re.IGNORECASE)

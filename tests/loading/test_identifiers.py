@@ -320,3 +320,42 @@ def test_a_parquet_id_column_of_lists_records_or_maps_is_refused(tmp_path, expr,
     assert str(info.value) == (f"sessions.parquet: the column 'patient_id' (patient_id) holds {shown} in each cell, "
                                "not one value; send one text or number per cell")
     assert info.value.public == f"sessions.parquet: the sessions column patient_id holds {shown} in each cell, not one value"
+
+
+# A second review's forms, classified in one query (the reader uses the same SQL; EVERY_COLUMN above
+# shows the rejection end to end): value -> the kind it must be given, with dates as in patient_id.
+MORE_FORMS = {
+    "555*867*5309": "a phone number", "555#867#5309": "a phone number", "555+867+5309": "a phone number",
+    "555=867=5309": "a phone number", "555\\867\\5309": "a phone number", "555;867;5309": "a phone number",
+    "[555][867][5309]": "a phone number", "555\u00b7867\u00b75309": "a phone number",  # middle dots
+    "555\u3164867\u31645309": "a phone number", "555\u2800867\u28005309": "a phone number",  # Hangul/Braille blanks
+    "06.12.34.56.78": "a phone number", "98765 43210": "a phone number", "123*45*6789": "an SSN",
+    "jane\u24d0example.org": "an e-mail address", "jane@example\u00b7org": "an e-mail address",
+    "jane@gmail": "an e-mail address", "jane@example dot org": "an e-mail address",
+    "jane.at.example.dot.org": "an e-mail address", "jane%2540example.org": "an e-mail address",
+    "jane&#64;example.org": "an e-mail address",
+    "jane \uff41\uff54 example \uff44\uff4f\uff54 org": "an e-mail address",  # full-width letters
+    "3*14*1957": "a date", "3|14|1957": "a date", "1957--03--14": "a date", "3 - 14 - 1957": "a date",
+    "1957-Mar-14": "a date", "1957, March 14": "a date", "14 M\u00e4r 1957": "a date", "14 mrt 1957": "a date",
+    "14 de mar\u00e7o de 1957": "a date", "\uff2d\uff41\uff52\uff43\uff48 14 1957": "a date",
+    "\U0001d40c\U0001d41a\U0001d42b 14 1957": "a date",  # mathematical bold letters
+}
+# Tokens the second review found refused by the first widening (each refused a real-looking export):
+# (value, checked for dates as patient_id is)
+MORE_PSEUDONYMS = [
+    ("Clinic at St. Mary's", False), ("Rehab at Mt. Sinai", False), ("Physio at Dr. Smith", False),
+    ("S012-2026-0315", False), ("CL-015/2026/0042", False), ("ep-0315-2026-012", False),
+    ("EP+2024-0042", False), ("PT+20240101", False), ("N4-1-1-1-1-1-1-1-1", False),
+    ("sess 1/2/3/4/5/6/7/8/9", False), ("P-2019-W12", True), ("PT-2024W05-012", True), ("pt-4-v-2019", True),
+    ("T-07:30", True), ("visit 3 of 12", True), ("North at Main", False), ("01ARZ3NDEKTSV4RRFFQ69G5FAV", True),
+]
+
+
+def test_a_second_review_s_forms_are_identifiers() -> None:
+    got = dict(zip(MORE_FORMS, contract.identifier_kinds(list(MORE_FORMS), dates=True), strict=True))
+    assert got == MORE_FORMS
+
+
+@pytest.mark.parametrize(("value", "dates"), MORE_PSEUDONYMS)
+def test_tokens_a_wider_rule_must_still_accept(value: str, dates: bool) -> None:
+    assert contract.identifier_kind(value, dates=dates) is None
