@@ -488,8 +488,9 @@ def _refuse_nested_columns(con: duckdb.DuckDBPyConnection, kind: str, file: Path
         raise _parquet_rejection(file, exc) from exc
     for column, pos in sorted(positions.items(), key=lambda kv: kv[1]):
         kind_of = types[pos] if pos < len(types) else ""
-        if kind_of.endswith("]") or kind_of.startswith(("STRUCT", "MAP", "UNION")):
-            shown = "a list" if kind_of.endswith("]") else "a record" if kind_of.startswith(("STRUCT", "UNION")) else "a map"
+        shown = ("a list" if kind_of.endswith("]") else "a record" if kind_of.startswith(("STRUCT", "UNION"))
+                 else "a map" if kind_of.startswith("MAP") else None)
+        if shown:
             raise ExportRejected(
                 f"{file.name}: the column '{contract.shown_name(header[pos].strip())}' ({column}) holds {shown} in "
                 f"each cell, not one value; send one text or number per cell",
