@@ -20,6 +20,7 @@ suppressed on its own (a *family*):
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -170,16 +171,18 @@ def publish_curves(
     """
     rows = []
     times = sorted({0, *(int(t) for t in curve["t"]), *(int(t) for t in grid_times)})
-    for group, part in curve.sort_values("t").groupby("condition_group", sort=True):
+    for group, part in curve.sort_values("t", kind="stable").groupby("condition_group", sort=True):
         ts = part["t"].astype(int).tolist()
-        last = max(ts)
+        event_times = set(ts)
+        support = part["n_patients_at_risk"].tolist()
+        at_risk_now = part["at_risk"].tolist()
         for t in times:
-            if t > last:
+            if t > ts[-1]:
                 continue
-            nxt = part[part["t"].astype(int) >= t].iloc[0]
+            i = bisect.bisect_left(ts, t)  # the first curve time >= t carries the numbers at t
             rows.append({
-                "condition_group": group, "t": t, "support": float(nxt["n_patients_at_risk"]),
-                "at_risk": int(nxt["at_risk"]), "is_event_time": t in ts or t == 0,
+                "condition_group": group, "t": t, "support": float(support[i]),
+                "at_risk": int(at_risk_now[i]), "is_event_time": t in event_times or t == 0,
             })
     grid = pd.DataFrame(rows, columns=["condition_group", "t", "support", "at_risk", "is_event_time"])
     if grid.empty:
@@ -187,14 +190,14 @@ def publish_curves(
         return PublishedCurves(empty_points, pd.DataFrame(columns=["condition_group", "t", "at_risk", "hidden"]))
     blocked = [g for g in grid["condition_group"].unique() if cells.is_hidden("relief", (ALL, ALL, ALL, str(g)))]
     grid["hidden"] = suppress_curves(grid, "condition_group", "t", "support", cells.threshold, hidden_groups=blocked)
-    values = curve.set_index(["condition_group", "t"])
+    values = {(g, int(t)): (float(s), float(lo), float(hi)) for g, t, s, lo, hi in
+              curve[["condition_group", "t", "survival", "ci_low", "ci_high"]].itertuples(index=False)}
     points = []
     for r in grid[grid["is_event_time"] & ~grid["hidden"]].itertuples():
         if r.t == 0:
             survival, low, high = 1.0, 1.0, 1.0
         else:
-            v = values.loc[(r.condition_group, r.t)]
-            survival, low, high = float(v["survival"]), float(v["ci_low"]), float(v["ci_high"])
+            survival, low, high = values[(r.condition_group, int(r.t))]
         points.append({"condition_group": r.condition_group, "t": int(r.t), "survival": survival, "ci_low": low,
                        "ci_high": high, "at_risk": int(r.at_risk)})
     at_risk = grid[["condition_group", "t", "at_risk", "hidden"]].copy()

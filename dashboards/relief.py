@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -98,11 +99,23 @@ def at_risk_value(at_risk: pd.DataFrame, group: str, t: int) -> tuple[bool, int 
 
     ``(True, None)`` means suppressed; ``(True, 0)`` nobody is left at risk.
     """
-    part = at_risk[(at_risk["condition_group"] == group) & (at_risk["t"] >= t)].sort_values("t")
-    if part.empty:
-        return True, 0
-    first = part.iloc[0]
-    return True, None if bool(first["hidden"]) else int(first["at_risk"])
+    return _at_risk_values(at_risk[at_risk["condition_group"] == group], [t])[0]
+
+
+def _at_risk_values(part: pd.DataFrame, times: Sequence[int]) -> list[tuple[bool, int | None]]:
+    """:func:`at_risk_value` of one group's rows at each of ``times`` (one sort, one search per time)."""
+    part = part.sort_values("t", kind="stable")
+    ts = part["t"].to_numpy(dtype=float)
+    hidden = part["hidden"].to_numpy(dtype=bool)
+    values = part["at_risk"].tolist()
+    out: list[tuple[bool, int | None]] = []
+    for t in times:
+        i = int(np.searchsorted(ts, t, side="left"))
+        if i == len(ts):
+            out.append((True, 0))
+        else:
+            out.append((True, None if hidden[i] else int(values[i])))
+    return out
 
 
 def at_risk_cells(at_risk: pd.DataFrame, times: Sequence[int]) -> dict[str, list[int | None]]:
@@ -110,11 +123,11 @@ def at_risk_cells(at_risk: pd.DataFrame, times: Sequence[int]) -> dict[str, list
     ``times`` (None where suppressed: after a hidden time everything is hidden, since even "0" would tell
     when the few ended)."""
     out: dict[str, list[int | None]] = {}
-    for group in condition_order(at_risk["condition_group"].astype(str).unique().tolist()):
+    groups = at_risk["condition_group"].astype(str)
+    for group in condition_order(groups.unique().tolist()):
         values: list[int | None] = []
         stopped = False
-        for t in times:
-            _, value = at_risk_value(at_risk, group, t)
+        for _, value in _at_risk_values(at_risk[groups == group], times):
             stopped = stopped or value is None
             values.append(None if stopped else value)
         out[group] = values

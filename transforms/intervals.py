@@ -14,6 +14,8 @@ lookup table ``_t_quantiles(df, q)`` that :func:`ensure_t_quantiles` extends on 
 
 from __future__ import annotations
 
+import functools
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -24,6 +26,7 @@ CONFIDENCE = 0.95
 T_QUANTILES_TABLE = "_t_quantiles"
 
 
+@functools.lru_cache(maxsize=16)  # pages ask for the same two levels hundreds of times
 def z_value(confidence: float = CONFIDENCE) -> float:
     """Intervals are 95%: the two-sided normal quantile of a confidence level (1.959963984540054)."""
     from scipy import stats  # imported on use: scipy costs about a second of start-up for every process

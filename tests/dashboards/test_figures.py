@@ -15,7 +15,7 @@ from dashboards.funnel import Z95, Z998, control_limit, funnel_figure, position
 from dashboards.payer import visit_bin_labels
 from dashboards.publication import hidden_column
 from dashboards.quality import public_reason
-from dashboards.relief import at_risk_table, relief_figure
+from dashboards.relief import at_risk_cells, at_risk_table, at_risk_value, relief_figure
 from dashboards.theme import (
     ALL_COLOUR,
     FONT,
@@ -136,6 +136,20 @@ def test_at_risk_table_hides_everything_after_a_hidden_time() -> None:
                          "hidden": [False, True, True]})
     html = at_risk_table(grid, [0, 2, 4, 6], 11)
     assert html.count("suppressed</span>") == 3 and ">20<" in html
+
+
+def test_at_risk_cells_take_the_first_curve_time_at_or_after_each_time() -> None:
+    # rows deliberately unsorted; neck_pain's curve ends at t=3, so t=4 and t=6 have nobody left at risk
+    grid = pd.DataFrame({"condition_group": ["low_back_pain", "neck_pain", "low_back_pain", "neck_pain",
+                                             "low_back_pain"],
+                         "t": [5, 3, 0, 0, 2], "at_risk": [12, 14, 40, 30, 25],
+                         "hidden": [False, False, False, False, False]})
+    cells = at_risk_cells(grid, [0, 1, 2, 4, 6])
+    assert cells == {"low_back_pain": [40, 25, 25, 12, 0], "neck_pain": [30, 14, 14, 0, 0]}
+    assert at_risk_value(grid, "low_back_pain", 3) == (True, 12) and at_risk_value(grid, "neck_pain", 9) == (True, 0)
+    hidden = grid.assign(hidden=[True, False, False, False, False], at_risk=[None, 14, 40, 30, 25])
+    assert at_risk_value(hidden, "low_back_pain", 3) == (True, None)
+    assert at_risk_cells(hidden, [0, 3, 6])["low_back_pain"] == [40, None, None]  # nothing after a hidden time
 
 
 def test_number_formats() -> None:
