@@ -7,6 +7,7 @@ breaking several rules, the ROM row of a quarantined session, values exactly at 
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -226,3 +227,9 @@ def test_identifier_looking_values_are_withheld_from_the_quarantine(settings, lo
                    ("sex", "(withheld: looks like a phone number)")]
     gx = "".join(p.read_text() for p in (settings.restricted / "validation").rglob("*") if p.is_file())
     assert "555-867-5309" not in gx and "jane@example.org" not in gx
+    # Great Expectations' own results count the failing rows and hold no value at all
+    results = [json.loads(p.read_text()) for p in (settings.restricted / "validation").rglob("_great_expectations/*/*.json")]
+    failing = [r["result"] for res in results for r in res["results"] if not r["success"]]
+    assert failing == [{"observed_value": 1}] * 4
+    raw = json.dumps(results)
+    assert "1957" not in raw and "2026-02-30" not in raw and "withheld" not in raw
