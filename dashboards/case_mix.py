@@ -24,7 +24,16 @@ from plotly.subplots import make_subplots
 from dashboards import html
 from dashboards.payer import payer_label
 from dashboards.publication import REFERENCE_NOTE, rows_with
-from dashboards.theme import ACCENT, ALL_COLOUR, WARN, base_layout, condition_label, fmt, is_missing
+from dashboards.theme import (
+    ACCENT,
+    ALL_COLOUR,
+    WARN,
+    base_layout,
+    condition_label,
+    fmt,
+    is_missing,
+    reference_line,
+)
 
 PAIN_MODEL = "pain_change"
 RESPONDER_MODEL = "responder"
@@ -154,8 +163,8 @@ def coefficients_figure(coefficients: pd.DataFrame, title: str, subtitle: str = 
             hovertemplate=("<b>%{y}</b><br>" + ("odds ratio %{x:.2f}" if odds else "%{x:+.2f} points")
                            + " (95% CI %{customdata[0]:.2f} to %{customdata[1]:.2f})<extra></extra>"),
         ), row=1, col=col)
-    fig.add_vline(x=0, line={"color": "#9aa5b1", "width": 1}, row=1, col=1)
-    fig.add_vline(x=1, line={"color": "#9aa5b1", "width": 1}, row=1, col=2)
+    reference_line(fig, {"color": "#9aa5b1", "width": 1}, x=0)
+    reference_line(fig, {"color": "#9aa5b1", "width": 1}, x=1, subplot=2)
     fig = base_layout(fig, title, height=max(360, 21 * len(order) + 190), subtitle=subtitle)
     fig.update_yaxes(categoryorder="array", categoryarray=[labels[t] for t in order][::-1], automargin=True)
     fig.update_xaxes(title_text="points of expected change (higher: more improvement expected)", zeroline=False,

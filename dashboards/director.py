@@ -55,6 +55,7 @@ from dashboards.theme import (
     fmt_interval,
     fmt_range,
     is_missing,
+    reference_line,
 )
 from transforms.config import Settings
 from transforms.intervals import z_value
@@ -210,8 +211,9 @@ def therapist_completeness_figure(
                            "<extra></extra>"),
         ))
     if reference is not None:
-        fig.add_hline(y=reference, line={"color": ALL_COLOUR, "dash": "dot", "width": 1},
-                      annotation_text=reference_label, annotation_position="bottom right")
+        reference_line(fig, {"color": ALL_COLOUR, "dash": "dot", "width": 1}, y=reference)
+        fig.add_annotation(text=reference_label, showarrow=False, x=1, xanchor="right", xref="x domain", y=reference,
+                           yanchor="top", yref="y")
     fig = base_layout(fig, "Follow-up completeness by therapist", height=420,
                       subtitle="each point is a therapist: share of their episodes with a final pain score")
     lowest = float((shown["n_with_final_pain"].astype(float) / shown["n_episodes"].astype(float)).min())

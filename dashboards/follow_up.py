@@ -15,7 +15,16 @@ from plotly.subplots import make_subplots
 
 from dashboards.publication import hidden_column, rows_with
 from dashboards.suppression import ALL
-from dashboards.theme import ALL_COLOUR, GOOD, WARN, base_layout, condition_label, condition_order, is_missing
+from dashboards.theme import (
+    ALL_COLOUR,
+    GOOD,
+    WARN,
+    base_layout,
+    condition_label,
+    condition_order,
+    is_missing,
+    reference_line,
+)
 
 STATUSES = (
     ("n_discharged", "discharged", GOOD),
@@ -74,8 +83,8 @@ def follow_up_figure(follow_up: pd.DataFrame, title: str, subtitle: str = "") ->
                        "95% CI %{customdata[0]:.0%} to %{customdata[1]:.0%}<extra></extra>"),
     ), row=1, col=2)
     if ALL in lost.index:
-        fig.add_vline(x=float(lost.loc[ALL, "lost_rate"]), line={"color": ALL_COLOUR, "dash": "dot", "width": 1},
-                      row=1, col=2)
+        reference_line(fig, {"color": ALL_COLOUR, "dash": "dot", "width": 1}, x=float(lost.loc[ALL, "lost_rate"]),
+                       subplot=2)
     fig = base_layout(fig, title, height=max(320, 26 * len(order) + 190), subtitle=subtitle)
     fig.update_layout(barmode="stack", bargap=0.3,
                       legend={"orientation": "h", "x": 0, "xanchor": "left", "yref": "container", "y": 0.01,

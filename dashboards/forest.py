@@ -19,6 +19,7 @@ from dashboards.theme import (
     condition_order,
     is_missing,
     optional_float,
+    reference_line,
 )
 
 
@@ -61,9 +62,9 @@ def forest_figure(outcomes: pd.DataFrame, title: str, subtitle: str = "", *, res
             showlegend=False,
         ), row=1, col=col)
         if len(pooled) and not is_missing(pooled[est].iloc[0]):
-            fig.add_vline(x=float(pooled[est].iloc[0]), line={"color": ALL_COLOUR, "dash": "dot", "width": 1},
-                          row=1, col=col)
-    fig.add_vline(x=0, line={"color": "#9aa5b1", "width": 1}, row=1, col=1)
+            reference_line(fig, {"color": ALL_COLOUR, "dash": "dot", "width": 1}, x=float(pooled[est].iloc[0]),
+                           subplot=col)
+    reference_line(fig, {"color": "#9aa5b1", "width": 1}, x=0)
     fig = base_layout(fig, title, height=max(300, 30 * len(rows) + 150), subtitle=subtitle)
     fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], automargin=True)
     fig.update_xaxes(title_text="points on the 0–10 scale (baseline − final; higher is better)", row=1, col=1)

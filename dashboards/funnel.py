@@ -15,7 +15,16 @@ from collections.abc import Callable, Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboards.theme import ALL_COLOUR, MUTED, base_layout, clinic_label, is_missing, optional_float, rgba
+from dashboards.theme import (
+    ALL_COLOUR,
+    MUTED,
+    base_layout,
+    clinic_label,
+    is_missing,
+    optional_float,
+    reference_line,
+    rgba,
+)
 
 Z95 = 1.959964
 Z998 = 3.090232
@@ -87,7 +96,7 @@ def unit_labels(part: pd.DataFrame, is_clinic: bool) -> list[str]:
 def finish_funnel(fig: go.Figure, n: pd.Series, title: str, subtitle: str, y_title: str,
                   y_format: str | None = None) -> go.Figure:
     """The zero line, shared layout and axes of a funnel plot; a log n axis when unit sizes differ widely."""
-    fig.add_hline(y=0, line={"color": "#5b6775", "width": 1})
+    reference_line(fig, {"color": "#5b6775", "width": 1}, y=0)
     fig = base_layout(fig, title, height=490, subtitle=subtitle)
     fig.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.2, "yanchor": "top"},
                       margin={"b": 100})

@@ -73,6 +73,7 @@ from dashboards.theme import (
     fmt,
     fmt_range,
     is_missing,
+    reference_line,
 )
 from transforms.config import Settings
 from transforms.runs import RunRecord
@@ -193,7 +194,7 @@ def rom_figure(rom: pd.DataFrame) -> go.Figure | None:
                 "args": [{"visible": [o == g for o in owners]}, {"height": heights[g]}]} for g in groups]
     fig.add_vline(x=1, line={"color": GOOD, "dash": "dash", "width": 1.5}, annotation_text="normal",
                   annotation_position="top", row=1, col=1)
-    fig.add_vline(x=0, line={"color": "#9aa5b1", "width": 1}, row=1, col=2)
+    reference_line(fig, {"color": "#9aa5b1", "width": 1}, x=0, subplot=2)
     fig = base_layout(fig, "Range of motion against normal values, and the gain", height=heights[first],
                       subtitle="open circle: mean first measurement; filled: mean last later one (100% = normal); "
                                "square: mean gain in degrees (mm for mouth opening) with its 95% interval")
@@ -234,7 +235,7 @@ def function_figure(function: pd.DataFrame) -> go.Figure | None:
                        "episodes<extra></extra>"),
         showlegend=False,
     ))
-    fig.add_vline(x=0, line={"color": "#9aa5b1", "width": 1})
+    reference_line(fig, {"color": "#9aa5b1", "width": 1}, x=0)
     fig.add_vline(x=1, line={"color": GOOD, "dash": "dash", "width": 1.5}, annotation_text="MCID",
                   annotation_position="top")
     fig = base_layout(fig, "Function instruments: improvement against the minimal clinically important difference",

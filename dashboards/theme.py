@@ -159,6 +159,25 @@ def _merged(current: dict, changes: dict) -> dict:
     return merged
 
 
+def reference_line(fig: go.Figure, line: dict, *, x: float | None = None, y: float | None = None,
+                   subplot: int = 1) -> go.Figure:
+    """A vertical line at ``x`` or a horizontal one at ``y`` across the axes of subplot ``subplot``
+    (numbered as Plotly numbers axes: 1 is ``x``/``y``, 2 is ``x2``/``y2``).
+
+    The same shape ``add_vline``/``add_hline`` draw, added directly: those look up the figure's subplot
+    grid for every line (and build one for a figure made without ``make_subplots``), which cost more
+    than the rest of a funnel plot; the director's page draws about 80 such lines.
+    """
+    xaxis, yaxis = ("x", "y") if subplot == 1 else (f"x{subplot}", f"y{subplot}")
+    if (x is None) == (y is None):
+        raise ValueError("a reference line needs exactly one of x and y")
+    if x is not None:
+        fig.add_shape(type="line", x0=x, x1=x, xref=xaxis, y0=0, y1=1, yref=f"{yaxis} domain", line=line)
+    else:
+        fig.add_shape(type="line", x0=0, x1=1, xref=f"{xaxis} domain", y0=y, y1=y, yref=yaxis, line=line)
+    return fig
+
+
 def base_layout(fig: go.Figure, title: str, height: int = 420, subtitle: str = "") -> go.Figure:
     """Apply the shared look: left-aligned title (and optional subtitle), fonts, margins, white background."""
     title_spec: dict = {"text": f"<b>{title}</b>", "x": 0.01, "xanchor": "left", "y": 0.985, "yanchor": "top",

@@ -25,6 +25,7 @@ from dashboards.theme import (
     condition_colour,
     condition_label,
     fmt,
+    reference_line,
 )
 from tests.dashboards.conftest import GROUP_SIZES
 from transforms.reference import condition_groups
@@ -150,6 +151,27 @@ def test_at_risk_cells_take_the_first_curve_time_at_or_after_each_time() -> None
     hidden = grid.assign(hidden=[True, False, False, False, False], at_risk=[None, 14, 40, 30, 25])
     assert at_risk_value(hidden, "low_back_pain", 3) == (True, None)
     assert at_risk_cells(hidden, [0, 3, 6])["low_back_pain"] == [40, None, None]  # nothing after a hidden time
+
+
+def test_reference_lines_are_the_shapes_plotly_draws() -> None:
+    from plotly.subplots import make_subplots
+
+    line = {"color": "#333333", "dash": "dot", "width": 1}
+    ours, plotly = (make_subplots(rows=1, cols=2, shared_yaxes=True) for _ in range(2))
+    for fig in (ours, plotly):
+        for col in (1, 2):
+            fig.add_trace(go.Scatter(x=[1, 2], y=["a", "b"]), row=1, col=col)
+    reference_line(ours, line, x=0.25, subplot=2)
+    reference_line(ours, line, x=0)
+    plotly.add_vline(x=0.25, line=line, row=1, col=2)
+    plotly.add_vline(x=0, line=line, row=1, col=1)
+    assert ours.to_plotly_json()["layout"]["shapes"] == plotly.to_plotly_json()["layout"]["shapes"]
+    single, reference = go.Figure(go.Scatter(x=[1], y=[1])), go.Figure(go.Scatter(x=[1], y=[1]))
+    reference_line(single, line, y=0.5)
+    reference.add_hline(y=0.5, line=line)
+    assert single.to_plotly_json()["layout"] == reference.to_plotly_json()["layout"]
+    with pytest.raises(ValueError, match="exactly one"):
+        reference_line(single, line, x=1, y=1)
 
 
 def test_number_formats() -> None:
