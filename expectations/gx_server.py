@@ -46,6 +46,9 @@ def _validate_in_child(request: dict[str, Any]) -> str:
     pid = os.fork()
     if pid == 0:  # the child: validate, write the answer, end without running the helper's cleanup
         os.close(read_end)
+        # DuckDB draws a progress bar on standard output for a query that runs a few seconds (a large
+        # batch); it would land between the run's own progress lines. GX prints nothing else there.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
         status = 0
         try:
             with os.fdopen(write_end, "w", encoding="utf-8") as out:

@@ -83,3 +83,23 @@ def test_a_helper_that_dies_is_reported_in_one_line_and_replaced(tmp_path: Path,
         assert helper._process is None  # forgotten: the next validation starts a new one
     finally:
         helper.stop()
+
+
+CHILD_SCRIPT = """
+import os
+import expectations.gx_server as server
+
+def noisy(request):
+    os.write(1, b"NOISE: a progress bar on standard output\\n")  # as DuckDB's C++ code writes it
+    return {"status": "ok", "request": request}
+
+server._answer = noisy
+print("answer:", server._validate_in_child({"file": "sessions"}))
+"""
+
+
+def test_what_a_validation_writes_on_standard_output_never_reaches_the_run(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", CHILD_SCRIPT], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == 'answer: {"status": "ok", "request": {"file": "sessions"}}\n'
+    assert "NOISE" not in done.stderr
