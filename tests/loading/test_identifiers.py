@@ -359,3 +359,13 @@ def test_a_second_review_s_forms_are_identifiers() -> None:
 @pytest.mark.parametrize(("value", "dates"), MORE_PSEUDONYMS)
 def test_tokens_a_wider_rule_must_still_accept(value: str, dates: bool) -> None:
     assert contract.identifier_kind(value, dates=dates) is None
+
+
+def test_the_normalisation_table_skips_only_code_points_that_cannot_be_in_it() -> None:
+    import unicodedata
+
+    everything = (range(0x80, 0x110000),)
+    skipped = [c for c in everything[0] if not any(c in block for block in contract.FOLD_SCANNED)]
+    assert len(skipped) > 700_000  # what makes the table cheap to build
+    assert {unicodedata.category(chr(c)) for c in skipped} <= {"Cn", "Co"}  # unassigned or private use
+    assert contract._fold_table(everything) == (contract._FOLD_FROM, contract._FOLD_TO)
