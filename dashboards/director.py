@@ -22,7 +22,6 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from dashboards import downloads, html, wording
 from dashboards.case_mix import case_mix_words
@@ -45,17 +44,23 @@ from dashboards.theme import (
     ACCENT_LIGHT,
     ALL_COLOUR,
     MUTED,
+    axes_of,
     base_layout,
     clinic_colour,
     clinic_label,
     condition_colour,
     condition_label,
     condition_order,
+    figure_of,
     fmt,
     fmt_interval,
     fmt_range,
     is_missing,
+    merged,
     reference_line,
+    styled_layout,
+    subplot_layout,
+    update_axes,
 )
 from transforms.config import Settings
 from transforms.intervals import z_value
@@ -239,22 +244,25 @@ def trend_figure(monthly: pd.DataFrame, in_progress_from: str | None, title: str
     keys = [pd.Timestamp(m).strftime("%Y-%m") for m in rows["month"]]
     months = [pd.Timestamp(m).strftime("%b %Y") for m in rows["month"]]
     open_month = [in_progress_from is not None and k >= in_progress_from for k in keys]
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07, row_heights=[0.34, 0.33, 0.33],
-                        subplot_titles=("Sessions of the episodes started in the month",
-                                        "Mean sustained pain change (NRS points, 95% CI)",
-                                        f"Responder rate, {responder_label} (95% CI)"))
+    layout = subplot_layout(3, 1, shared_xaxes=True, vertical_spacing=0.07, row_heights=[0.34, 0.33, 0.33],
+                            subplot_titles=("Sessions of the episodes started in the month",
+                                            "Mean sustained pain change (NRS points, 95% CI)",
+                                            f"Responder rate, {responder_label} (95% CI)"))
     counts_ok = ~rows[hidden_column("counts")]
-    fig.add_trace(go.Bar(
-        x=[m for m, ok in zip(months, counts_ok, strict=True) if ok],
-        y=rows.loc[counts_ok, "n_sessions"].astype(float).tolist(),
-        marker_color=[("#dfe6ee" if o else ACCENT_LIGHT) for o, ok in zip(open_month, counts_ok, strict=True) if ok],
-        name="sessions",
-        customdata=[[int(e), "; month still in progress" if o else ""] for e, o, ok in zip(
+    data: list[dict] = [{
+        "type": "bar",
+        "x": [m for m, ok in zip(months, counts_ok, strict=True) if ok],
+        "y": rows.loc[counts_ok, "n_sessions"].astype(float).tolist(),
+        "marker": {"color": [("#dfe6ee" if o else ACCENT_LIGHT) for o, ok in zip(open_month, counts_ok, strict=True)
+                             if ok]},
+        "name": "sessions",
+        "customdata": [[int(e), "; month still in progress" if o else ""] for e, o, ok in zip(
             rows["n_episodes"], open_month, counts_ok, strict=True) if ok],
-        hovertemplate="<b>%{x}</b><br>%{y:,} sessions in %{customdata[0]:,} episodes started this month"
-                      "%{customdata[1]}<extra></extra>",
-        showlegend=False,
-    ), row=1, col=1)
+        "hovertemplate": "<b>%{x}</b><br>%{y:,} sessions in %{customdata[0]:,} episodes started this month"
+                         "%{customdata[1]}<extra></extra>",
+        "showlegend": False,
+        **axes_of(1),
+    }]
     for row, est, lo, hi, fmt_ in ((2, "mean_pain_change", "mean_pain_change_ci_low", "mean_pain_change_ci_high", ".2f"),
                                    (3, "responder_rate", "responder_ci_low", "responder_ci_high", ".0%")):
         hidden = rows[hidden_column("pain")].tolist()
@@ -265,41 +273,46 @@ def trend_figure(monthly: pd.DataFrame, in_progress_from: str | None, title: str
         done = [i for i, v in enumerate(y) if v is not None and not open_month[i]]
         going = [i for i, v in enumerate(y) if v is not None and open_month[i]]
         xs = [months[i] for i in done]
-        fig.add_trace(go.Scatter(x=xs, y=[high[i] for i in done], mode="lines", line={"width": 0},
-                                 hoverinfo="skip", showlegend=False), row=row, col=1)
-        fig.add_trace(go.Scatter(x=xs, y=[low[i] for i in done], mode="lines", line={"width": 0}, fill="tonexty",
-                                 fillcolor="rgba(11,110,153,0.15)", hoverinfo="skip", showlegend=False), row=row, col=1)
+        data.append({"type": "scatter", "x": xs, "y": [high[i] for i in done], "mode": "lines", "line": {"width": 0},
+                     "hoverinfo": "skip", "showlegend": False, **axes_of(row)})
+        data.append({"type": "scatter", "x": xs, "y": [low[i] for i in done], "mode": "lines", "line": {"width": 0},
+                     "fill": "tonexty", "fillcolor": "rgba(11,110,153,0.15)", "hoverinfo": "skip", "showlegend": False,
+                     **axes_of(row)})
         for part, finished in ((done, True), (going, False)):
             if not part:
                 continue
-            fig.add_trace(go.Scatter(
-                x=[months[i] for i in part], y=[y[i] for i in part],
-                mode="lines+markers" if finished else "markers",
-                line={"color": ACCENT, "width": 2},
-                marker={"size": 7 if finished else 9, "symbol": "circle" if finished else "circle-open",
-                        "color": ACCENT, "line": {"width": 2, "color": ACCENT}},
-                name="finished months" if finished else "months still in progress",
-                showlegend=row == 3, legendgroup="done" if finished else "open",
-                error_y=None if finished else {"type": "data", "symmetric": False, "color": MUTED,
-                                               "array": [None if high[i] is None else high[i] - y[i] for i in part],
-                                               "arrayminus": [None if low[i] is None else y[i] - low[i] for i in part]},
-                customdata=[[low[i], high[i], n[i], "" if finished else "<br><i>month still in progress: episodes "
-                             "that started in it have barely begun</i>"] for i in part],
-                hovertemplate=(f"<b>%{{x}}</b><br>%{{y:{fmt_}}} (95% CI %{{customdata[0]:{fmt_}}} to "
-                               f"%{{customdata[1]:{fmt_}}})<br>n = %{{customdata[2]:,}} pain-evaluable episodes"
-                               "%{customdata[3]}<extra></extra>"),
-            ), row=row, col=1)
-    fig = base_layout(fig, title, height=660,
-                      subtitle="by month of episode start; hollow markers: months still in progress at the data's "
-                               "end (their episodes have barely begun, so their outcomes are not comparable yet)")
-    fig.update_yaxes(title_text="sessions", row=1, col=1)
-    fig.update_yaxes(title_text="points", row=2, col=1, rangemode="tozero")
-    fig.update_yaxes(title_text="responders", tickformat=".0%", row=3, col=1, rangemode="tozero")
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=months)
-    fig.update_annotations(font={"size": 12.5}, x=0, xanchor="left")
-    fig.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.08, "yanchor": "top"},
-                      margin={"b": 80})
-    return fig
+            trace = {
+                "type": "scatter", "x": [months[i] for i in part], "y": [y[i] for i in part],
+                "mode": "lines+markers" if finished else "markers",
+                "line": {"color": ACCENT, "width": 2},
+                "marker": {"size": 7 if finished else 9, "symbol": "circle" if finished else "circle-open",
+                           "color": ACCENT, "line": {"width": 2, "color": ACCENT}},
+                "name": "finished months" if finished else "months still in progress",
+                "showlegend": row == 3, "legendgroup": "done" if finished else "open",
+                "customdata": [[low[i], high[i], n[i], "" if finished else "<br><i>month still in progress: episodes "
+                                "that started in it have barely begun</i>"] for i in part],
+                "hovertemplate": (f"<b>%{{x}}</b><br>%{{y:{fmt_}}} (95% CI %{{customdata[0]:{fmt_}}} to "
+                                  f"%{{customdata[1]:{fmt_}}})<br>n = %{{customdata[2]:,}} pain-evaluable episodes"
+                                  "%{customdata[3]}<extra></extra>"),
+                **axes_of(row),
+            }
+            if not finished:
+                trace["error_y"] = {"type": "data", "symmetric": False, "color": MUTED,
+                                    "array": [None if high[i] is None else high[i] - y[i] for i in part],
+                                    "arrayminus": [None if low[i] is None else y[i] - low[i] for i in part]}
+            data.append(trace)
+    layout = styled_layout(layout, title, height=660,
+                           subtitle="by month of episode start; hollow markers: months still in progress at the "
+                                    "data's end (their episodes have barely begun, so their outcomes are not "
+                                    "comparable yet)")
+    update_axes(layout, "y", {"title": {"text": "sessions"}}, subplot=1)
+    update_axes(layout, "y", {"title": {"text": "points"}, "rangemode": "tozero"}, subplot=2)
+    update_axes(layout, "y", {"title": {"text": "responders"}, "tickformat": ".0%", "rangemode": "tozero"}, subplot=3)
+    update_axes(layout, "x", {"type": "category", "categoryorder": "array", "categoryarray": months})
+    layout["annotations"] = [merged(a, {"font": {"size": 12.5}, "x": 0, "xanchor": "left"}) for a in layout["annotations"]]
+    layout = merged(layout, {"legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.08,
+                                               "yanchor": "top"}, "margin": {"b": 80}})
+    return figure_of(data, layout)
 
 
 def _hidden_note(outcomes: pd.DataFrame, family: str, what: str) -> str:

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from dashboards.theme import (
     ALL_COLOUR,
-    base_layout,
+    axes_of,
     condition_colour,
     condition_label,
     condition_order,
+    figure_of,
     is_missing,
+    line_shape,
+    merged,
     optional_float,
-    reference_line,
+    styled_layout,
+    subplot_layout,
+    update_axes,
 )
 
 
@@ -36,39 +40,46 @@ def forest_figure(outcomes: pd.DataFrame, title: str, subtitle: str = "", *, res
     order = condition_order(rows["condition_group"].astype(str).tolist())
     rows = rows.set_index("condition_group").loc[order].reset_index()
     labels = [condition_label(g) for g in rows["condition_group"]]
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.05,
-                        subplot_titles=("Mean sustained pain change (NRS points)", f"Responders ({responder_label})"))
+    layout = subplot_layout(1, 2, shared_yaxes=True, horizontal_spacing=0.05,
+                            subplot_titles=("Mean sustained pain change (NRS points)", f"Responders ({responder_label})"))
     pooled = rows[rows["condition_group"] == "all"]
     panels = (
         (1, "mean_pain_change", "mean_pain_change_ci_low", "mean_pain_change_ci_high", ".2f", " points"),
         (2, "responder_rate", "responder_ci_low", "responder_ci_high", ".0%", ""),
     )
+    data: list[dict] = []
+    shapes: list[dict] = []
     for col, est, lo, hi, fmt_, unit in panels:
         e = [optional_float(v) for v in rows[est]]
         low = [optional_float(v) for v in rows[lo]]
         high = [optional_float(v) for v in rows[hi]]
         plus = [None if h is None or x is None else h - x for x, h in zip(e, high, strict=True)]
         minus = [None if lw is None or x is None else x - lw for x, lw in zip(e, low, strict=True)]
-        fig.add_trace(go.Scatter(
-            x=e, y=labels, mode="markers",
-            marker={"size": [14 if g == "all" else 10 for g in rows["condition_group"]],
-                    "symbol": ["diamond" if g == "all" else "square" for g in rows["condition_group"]],
-                    "color": [condition_colour(g) for g in rows["condition_group"]], "line": {"width": 0}},
-            error_x={"type": "data", "symmetric": False, "array": plus, "arrayminus": minus, "color": "#6b7785",
-                     "thickness": 1.4, "width": 4},
-            customdata=[[lw, h, n] for lw, h, n in zip(low, high, rows["n_pain_evaluable"].tolist(), strict=True)],
-            hovertemplate=(f"<b>%{{y}}</b><br>%{{x:{fmt_}}}{unit} (95% CI %{{customdata[0]:{fmt_}}} to "
-                           f"%{{customdata[1]:{fmt_}}})<br>n = %{{customdata[2]:,}} pain-evaluable episodes<extra></extra>"),
-            showlegend=False,
-        ), row=1, col=col)
+        data.append({
+            "type": "scatter", "x": e, "y": labels, "mode": "markers",
+            "marker": {"size": [14 if g == "all" else 10 for g in rows["condition_group"]],
+                       "symbol": ["diamond" if g == "all" else "square" for g in rows["condition_group"]],
+                       "color": [condition_colour(g) for g in rows["condition_group"]], "line": {"width": 0}},
+            "error_x": {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus, "color": "#6b7785",
+                        "thickness": 1.4, "width": 4},
+            "customdata": [[lw, h, n] for lw, h, n in zip(low, high, rows["n_pain_evaluable"].tolist(), strict=True)],
+            "hovertemplate": (f"<b>%{{y}}</b><br>%{{x:{fmt_}}}{unit} (95% CI %{{customdata[0]:{fmt_}}} to "
+                              f"%{{customdata[1]:{fmt_}}})<br>n = %{{customdata[2]:,}} pain-evaluable episodes"
+                              "<extra></extra>"),
+            "showlegend": False,
+            **axes_of(col),
+        })
         if len(pooled) and not is_missing(pooled[est].iloc[0]):
-            reference_line(fig, {"color": ALL_COLOUR, "dash": "dot", "width": 1}, x=float(pooled[est].iloc[0]),
-                           subplot=col)
-    reference_line(fig, {"color": "#9aa5b1", "width": 1}, x=0)
-    fig = base_layout(fig, title, height=max(300, 30 * len(rows) + 150), subtitle=subtitle)
-    fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], automargin=True)
-    fig.update_xaxes(title_text="points on the 0–10 scale (baseline − final; higher is better)", row=1, col=1)
-    fig.update_xaxes(title_text="share of pain-evaluable episodes", tickformat=".0%", range=[0, 1], row=1, col=2)
-    fig.update_layout(margin={"l": 150})
-    fig.update_annotations(font={"size": 12.5})
-    return fig
+            shapes.append(line_shape({"color": ALL_COLOUR, "dash": "dot", "width": 1}, x=float(pooled[est].iloc[0]),
+                                     subplot=col))
+    shapes.append(line_shape({"color": "#9aa5b1", "width": 1}, x=0))
+    layout = styled_layout({**layout, "shapes": shapes}, title, height=max(300, 30 * len(rows) + 150),
+                           subtitle=subtitle)
+    update_axes(layout, "y", {"categoryorder": "array", "categoryarray": labels[::-1], "automargin": True})
+    update_axes(layout, "x", {"title": {"text": "points on the 0–10 scale (baseline − final; higher is better)"}},
+                subplot=1)
+    update_axes(layout, "x", {"title": {"text": "share of pain-evaluable episodes"}, "tickformat": ".0%",
+                              "range": [0, 1]}, subplot=2)
+    layout = merged(layout, {"margin": {"l": 150}})
+    layout["annotations"] = [merged(a, {"font": {"size": 12.5}}) for a in layout["annotations"]]
+    return figure_of(data, layout)

@@ -18,12 +18,15 @@ import plotly.graph_objects as go
 from dashboards.theme import (
     ALL_COLOUR,
     MUTED,
-    base_layout,
     clinic_label,
+    figure_of,
     is_missing,
+    line_shape,
+    merged,
     optional_float,
-    reference_line,
     rgba,
+    styled_layout,
+    update_axes,
 )
 
 Z95 = 1.959964
@@ -60,24 +63,25 @@ def drawable_units(units: pd.DataFrame, levels: Sequence[str]) -> pd.DataFrame:
     return units[drawable & units["level"].isin(list(levels))]
 
 
-def add_control_bands(fig: go.Figure, n: pd.Series, half_width: Callable[[float, float], float]) -> None:
-    """Shade the 95% and 99.8% control limits around 0 across the plotted range of ``n``;
-    ``half_width(n, z)`` is the limit's half-width at ``n`` episodes for the normal quantile ``z``."""
+def add_control_bands(data: list[dict], n: pd.Series, half_width: Callable[[float, float], float]) -> None:
+    """Append the traces shading the 95% and 99.8% control limits around 0 across the plotted range of
+    ``n``; ``half_width(n, z)`` is the limit's half-width at ``n`` episodes for the normal quantile ``z``."""
     grid = limit_grid(float(n.min()), float(n.max()))
     for z, fill, name in ((Z998, rgba("#9aa5b1", 0.12), "99.8% control limits"),
                           (Z95, rgba("#9aa5b1", 0.22), "95% control limits")):
         upper = [half_width(x, z) for x in grid]
         line = {"color": MUTED, "width": 1, "dash": "dot" if z == Z998 else "dash"}
-        fig.add_trace(go.Scatter(x=grid, y=upper, mode="lines", line=line, hoverinfo="skip", name=name,
-                                 legendgroup=name))
-        fig.add_trace(go.Scatter(x=grid, y=[-u for u in upper], mode="lines", fill="tonexty", fillcolor=fill,
-                                 line=line, hoverinfo="skip", showlegend=False, legendgroup=name))
+        data.append({"type": "scatter", "x": grid, "y": upper, "mode": "lines", "line": line, "hoverinfo": "skip",
+                     "name": name, "legendgroup": name})
+        data.append({"type": "scatter", "x": grid, "y": [-u for u in upper], "mode": "lines", "fill": "tonexty",
+                     "fillcolor": fill, "line": line, "hoverinfo": "skip", "showlegend": False, "legendgroup": name})
 
 
 def unit_points(part: pd.DataFrame, name: str, colour: str, is_clinic: bool, label_points: bool) -> dict:
     """The look shared by every funnel's points: position, marker (clinics as dark diamonds, therapists as
-    circles in their clinic's colour) and optional name labels. Returns ``go.Scatter`` keyword arguments."""
+    circles in their clinic's colour) and optional name labels. Returns the trace's keys (a scatter)."""
     return {
+        "type": "scatter",
         "x": part["n"].astype(float).tolist(), "y": part["o_minus_e"].astype(float).tolist(),
         "mode": "markers+text" if label_points else "markers", "name": name,
         "text": [clinic_label(u) if is_clinic else f"T {u}" for u in part["unit_id"]] if label_points else None,
@@ -93,39 +97,41 @@ def unit_labels(part: pd.DataFrame, is_clinic: bool) -> list[str]:
             for u, c in zip(part["unit_id"], part["clinic_id"], strict=True)]
 
 
-def finish_funnel(fig: go.Figure, n: pd.Series, title: str, subtitle: str, y_title: str,
+def finish_funnel(data: list[dict], n: pd.Series, title: str, subtitle: str, y_title: str,
                   y_format: str | None = None) -> go.Figure:
-    """The zero line, shared layout and axes of a funnel plot; a log n axis when unit sizes differ widely."""
-    reference_line(fig, {"color": "#5b6775", "width": 1}, y=0)
-    fig = base_layout(fig, title, height=490, subtitle=subtitle)
-    fig.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.2, "yanchor": "top"},
-                      margin={"b": 100})
+    """A funnel plot of ``data`` (trace dictionaries): the zero line, shared layout and axes; a log n axis
+    when unit sizes differ widely."""
+    layout = styled_layout({"shapes": [line_shape({"color": "#5b6775", "width": 1}, y=0)]}, title, height=490,
+                           subtitle=subtitle)
+    layout = merged(layout, {"legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.2, "yanchor": "top"},
+                             "margin": {"b": 100}})
     if float(n.max()) > 20 * float(n.min()):  # units of very different sizes: a log scale keeps both readable
-        fig.update_xaxes(type="log", dtick=1, minor={"showgrid": True, "gridcolor": "#f1f3f6"})
+        update_axes(layout, "x", {"type": "log", "dtick": 1, "minor": {"showgrid": True, "gridcolor": "#f1f3f6"}})
     else:
-        fig.update_xaxes(rangemode="tozero")
-    fig.update_xaxes(title_text="pain-evaluable episodes (n)")
-    fig.update_yaxes(title_text=y_title, zeroline=False)
+        update_axes(layout, "x", {"rangemode": "tozero"})
+    update_axes(layout, "x", {"title": {"text": "pain-evaluable episodes (n)"}})
+    update_axes(layout, "y", {"title": {"text": y_title}, "zeroline": False})
     if y_format:
-        fig.update_yaxes(tickformat=y_format)
-    return fig
+        update_axes(layout, "y", {"tickformat": y_format})
+    return figure_of(data, layout)
 
 
-def _add_points(fig: go.Figure, part: pd.DataFrame, name: str, colour: str, residual_sd: float | None,
+def _add_points(data: list[dict], part: pd.DataFrame, name: str, colour: str, residual_sd: float | None,
                 is_clinic: bool, label_points: bool = False) -> None:
     """One trace of units (clinics as dark diamonds, or the therapists of one clinic in its colour);
     ``label_points`` writes each unit's name beside its point."""
     where = [position(float(o), float(k), residual_sd) for o, k in zip(part["o_minus_e"], part["n"], strict=True)]
     label = unit_labels(part, is_clinic)
-    fig.add_trace(go.Scatter(
+    data.append({
         **unit_points(part, name, colour, is_clinic, label_points),
-        customdata=[[lbl, optional_float(ob), optional_float(ex), optional_float(lo), optional_float(hi), w] for lbl, ob, ex, lo, hi, w in zip(
-            label, part["observed_mean"], part["expected_mean"], part["ci_low"], part["ci_high"], where, strict=True)],
-        hovertemplate=("<b>%{customdata[0]}</b><br>n = %{x:,} pain-evaluable episodes<br>observed change "
-                       "%{customdata[1]:.2f}, expected %{customdata[2]:.2f} points<br>observed − expected "
-                       "%{y:+.2f} (95% CI %{customdata[3]:+.2f} to %{customdata[4]:+.2f})<br>%{customdata[5]}"
-                       "<extra></extra>"),
-    ))
+        "customdata": [[lbl, optional_float(ob), optional_float(ex), optional_float(lo), optional_float(hi), w]
+                       for lbl, ob, ex, lo, hi, w in zip(label, part["observed_mean"], part["expected_mean"],
+                                                         part["ci_low"], part["ci_high"], where, strict=True)],
+        "hovertemplate": ("<b>%{customdata[0]}</b><br>n = %{x:,} pain-evaluable episodes<br>observed change "
+                          "%{customdata[1]:.2f}, expected %{customdata[2]:.2f} points<br>observed − expected "
+                          "%{y:+.2f} (95% CI %{customdata[3]:+.2f} to %{customdata[4]:+.2f})<br>%{customdata[5]}"
+                          "<extra></extra>"),
+    })
 
 
 def funnel_figure(
@@ -147,18 +153,18 @@ def funnel_figure(
     if shown.empty:
         return None
     n = shown["n"].astype(float)
-    fig = go.Figure()
+    data: list[dict] = []
     if residual_sd:
-        add_control_bands(fig, n, lambda k, z: control_limit(k, residual_sd, z))
+        add_control_bands(data, n, lambda k, z: control_limit(k, residual_sd, z))
     for level in levels:
         part = shown[shown["level"] == level]
         if part.empty:
             continue
         if level == "clinic":
-            _add_points(fig, part, "clinics", ALL_COLOUR, residual_sd, is_clinic=True, label_points=label_points)
+            _add_points(data, part, "clinics", ALL_COLOUR, residual_sd, is_clinic=True, label_points=label_points)
             continue
         for clinic, group in part.groupby("clinic_id", sort=True):
             name = f"therapists, {clinic_label(str(clinic))}"
-            _add_points(fig, group, name, (colours or {}).get(str(clinic), "#e07b39"), residual_sd, is_clinic=False,
+            _add_points(data, group, name, (colours or {}).get(str(clinic), "#e07b39"), residual_sd, is_clinic=False,
                         label_points=label_points)
-    return finish_funnel(fig, n, title, subtitle, "observed − expected change (NRS points)")
+    return finish_funnel(data, n, title, subtitle, "observed − expected change (NRS points)")

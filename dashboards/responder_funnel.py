@@ -57,9 +57,9 @@ def responder_funnel_figure(
     if shown.empty:
         return None
     n = shown["n"].astype(float)
-    fig = go.Figure()
+    data: list[dict] = []
     if rate is not None and 0.0 < rate < 1.0:
-        add_control_bands(fig, n, lambda k, z: proportion_limit(k, rate, z))
+        add_control_bands(data, n, lambda k, z: proportion_limit(k, rate, z))
     for level in levels:
         part = shown[shown["level"] == level]
         if part.empty:
@@ -71,15 +71,16 @@ def responder_funnel_figure(
             is_clinic = level == "clinic"
             low = [optional_float(v) for v in group["ci_low"]]
             high = [optional_float(v) for v in group["ci_high"]]
-            fig.add_trace(go.Scatter(
+            data.append({
                 **unit_points(group, name, colour, is_clinic, label_points),
-                customdata=[[lbl, optional_float(o), optional_float(e), lo, hi, optional_float(r), own_position(lo, hi)]
-                            for lbl, o, e, lo, hi, r in zip(unit_labels(group, is_clinic), group["observed_rate"],
-                                                            group["expected_rate"], low, high, group["o_to_e"],
-                                                            strict=True)],
-                hovertemplate=("<b>%{customdata[0]}</b><br>n = %{x:,} pain-evaluable episodes<br>responders: observed "
-                               "%{customdata[1]:.0%}, expected %{customdata[2]:.0%} (O/E %{customdata[5]:.2f})<br>"
-                               "observed − expected %{y:+.1%} (95% CI %{customdata[3]:+.1%} to %{customdata[4]:+.1%})"
-                               "<br>%{customdata[6]}<extra></extra>"),
-            ))
-    return finish_funnel(fig, n, title, subtitle, "observed − expected responder rate", y_format="+.0%")
+                "customdata": [[lbl, optional_float(o), optional_float(e), lo, hi, optional_float(r),
+                                own_position(lo, hi)]
+                               for lbl, o, e, lo, hi, r in zip(unit_labels(group, is_clinic), group["observed_rate"],
+                                                               group["expected_rate"], low, high, group["o_to_e"],
+                                                               strict=True)],
+                "hovertemplate": ("<b>%{customdata[0]}</b><br>n = %{x:,} pain-evaluable episodes<br>responders: "
+                                  "observed %{customdata[1]:.0%}, expected %{customdata[2]:.0%} (O/E "
+                                  "%{customdata[5]:.2f})<br>observed − expected %{y:+.1%} (95% CI "
+                                  "%{customdata[3]:+.1%} to %{customdata[4]:+.1%})<br>%{customdata[6]}<extra></extra>"),
+            })
+    return finish_funnel(data, n, title, subtitle, "observed − expected responder rate", y_format="+.0%")

@@ -7,8 +7,12 @@ and the researcher's page, in every chart.
 
 from __future__ import annotations
 
+import functools
+import json
+
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from transforms.reference import condition_groups
 
@@ -147,46 +151,51 @@ TEMPLATE = go.layout.Template(layout={
 })
 
 
-def _merged(current: dict, changes: dict) -> dict:
+def merged(current: dict, changes: dict) -> dict:
     """``current`` updated by ``changes`` the way ``update_layout`` does: nested dictionaries are merged,
     anything else (the template among them) is replaced."""
-    merged = dict(current)
+    out = dict(current)
     for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merged(merged[key], value)
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
         else:
-            merged[key] = value
-    return merged
+            out[key] = value
+    return out
 
 
-def reference_line(fig: go.Figure, line: dict, *, x: float | None = None, y: float | None = None,
-                   subplot: int = 1) -> go.Figure:
+def line_shape(line: dict, *, x: float | None = None, y: float | None = None, subplot: int = 1) -> dict:
     """A vertical line at ``x`` or a horizontal one at ``y`` across the axes of subplot ``subplot``
-    (numbered as Plotly numbers axes: 1 is ``x``/``y``, 2 is ``x2``/``y2``).
-
-    The same shape ``add_vline``/``add_hline`` draw, added directly: those look up the figure's subplot
-    grid for every line (and build one for a figure made without ``make_subplots``), which cost more
-    than the rest of a funnel plot; the director's page draws about 80 such lines.
-    """
+    (numbered as Plotly numbers axes: 1 is ``x``/``y``, 2 is ``x2``/``y2``): the shape ``add_vline`` /
+    ``add_hline`` draw, as a dictionary."""
     xaxis, yaxis = ("x", "y") if subplot == 1 else (f"x{subplot}", f"y{subplot}")
     if (x is None) == (y is None):
         raise ValueError("a reference line needs exactly one of x and y")
     if x is not None:
-        fig.add_shape(type="line", x0=x, x1=x, xref=xaxis, y0=0, y1=1, yref=f"{yaxis} domain", line=line)
-    else:
-        fig.add_shape(type="line", x0=0, x1=1, xref=f"{xaxis} domain", y0=y, y1=y, yref=yaxis, line=line)
+        return {"type": "line", "x0": x, "x1": x, "xref": xaxis, "y0": 0, "y1": 1, "yref": f"{yaxis} domain",
+                "line": line}
+    return {"type": "line", "x0": 0, "x1": 1, "xref": f"{xaxis} domain", "y0": y, "y1": y, "yref": yaxis, "line": line}
+
+
+def reference_line(fig: go.Figure, line: dict, *, x: float | None = None, y: float | None = None,
+                   subplot: int = 1) -> go.Figure:
+    """Add :func:`line_shape` to a figure.
+
+    Added directly rather than with ``add_vline``/``add_hline``: those look up the figure's subplot
+    grid for every line (and build one for a figure made without ``make_subplots``), which cost more
+    than the rest of a funnel plot; the director's page draws about 80 such lines.
+    """
+    fig.add_shape(line_shape(line, x=x, y=y, subplot=subplot))
     return fig
 
 
-def base_layout(fig: go.Figure, title: str, height: int = 420, subtitle: str = "") -> go.Figure:
-    """Apply the shared look: left-aligned title (and optional subtitle), fonts, margins, white background."""
+def styled_layout(layout: dict, title: str, height: int = 420, subtitle: str = "") -> dict:
+    """``layout`` (a dictionary) with the shared look: left-aligned title (and optional subtitle),
+    fonts, margins, white background."""
     title_spec: dict = {"text": f"<b>{title}</b>", "x": 0.01, "xanchor": "left", "y": 0.985, "yanchor": "top",
                         "font": {"size": 15}}
     if subtitle:
         title_spec["subtitle"] = {"text": subtitle, "font": {"size": 12, "color": "#5b6775"}}
-    # One assignment of the merged layout: Plotly validates it once, where ``update_layout`` walks and
-    # validates every nested key on its own (about 5x slower; a page draws a hundred figures).
-    fig.layout = _merged(fig.layout.to_plotly_json(), {
+    return merged(layout, {
         "title": title_spec,
         "template": TEMPLATE,
         "height": height,
@@ -194,4 +203,52 @@ def base_layout(fig: go.Figure, title: str, height: int = 420, subtitle: str = "
         "hoverlabel": {"align": "left", "font": {"family": FONT}},
         "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "right", "x": 1},
     })
+
+
+def base_layout(fig: go.Figure, title: str, height: int = 420, subtitle: str = "") -> go.Figure:
+    """Apply the shared look (:func:`styled_layout`) to a figure."""
+    # One assignment of the merged layout: Plotly validates it once, where ``update_layout`` walks and
+    # validates every nested key on its own (about 5x slower; a page draws a hundred figures).
+    fig.layout = styled_layout(fig.layout.to_plotly_json(), title, height, subtitle)
     return fig
+
+
+@functools.lru_cache(maxsize=32)
+def _grid_layout(rows: int, cols: int, options: tuple) -> str:
+    layout = make_subplots(rows=rows, cols=cols, **dict(options)).layout.to_plotly_json()
+    layout.pop("template", None)  # Plotly's default, replaced by ours (styled_layout)
+    return json.dumps(layout)
+
+
+def subplot_layout(rows: int, cols: int, **options: object) -> dict:
+    """The layout ``make_subplots`` makes for this grid (axes, their domains and links, subplot titles),
+    as a dictionary to build on; traces name their axes themselves (:func:`axes_of`).
+
+    A figure built as dictionaries and made a ``go.Figure`` once (:func:`figure_of`) costs a fifth of
+    one built call by call (``add_trace(row=...)``, ``update_yaxes(row=...)``): each such call walks
+    and validates Plotly's object tree. The grid is made once per shape and copied.
+    """
+    frozen = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(options.items()))
+    return json.loads(_grid_layout(rows, cols, frozen))
+
+
+def axes_of(subplot: int) -> dict[str, str]:
+    """The trace keys placing a trace on subplot ``subplot`` (numbered as Plotly numbers axes)."""
+    return {"xaxis": "x", "yaxis": "y"} if subplot == 1 else {"xaxis": f"x{subplot}", "yaxis": f"y{subplot}"}
+
+
+def update_axes(layout: dict, letter: str, changes: dict, subplot: int | None = None) -> None:
+    """Merge ``changes`` into one axis (``subplot``) or every axis of ``letter`` (``x`` or ``y``) of ``layout``
+    (as ``update_xaxes``/``update_yaxes`` do: the first axis always exists, the others when laid out)."""
+    first = f"{letter}axis"
+    if subplot is not None:
+        names = [first if subplot == 1 else f"{first}{subplot}"]
+    else:
+        names = [first, *(k for k in layout if k.startswith(first) and k[len(first):].isdigit())]
+    for name in names:
+        layout[name] = merged(layout.get(name, {}), changes)
+
+
+def figure_of(data: list[dict], layout: dict) -> go.Figure:
+    """A Plotly figure from trace and layout dictionaries, validated once."""
+    return go.Figure({"data": data, "layout": layout})

@@ -174,6 +174,38 @@ def test_reference_lines_are_the_shapes_plotly_draws() -> None:
         reference_line(single, line, x=1, y=1)
 
 
+def test_figures_built_as_dictionaries_equal_plotly_s_call_by_call_figures() -> None:
+    from plotly.subplots import make_subplots
+
+    from dashboards.theme import axes_of, base_layout, figure_of, styled_layout, subplot_layout, update_axes
+
+    grid = {"shared_xaxes": True, "vertical_spacing": 0.07, "row_heights": [0.5, 0.5], "subplot_titles": ("a", "b")}
+    plotly = make_subplots(rows=2, cols=1, **grid)
+    plotly.add_trace(go.Bar(x=["Jan", "Feb"], y=[3, 4], marker_color=["#111111", "#222222"]), row=1, col=1)
+    plotly.add_trace(go.Scatter(x=["Jan", "Feb"], y=[0.5, None], mode="lines"), row=2, col=1)
+    plotly = base_layout(plotly, "Title", height=500, subtitle="sub")
+    plotly.update_yaxes(title_text="count", row=1, col=1)
+    plotly.update_yaxes(rangemode="tozero", tickformat=".0%", row=2, col=1)
+    plotly.update_xaxes(type="category")
+    plotly.update_annotations(font={"size": 12.5}, x=0)
+
+    layout = subplot_layout(2, 1, **grid)
+    data = [{"type": "bar", "x": ["Jan", "Feb"], "y": [3, 4], "marker": {"color": ["#111111", "#222222"]}, **axes_of(1)},
+            {"type": "scatter", "x": ["Jan", "Feb"], "y": [0.5, None], "mode": "lines", **axes_of(2)}]
+    layout = styled_layout(layout, "Title", height=500, subtitle="sub")
+    update_axes(layout, "y", {"title": {"text": "count"}}, subplot=1)
+    update_axes(layout, "y", {"rangemode": "tozero", "tickformat": ".0%"}, subplot=2)
+    update_axes(layout, "x", {"type": "category"})
+    layout["annotations"] = [{**a, "font": {"size": 12.5}, "x": 0} for a in layout["annotations"]]
+    assert figure_of(data, layout).to_plotly_json() == plotly.to_plotly_json()
+    # a figure without subplots: its first axes exist even before anything is laid out on them
+    single, reference = {}, go.Figure()
+    update_axes(single, "x", {"rangemode": "tozero"})
+    reference.update_xaxes(rangemode="tozero")
+    assert figure_of([], single).to_plotly_json()["layout"]["xaxis"] == reference.to_plotly_json()["layout"]["xaxis"]
+    assert subplot_layout(2, 1, **grid) is not subplot_layout(2, 1, **grid)  # a fresh copy to build on
+
+
 def test_number_formats() -> None:
     assert fmt(1234.25, 1) == "1,234.2" and fmt(1234.75, 0) == "1,235" and fmt(-0.5, 2) == "-0.50"
     assert fmt(0.375, 0, pct=True) == "38%" and fmt(None) == "–" and fmt(float("nan")) == "–"
