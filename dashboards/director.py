@@ -56,8 +56,8 @@ from dashboards.theme import (
     fmt_interval,
     fmt_range,
     is_missing,
+    line_shape,
     merged,
-    reference_line,
     styled_layout,
     subplot_layout,
     update_axes,
@@ -198,36 +198,38 @@ def therapist_completeness_figure(
     shown = therapists[~therapists[hidden_column("counts")]]
     if shown.empty:
         return None
-    fig = go.Figure()
+    data: list[dict] = []
     for clinic, part in shown.groupby("clinic_id", sort=True):
         k = part["n_with_final_pain"].astype(float)
         n = part["n_episodes"].astype(float)
         bounds = [(a / b, a / b) if is_missing(lo) else (float(lo), float(hi)) for a, b, lo, hi in zip(
             k, n, part["final_pain_ci_low"], part["final_pain_ci_high"], strict=True)]
-        fig.add_trace(go.Scatter(
-            x=n.tolist(), y=(k / n).tolist(), mode="markers+text" if label_points else "markers",
-            text=[f"T {t}" for t in part["therapist_id"]] if label_points else None,
-            textposition="top center", textfont={"size": 10, "color": "#5b6775"},
-            name=clinic_label(str(clinic)),
-            marker={"color": colours[str(clinic)], "size": 8, "opacity": 0.8, "line": {"width": 1, "color": "#fff"}},
-            customdata=[[str(t), lo, hi] for t, (lo, hi) in zip(part["therapist_id"], bounds, strict=True)],
-            hovertemplate=(f"<b>Therapist %{{customdata[0]}}</b> ({clinic_label(str(clinic))})<br>%{{y:.0%}} of %{{x:,}} episodes "
-                           "have a final pain score<br>95% CI %{customdata[1]:.0%} to %{customdata[2]:.0%}"
-                           "<extra></extra>"),
-        ))
+        data.append({
+            "type": "scatter", "x": n.tolist(), "y": (k / n).tolist(),
+            "mode": "markers+text" if label_points else "markers",
+            "text": [f"T {t}" for t in part["therapist_id"]] if label_points else None,
+            "textposition": "top center", "textfont": {"size": 10, "color": "#5b6775"},
+            "name": clinic_label(str(clinic)),
+            "marker": {"color": colours[str(clinic)], "size": 8, "opacity": 0.8, "line": {"width": 1, "color": "#fff"}},
+            "customdata": [[str(t), lo, hi] for t, (lo, hi) in zip(part["therapist_id"], bounds, strict=True)],
+            "hovertemplate": (f"<b>Therapist %{{customdata[0]}}</b> ({clinic_label(str(clinic))})<br>%{{y:.0%}} of "
+                              "%{x:,} episodes have a final pain score<br>95% CI %{customdata[1]:.0%} to "
+                              "%{customdata[2]:.0%}<extra></extra>"),
+        })
+    layout: dict = {}
     if reference is not None:
-        reference_line(fig, {"color": ALL_COLOUR, "dash": "dot", "width": 1}, y=reference)
-        fig.add_annotation(text=reference_label, showarrow=False, x=1, xanchor="right", xref="x domain", y=reference,
-                           yanchor="top", yref="y")
-    fig = base_layout(fig, "Follow-up completeness by therapist", height=420,
-                      subtitle="each point is a therapist: share of their episodes with a final pain score")
+        layout["shapes"] = [line_shape({"color": ALL_COLOUR, "dash": "dot", "width": 1}, y=reference)]
+        layout["annotations"] = [{"text": reference_label, "showarrow": False, "x": 1, "xanchor": "right",
+                                  "xref": "x domain", "y": reference, "yanchor": "top", "yref": "y"}]
+    layout = styled_layout(layout, "Follow-up completeness by therapist", height=420,
+                           subtitle="each point is a therapist: share of their episodes with a final pain score")
     lowest = float((shown["n_with_final_pain"].astype(float) / shown["n_episodes"].astype(float)).min())
-    fig.update_yaxes(title_text="episodes with a final pain score", tickformat=".0%",
-                     range=[max(0.0, min(lowest, reference or 1.0) - 0.08), 1.03])
-    fig.update_xaxes(title_text="episodes of care (n)")
-    fig.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.22, "yanchor": "top"},
-                      margin={"b": 110})
-    return fig
+    update_axes(layout, "y", {"title": {"text": "episodes with a final pain score"}, "tickformat": ".0%",
+                              "range": [max(0.0, min(lowest, reference or 1.0) - 0.08), 1.03]})
+    update_axes(layout, "x", {"title": {"text": "episodes of care (n)"}})
+    layout = merged(layout, {"legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.22, "yanchor": "top"},
+                             "margin": {"b": 110}})
+    return figure_of(data, layout)
 
 
 def trend_figure(monthly: pd.DataFrame, in_progress_from: str | None, title: str,
