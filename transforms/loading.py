@@ -206,12 +206,18 @@ def _previous(con: duckdb.DuckDBPyConnection, outcomes: list[LoadOutcome]) -> di
     """Per export: None when this exact version was seen before (the outcome is then set to
     ``unchanged``), else whether another version of it is loaded (the new one will replace it).
 
-    Two queries for the whole inbox: a run over hundreds of unchanged exports must stay quick.
+    A new export whose files are exactly those of another loaded export gets a warning (a renamed or
+    copied folder). Three queries for the whole inbox: a run over hundreds of unchanged exports must
+    stay quick.
     """
     con.execute("CREATE OR REPLACE TEMP TABLE _seen AS SELECT unnest(?::VARCHAR[]) AS export, "
                 "unnest(?::VARCHAR[]) AS checksum", [[o.export for o in outcomes], [o.checksum for o in outcomes]])
     loaded = {e: (c, t) for e, c, t in con.execute(
         "SELECT e.export, e.checksum, e.loaded_at FROM ops.exports e JOIN _seen USING (export)").fetchall()}
+    # a folder whose files are exactly those of another loaded export: most likely renamed or copied
+    twins = dict(con.execute(
+        "SELECT s.export, min(e.export) FROM _seen s JOIN ops.exports e ON e.checksum = s.checksum "
+        "AND e.export <> s.export GROUP BY s.export").fetchall())
     rejected = {e: (r, p, t) for e, r, p, t in con.execute(
         "SELECT l.export, arg_max(l.reason, l.loaded_at), arg_max(coalesce(l.public_reason, 'see the load log'), "
         "l.loaded_at), max(l.loaded_at) FROM ops.load_log l JOIN _seen s ON s.export = l.export "
@@ -232,6 +238,11 @@ def _previous(con: duckdb.DuckDBPyConnection, outcomes: list[LoadOutcome]) -> di
             result[outcome.export] = None
         else:
             result[outcome.export] = current is not None
+            if outcome.export in twins:
+                outcome.warnings.append(
+                    f"its files are the same as those of the loaded export {twins[outcome.export]} (a renamed or "
+                    "copied folder?): both stay loaded, so its rows count twice in the load totals, and as the "
+                    "later export its sessions take precedence over any correction loaded before it")
     return result
 
 
@@ -457,7 +468,7 @@ def read_into_scratch(
             outcome.status, outcome.reason, outcome.public_reason = "rejected", str(read), read.public
             rejected_on_read.append(outcome)
             return False
-        outcome.warnings = read.warnings
+        outcome.warnings = [*outcome.warnings, *read.warnings]
         outcome.rows_in = sum(read.rows.values())
         outcome.patients = read.patients
         readable.append(e)

@@ -109,3 +109,18 @@ def test_an_export_loaded_by_another_run_meanwhile_is_not_inserted_twice(setting
     assert (outcome.status, outcome.reason) == ("unchanged", "unchanged: another run loaded this version meanwhile")
     assert _query(settings, "SELECT count(*) FROM raw.sessions") == [(6,)]
     assert _query(settings, "SELECT status FROM ops.load_log ORDER BY loaded_at") == [("loaded",), ("unchanged",)]
+
+
+def test_a_copied_or_renamed_folder_loads_with_a_warning_naming_its_twin(settings, load) -> None:
+    import shutil
+
+    write_export(settings.inbox, "clinic-2026-01", sessions_series(4))
+    write_export(settings.inbox, "clinic-2026-02", sessions_series(4, clinic_id="C2"))
+    load()
+    shutil.copytree(settings.inbox / "clinic-2026-01", settings.inbox / "renamed-2026-01")
+    outcomes = {o.export: o for o in load()}
+    assert outcomes["renamed-2026-01"].status == "loaded"
+    (warning,) = outcomes["renamed-2026-01"].warnings
+    assert warning.startswith("its files are the same as those of the loaded export clinic-2026-01 (a renamed")
+    assert outcomes["clinic-2026-01"].warnings == [] and outcomes["clinic-2026-02"].warnings == []
+    assert _query(settings, "SELECT warnings FROM ops.load_log WHERE export = 'renamed-2026-01'") == [(warning,)]

@@ -55,8 +55,18 @@ def test_run_loads_reports_and_is_repeatable(settings, capsys) -> None:
     assert table_snapshot(settings.warehouse) == first
 
     assert main([*_args(settings), "--full"]) == 0  # a forced rebuild of the same inbox gives the same tables
-    assert "built staging in full" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "built staging in full" in out and "no longer in the inbox" not in out
     assert table_snapshot(settings.warehouse) == first
+
+    import shutil
+
+    shutil.rmtree(settings.inbox / "a")  # a loaded export's folder removed: its data stays, and the run says so
+    assert main(_args(settings)) == 0
+    out = capsys.readouterr().out
+    assert ("  1 loaded export(s) no longer in the inbox stay loaded (to take data back, send a corrected "
+            "export): a") in out
+    assert state in out and table_snapshot(settings.warehouse) == first
 
 
 def test_skipped_inbox_entries_are_listed_and_logged(settings, capsys) -> None:
