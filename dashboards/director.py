@@ -60,6 +60,7 @@ from dashboards.theme import (
     merged,
     styled_layout,
     subplot_layout,
+    update_annotations,
     update_axes,
 )
 from transforms.config import Settings
@@ -311,7 +312,7 @@ def trend_figure(monthly: pd.DataFrame, in_progress_from: str | None, title: str
     update_axes(layout, "y", {"title": {"text": "points"}, "rangemode": "tozero"}, subplot=2)
     update_axes(layout, "y", {"title": {"text": "responders"}, "tickformat": ".0%", "rangemode": "tozero"}, subplot=3)
     update_axes(layout, "x", {"type": "category", "categoryorder": "array", "categoryarray": months})
-    layout["annotations"] = [merged(a, {"font": {"size": 12.5}, "x": 0, "xanchor": "left"}) for a in layout["annotations"]]
+    update_annotations(layout, {"font": {"size": 12.5}, "x": 0, "xanchor": "left"})
     layout = merged(layout, {"legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.08,
                                                "yanchor": "top"}, "margin": {"b": 80}})
     return figure_of(data, layout)

@@ -23,6 +23,7 @@ from dashboards.theme import (
     optional_float,
     styled_layout,
     subplot_layout,
+    update_annotations,
     update_axes,
 )
 
@@ -81,5 +82,5 @@ def forest_figure(outcomes: pd.DataFrame, title: str, subtitle: str = "", *, res
     update_axes(layout, "x", {"title": {"text": "share of pain-evaluable episodes"}, "tickformat": ".0%",
                               "range": [0, 1]}, subplot=2)
     layout = merged(layout, {"margin": {"l": 150}})
-    layout["annotations"] = [merged(a, {"font": {"size": 12.5}}) for a in layout["annotations"]]
+    update_annotations(layout, {"font": {"size": 12.5}})
     return figure_of(data, layout)

@@ -99,22 +99,20 @@ def at_risk_value(at_risk: pd.DataFrame, group: str, t: int) -> tuple[bool, int 
 
     ``(True, None)`` means suppressed; ``(True, 0)`` nobody is left at risk.
     """
-    return _at_risk_values(at_risk[at_risk["condition_group"] == group], [t])[0]
+    return True, _at_risk_values(at_risk[at_risk["condition_group"] == group], [t])[0]
 
 
-def _at_risk_values(part: pd.DataFrame, times: Sequence[int]) -> list[tuple[bool, int | None]]:
-    """:func:`at_risk_value` of one group's rows at each of ``times`` (one sort, one search per time)."""
+def _at_risk_values(part: pd.DataFrame, times: Sequence[int]) -> list[int | None]:
+    """The episodes at risk in one group's rows at each of ``times`` (None: suppressed; 0: nobody left),
+    with one sort and one search per time."""
     part = part.sort_values("t", kind="stable")
     ts = part["t"].to_numpy(dtype=float)
     hidden = part["hidden"].to_numpy(dtype=bool)
     values = part["at_risk"].tolist()
-    out: list[tuple[bool, int | None]] = []
+    out: list[int | None] = []
     for t in times:
         i = int(np.searchsorted(ts, t, side="left"))
-        if i == len(ts):
-            out.append((True, 0))
-        else:
-            out.append((True, None if hidden[i] else int(values[i])))
+        out.append(0 if i == len(ts) else None if hidden[i] else int(values[i]))
     return out
 
 
@@ -127,7 +125,7 @@ def at_risk_cells(at_risk: pd.DataFrame, times: Sequence[int]) -> dict[str, list
     for group in condition_order(groups.unique().tolist()):
         values: list[int | None] = []
         stopped = False
-        for _, value in _at_risk_values(at_risk[groups == group], times):
+        for value in _at_risk_values(at_risk[groups == group], times):
             stopped = stopped or value is None
             values.append(None if stopped else value)
         out[group] = values

@@ -167,7 +167,8 @@ def line_shape(line: dict, *, x: float | None = None, y: float | None = None, su
     """A vertical line at ``x`` or a horizontal one at ``y`` across the axes of subplot ``subplot``
     (numbered as Plotly numbers axes: 1 is ``x``/``y``, 2 is ``x2``/``y2``): the shape ``add_vline`` /
     ``add_hline`` draw, as a dictionary."""
-    xaxis, yaxis = ("x", "y") if subplot == 1 else (f"x{subplot}", f"y{subplot}")
+    axes = axes_of(subplot)
+    xaxis, yaxis = axes["xaxis"], axes["yaxis"]
     if (x is None) == (y is None):
         raise ValueError("a reference line needs exactly one of x and y")
     if x is not None:
@@ -232,9 +233,13 @@ def subplot_layout(rows: int, cols: int, **options: object) -> dict:
     return json.loads(_grid_layout(rows, cols, frozen))
 
 
+def _axis_number(subplot: int) -> str:
+    return "" if subplot == 1 else str(subplot)  # Plotly's first axes have no number: x, y, x2, y2, ...
+
+
 def axes_of(subplot: int) -> dict[str, str]:
     """The trace keys placing a trace on subplot ``subplot`` (numbered as Plotly numbers axes)."""
-    return {"xaxis": "x", "yaxis": "y"} if subplot == 1 else {"xaxis": f"x{subplot}", "yaxis": f"y{subplot}"}
+    return {"xaxis": f"x{_axis_number(subplot)}", "yaxis": f"y{_axis_number(subplot)}"}
 
 
 def update_axes(layout: dict, letter: str, changes: dict, subplot: int | None = None) -> None:
@@ -242,11 +247,16 @@ def update_axes(layout: dict, letter: str, changes: dict, subplot: int | None = 
     (as ``update_xaxes``/``update_yaxes`` do: the first axis always exists, the others when laid out)."""
     first = f"{letter}axis"
     if subplot is not None:
-        names = [first if subplot == 1 else f"{first}{subplot}"]
+        names = [f"{first}{_axis_number(subplot)}"]
     else:
         names = [first, *(k for k in layout if k.startswith(first) and k[len(first):].isdigit())]
     for name in names:
         layout[name] = merged(layout.get(name, {}), changes)
+
+
+def update_annotations(layout: dict, changes: dict) -> None:
+    """Merge ``changes`` into every annotation of ``layout`` (as ``update_annotations`` does)."""
+    layout["annotations"] = [merged(a, changes) for a in layout.get("annotations", [])]
 
 
 def figure_of(data: list[dict], layout: dict) -> go.Figure:

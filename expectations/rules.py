@@ -36,21 +36,21 @@ class RowRule:
         """Unique name of the expectation: ``<file>.<column>.<rule>``."""
         return f"{self.file}.{self.column}.{self.rule}"
 
-    def query(self, table: str = "{batch}", withhold_dates: bool = False, values: bool = True) -> str:
+    def query(self, table: str = "{batch}", values: bool = True) -> str:
         """SQL selecting the breaking rows: export, row_number, session_id and, with ``values``, the
         offending value and the export's own value when a mapping profile changed it
         (``original_value``, else NULL).
 
         A value that looks like an identifier (an e-mail address, phone number, SSN or long number
-        typed into the wrong column) is replaced by what it looks like, so that it is stored
-        nowhere, not even in the quarantine; the original value too. With ``withhold_dates`` so is
-        a date anywhere but in ``session_date`` (a date of birth beside a name). Great Expectations
-        gets the query without values (see :func:`expectations.suites.rule_query`).
+        typed into the wrong column), or a date anywhere but in ``session_date`` (a date of birth
+        beside a name), is replaced by what it looks like, so that it is stored nowhere, not even in
+        the quarantine; the original value too. Great Expectations gets the query without values
+        (see :func:`expectations.suites.rule_query`).
         """
         keys = "SELECT export, row_number, session_id"
         if values:
             original = f"json_extract_string(_original, '$.{self.column}')"
-            dates = withhold_dates and self.column != "session_date"
+            dates = self.column != "session_date"
             keys += (f", {_withheld(f'CAST({self.column} AS VARCHAR)', dates)} AS value, "
                      f"{_withheld(original, dates)} AS original_value")
         return f"{keys} FROM (SELECT * FROM {table}) AS t WHERE {self.bad_when}"

@@ -26,7 +26,7 @@ def rule_query(rule: RowRule, today: date, table: str = "{batch}") -> str:
     identifiers or (outside ``session_date``) dates.
     """
     gx = table == "{batch}"
-    sql = rule.query("{batch}", withhold_dates=not gx, values=not gx).replace(PARAM_TODAY, f"DATE '{today.isoformat()}'")
+    sql = rule.query("{batch}", values=not gx).replace(PARAM_TODAY, f"DATE '{today.isoformat()}'")
     # GX formats the query with str.format (so regex braces are doubled); do the same for our own runs.
     return sql if gx else sql.format(batch=table)
 

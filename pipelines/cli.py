@@ -134,9 +134,9 @@ def _open_inbox(settings: Settings) -> _Inbox:
     return inbox
 
 
-def _summary(settings: Settings, run_id: str, inbox: set[str] | None = None) -> list[str]:
-    """The warehouse's current state (not this run's delta), then what this run did; with ``inbox`` (the
-    export folders found), the loaded exports whose folder is gone (they stay loaded, decision 5)."""
+def _summary(settings: Settings, run_id: str, inbox: set[str]) -> list[str]:
+    """The warehouse's current state (not this run's delta), then what this run did, and the loaded
+    exports whose folder is no longer among ``inbox``'s (they stay loaded, decision 5)."""
     with open_warehouse(settings.warehouse, timeout=settings.lock_timeout_s) as con:
         state = export_status(con).fetchall()
         columns = [d[0] for d in con.description]
@@ -157,7 +157,7 @@ def _summary(settings: Settings, run_id: str, inbox: set[str] | None = None) -> 
     lines += [f"  rejected {r['export']}: {r['reason']}" for r in rejected]
     lines += [f"  newer version of {r['export']} rejected (the earlier one stays loaded): {r['rejected_reason']}"
               for r in loaded if r["newer_version_rejected"]]
-    gone = sorted(r["export"] for r in loaded if inbox is not None and r["export"] not in inbox)
+    gone = sorted(r["export"] for r in loaded if r["export"] not in inbox)
     if gone:
         shown = ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else "")
         lines.append(f"  {len(gone)} loaded export(s) no longer in the inbox stay loaded (to take data back, send a "

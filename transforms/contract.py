@@ -192,9 +192,7 @@ _GAP = r"[\s.,/-]*((of|de|del)\s+)?"
 _ORDINAL = r"(?:st|nd|rd|th)?"
 # Between the digit groups of an SSN or a phone number: up to four separators, each white space or one
 # of . _ / , : ; | ~ * # = + ! \ [ ] - ('555 - 867 - 5309', 'pt_555_867_5302', '555,867,5309',
-# '[555][867][5309]'). No '(?:' before a letter or digit in the patterns that reach Great Expectations
-# (e-mail, SSN, phone, long number): its SQLAlchemy would read ':x' as a bind parameter, so those use
-# capturing groups.
+# '[555][867][5309]').
 _SEP_CHARS = r"\s._/,:;|~*#=+!\\\[\]-"
 _SEP = rf"[{_SEP_CHARS}]"
 
