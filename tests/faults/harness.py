@@ -12,6 +12,7 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,8 +72,10 @@ class Run:
         self.out: list[str] = []
         self.err: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, args=(self.proc.stdout, self.out, True), daemon=True).start()
-        threading.Thread(target=self._pump, args=(self.proc.stderr, self.err, False), daemon=True).start()
+        self._pumps = [threading.Thread(target=self._pump, args=(self.proc.stdout, self.out, True), daemon=True),
+                       threading.Thread(target=self._pump, args=(self.proc.stderr, self.err, False), daemon=True)]
+        for pump in self._pumps:
+            pump.start()
 
     def _pump(self, stream: IO[str], sink: list[str], notify: bool) -> None:
         for line in stream:
@@ -104,13 +107,20 @@ class Run:
         """kill -9, and reap the process (a zombie would still count as running)."""
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=60)
+        self._drain()
 
     def finish(self, timeout: float = 300) -> int:
         """Wait for the end; returns the exit code."""
         code = self.proc.wait(timeout=timeout)
         if self.proc.stdin:
             self.proc.stdin.close()
+        self._drain()
         return code
+
+    def _drain(self) -> None:
+        # The process can end before the reader threads have taken its last lines off the pipes.
+        for pump in self._pumps:
+            pump.join(timeout=60)
 
     @property
     def output(self) -> str:
@@ -154,8 +164,13 @@ def private_mounts() -> list[str] | None:
     """A command prefix that runs a program in its own mount namespace (to mount a small or read-only
     file system there without touching the machine), or None where that is not allowed."""
     prefix = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-Urm"]
+    # Probe with a real mount: some containers allow the namespace but not mounting in it.
+    probe = tempfile.mkdtemp(prefix="mount-probe-")
     try:
-        done = subprocess.run([*prefix, "true"], capture_output=True, timeout=30)
+        done = subprocess.run([*prefix, "mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", probe],
+                              capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
+    finally:
+        os.rmdir(probe)
     return prefix if done.returncode == 0 else None

@@ -90,7 +90,9 @@ def test_a_replaced_folder_and_a_new_profile_are_hashed_again(con, hashed, tmp_p
     assert sorted(hashed) == ["clinic-a-2026-01", "clinic-b-2026-01"]
 
 
-def test_files_changed_just_now_are_not_trusted_yet(con, hashed, tmp_path) -> None:
+def test_files_changed_just_now_are_not_trusted_yet(con, hashed, tmp_path, monkeypatch) -> None:
+    # "just now" made an hour wide: a stalled machine must not turn the fresh files into settled ones
+    monkeypatch.setattr(checksums, "SETTLE_SECONDS", 3600.0)
     inbox = _inbox(tmp_path / "inbox")  # written within SETTLE_SECONDS
     first = _checksums(con, inbox)
     assert con.execute("SELECT count(*) FROM ops.export_stamps").fetchall()[0][0] == 0

@@ -220,8 +220,18 @@ def _without_root_override() -> list[str] | None:
     if os.geteuid() != 0:
         return []
     setpriv = shutil.which("setpriv")
-    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps",
-            "-dac_override,-dac_read_search"] if setpriv else None
+    if not setpriv:
+        return None
+    prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps",
+              "-dac_override,-dac_read_search"]
+    # Without CAP_SETPCAP setpriv exits 0 yet drops nothing: check that the two capabilities are gone.
+    import subprocess
+
+    done = subprocess.run([*prefix, "cat", "/proc/self/status"], capture_output=True, text=True, timeout=30)
+    effective = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("CapEff:")]
+    if done.returncode != 0 or not effective or int(effective[0], 16) & 0b110:
+        return None
+    return prefix
 
 
 def test_unreadable_files_and_folders_with_real_permissions(tmp_path) -> None:
@@ -233,7 +243,8 @@ def test_unreadable_files_and_folders_with_real_permissions(tmp_path) -> None:
 
     prefix = _without_root_override()
     if prefix is None:
-        pytest.skip("running as root without setpriv (util-linux): permission bits cannot be enforced")
+        pytest.skip("running as root where setpriv (util-linux) cannot drop the file-access override: "
+                    "permission bits cannot be enforced")
     inbox = tmp_path / "inbox"
     write_export(inbox, "a-good", sessions_series(4), [rom()])
     write_export(inbox, "b-file", sessions_series(4, patient_id="P-2"))

@@ -15,10 +15,10 @@ import pytest
 from transforms.warehouse import WarehouseLocked, holds_lock, open_warehouse, warehouse_lock
 
 
-def _hold(path: str, seconds: float, ready) -> None:
+def _hold(path: str, ready, release) -> None:
     with warehouse_lock(Path(path), timeout=5):
         ready.set()
-        time.sleep(seconds)
+        release.wait(60)  # held until the test says so, not for a fixed time a stalled machine could outlast
 
 
 def _writer(path: str, n: int) -> None:
@@ -32,14 +32,15 @@ def _writer(path: str, n: int) -> None:
 def test_second_writer_waits_then_fails_with_a_clear_message(tmp_path) -> None:
     warehouse = tmp_path / "w.duckdb"
     ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Event()
-    holder = ctx.Process(target=_hold, args=(str(warehouse), 3.0, ready))
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold, args=(str(warehouse), ready, release))
     holder.start()
     assert ready.wait(20)
     started = time.monotonic()
     with pytest.raises(WarehouseLocked, match="being written by another run"), open_warehouse(warehouse, timeout=0.5):
         pass
     assert time.monotonic() - started >= 0.5
+    release.set()
     with open_warehouse(warehouse, timeout=30) as con:  # waits for the holder to finish
         con.execute("SELECT 1").fetchall()
     holder.join()
