@@ -120,7 +120,8 @@ def status_cards(status: pd.DataFrame, cells: ExportCells) -> str:
     items = [
         html.card("Exports loaded", f"{len(loaded):,}", "exports whose data is in the warehouse now"),
         html.card("Exports rejected", f"{len(rejected):,}", "exports of which no version could be loaded"),
-        html.card("Rows loaded", rows_loaded if total_shown else None, "rows of the exports in the warehouse",
+        html.card("Rows loaded", rows_loaded if total_shown else None, "rows of the exports in the warehouse; a session that a later export corrects "
+                  "counts once in each",
                   threshold=cells.threshold),
         html.card("Rows quarantined", rows_held if total_shown else None,
                   "held back by a row rule (counts of rows, not patients)", threshold=cells.threshold),

@@ -94,6 +94,8 @@ def test_cards_describe_the_warehouse(page) -> None:
     assert "Exports loaded</div><div class=value>3</div>" in text
     assert "Exports rejected</div><div class=value>2</div>" in text
     assert "Rows loaded</div><div class=value>744</div>" in text  # 397 + 298 + 49: the total rests on 75 patients
+    # export rows, not sessions: the card says that a corrected session is counted in both exports
+    assert "a session that a later export corrects counts once in each" in text
     assert "Rows quarantined</div><div class=value>6</div>" in text
 
 
