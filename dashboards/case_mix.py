@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from dashboards import html
 from dashboards.payer import payer_label
@@ -28,11 +27,17 @@ from dashboards.theme import (
     ACCENT,
     ALL_COLOUR,
     WARN,
-    base_layout,
+    axes_of,
     condition_label,
+    figure_of,
     fmt,
     is_missing,
-    reference_line,
+    line_shape,
+    merged,
+    styled_layout,
+    subplot_layout,
+    update_annotations,
+    update_axes,
 )
 
 PAIN_MODEL = "pain_change"
@@ -133,9 +138,10 @@ def coefficients_figure(coefficients: pd.DataFrame, title: str, subtitle: str = 
     order = [t for t in term_order(shown) if t != "intercept"]
     labels = {t: term_label(t) + (" (reference)" if _is_reference(
         shown.loc[shown["term"] == t, "note"].iloc[0]) else "") for t in order}
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=("Sustained pain change model: points (95% CI)",
-                                        "Responder model: odds ratio (95% CI)"))
+    layout = subplot_layout(1, 2, shared_yaxes=True, horizontal_spacing=0.04,
+                            subplot_titles=("Sustained pain change model: points (95% CI)",
+                                            "Responder model: odds ratio (95% CI)"))
+    data: list[dict] = []
     for col, model in ((1, PAIN_MODEL), (2, RESPONDER_MODEL)):
         rows = _model_rows(shown, model)
         terms = [t for t in order if t in rows.index]
@@ -152,29 +158,34 @@ def coefficients_figure(coefficients: pd.DataFrame, title: str, subtitle: str = 
         low = [scale(rows.loc[t, "ci_low"]) for t in terms]
         high = [scale(rows.loc[t, "ci_high"]) for t in terms]
         reference = [_is_reference(rows.loc[t, "note"]) for t in terms]
-        fig.add_trace(go.Scatter(
-            x=est, y=[labels[t] for t in terms], mode="markers", showlegend=False,
-            marker={"symbol": ["circle-open" if r else "square" for r in reference], "size": 9,
-                    "color": [ALL_COLOUR if r else (WARN if odds else ACCENT) for r in reference]},
-            error_x={"type": "data", "symmetric": False, "color": "#6b7785", "thickness": 1.3, "width": 3,
-                     "array": [None if h is None or e is None else h - e for e, h in zip(est, high, strict=True)],
-                     "arrayminus": [None if w is None or e is None else e - w for e, w in zip(est, low, strict=True)]},
-            customdata=[[w, h] for w, h in zip(low, high, strict=True)],
-            hovertemplate=("<b>%{y}</b><br>" + ("odds ratio %{x:.2f}" if odds else "%{x:+.2f} points")
-                           + " (95% CI %{customdata[0]:.2f} to %{customdata[1]:.2f})<extra></extra>"),
-        ), row=1, col=col)
-    reference_line(fig, {"color": "#9aa5b1", "width": 1}, x=0)
-    reference_line(fig, {"color": "#9aa5b1", "width": 1}, x=1, subplot=2)
-    fig = base_layout(fig, title, height=max(360, 21 * len(order) + 190), subtitle=subtitle)
-    fig.update_yaxes(categoryorder="array", categoryarray=[labels[t] for t in order][::-1], automargin=True)
-    fig.update_xaxes(title_text="points of expected change (higher: more improvement expected)", zeroline=False,
-                     row=1, col=1)
+        data.append({
+            "type": "scatter", "x": est, "y": [labels[t] for t in terms], "mode": "markers", "showlegend": False,
+            "marker": {"symbol": ["circle-open" if r else "square" for r in reference], "size": 9,
+                       "color": [ALL_COLOUR if r else (WARN if odds else ACCENT) for r in reference]},
+            "error_x": {"type": "data", "symmetric": False, "color": "#6b7785", "thickness": 1.3, "width": 3,
+                        "array": [None if h is None or e is None else h - e for e, h in zip(est, high, strict=True)],
+                        "arrayminus": [None if w is None or e is None else e - w
+                                       for e, w in zip(est, low, strict=True)]},
+            "customdata": [[w, h] for w, h in zip(low, high, strict=True)],
+            "hovertemplate": ("<b>%{y}</b><br>" + ("odds ratio %{x:.2f}" if odds else "%{x:+.2f} points")
+                              + " (95% CI %{customdata[0]:.2f} to %{customdata[1]:.2f})<extra></extra>"),
+            **axes_of(col),
+        })
+    shapes = [line_shape({"color": "#9aa5b1", "width": 1}, x=0), line_shape({"color": "#9aa5b1", "width": 1}, x=1,
+                                                                             subplot=2)]
+    layout = styled_layout({**layout, "shapes": shapes}, title, height=max(360, 21 * len(order) + 190),
+                           subtitle=subtitle)
+    update_axes(layout, "y", {"categoryorder": "array", "categoryarray": [labels[t] for t in order][::-1],
+                              "automargin": True})
+    update_axes(layout, "x", {"title": {"text": "points of expected change (higher: more improvement expected)"},
+                              "zeroline": False}, subplot=1)
     ratios = [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20]
-    fig.update_xaxes(title_text="odds ratio of responding (log scale)", type="log", tickmode="array",
-                     tickvals=ratios, ticktext=[f"{r:g}" for r in ratios], row=1, col=2)
-    fig.update_layout(margin={"l": 230, "t": 110})
-    fig.update_annotations(font={"size": 12.5})
-    return fig
+    update_axes(layout, "x", {"title": {"text": "odds ratio of responding (log scale)"}, "type": "log",
+                              "tickmode": "array", "tickvals": ratios, "ticktext": [f"{r:g}" for r in ratios]},
+                subplot=2)
+    layout = merged(layout, {"margin": {"l": 230, "t": 110}})
+    update_annotations(layout, {"font": {"size": 12.5}})
+    return figure_of(data, layout)
 
 
 def _estimate_cell(row: pd.Series | None, odds: bool) -> html.Cell:
@@ -232,8 +243,9 @@ def calibration_figure(calibration: pd.DataFrame, title: str, subtitle: str = ""
     shown = rows_with(calibration, "mean_observed")
     if shown.empty:
         return None
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
-                        subplot_titles=("Sustained pain change (points)", "Responders (share)"))
+    layout = subplot_layout(1, 2, horizontal_spacing=0.1,
+                            subplot_titles=("Sustained pain change (points)", "Responders (share)"))
+    data: list[dict] = []
     for col, model in enumerate(models, start=1):
         part = shown[shown["model"] == model].sort_values("decile")
         responder = model == RESPONDER_MODEL
@@ -241,23 +253,26 @@ def calibration_figure(calibration: pd.DataFrame, title: str, subtitle: str = ""
         if not part.empty:
             values = [*part["mean_expected"].astype(float), *part["mean_observed"].astype(float)]
             low, high = (0.0, 1.0) if responder else (min(values) - 0.2, max(values) + 0.2)
-            fig.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines", hoverinfo="skip", showlegend=False,
-                                     line={"color": "#9aa5b1", "dash": "dash", "width": 1}), row=1, col=col)
-            fig.add_trace(go.Scatter(
-                x=part["mean_expected"].astype(float).tolist(), y=part["mean_observed"].astype(float).tolist(),
-                mode="markers+text", text=[str(int(d)) for d in part["decile"]], textposition="top left",
-                textfont={"size": 10, "color": "#5b6775"}, showlegend=False,
-                marker={"size": 10, "color": WARN if responder else ACCENT, "line": {"width": 1, "color": "#fff"}},
-                customdata=[[int(d), int(n)] for d, n in zip(part["decile"], part["n"], strict=True)],
-                hovertemplate=(f"<b>Decile %{{customdata[0]}}</b> (n = %{{customdata[1]:,}} episodes)<br>expected "
-                               f"%{{x:{fmt_}}}, observed %{{y:{fmt_}}}<extra></extra>"),
-            ), row=1, col=col)
+            data.append({"type": "scatter", "x": [low, high], "y": [low, high], "mode": "lines", "hoverinfo": "skip",
+                         "showlegend": False, "line": {"color": "#9aa5b1", "dash": "dash", "width": 1},
+                         **axes_of(col)})
+            data.append({
+                "type": "scatter", "x": part["mean_expected"].astype(float).tolist(),
+                "y": part["mean_observed"].astype(float).tolist(), "mode": "markers+text",
+                "text": [str(int(d)) for d in part["decile"]], "textposition": "top left",
+                "textfont": {"size": 10, "color": "#5b6775"}, "showlegend": False,
+                "marker": {"size": 10, "color": WARN if responder else ACCENT, "line": {"width": 1, "color": "#fff"}},
+                "customdata": [[int(d), int(n)] for d, n in zip(part["decile"], part["n"], strict=True)],
+                "hovertemplate": (f"<b>Decile %{{customdata[0]}}</b> (n = %{{customdata[1]:,}} episodes)<br>expected "
+                                  f"%{{x:{fmt_}}}, observed %{{y:{fmt_}}}<extra></extra>"),
+                **axes_of(col),
+            })
             if responder:
-                fig.update_xaxes(range=[0, 1], tickformat=".0%", row=1, col=col)
-                fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=col)
-        fig.update_xaxes(title_text="mean expected (model)", row=1, col=col)
-        fig.update_yaxes(title_text="mean observed", row=1, col=col)
-    fig = base_layout(fig, title, height=460, subtitle=subtitle)
-    fig.update_layout(margin={"t": 110})
-    fig.update_annotations(font={"size": 12.5})
-    return fig
+                update_axes(layout, "x", {"range": [0, 1], "tickformat": ".0%"}, subplot=col)
+                update_axes(layout, "y", {"range": [0, 1], "tickformat": ".0%"}, subplot=col)
+        update_axes(layout, "x", {"title": {"text": "mean expected (model)"}}, subplot=col)
+        update_axes(layout, "y", {"title": {"text": "mean observed"}}, subplot=col)
+    layout = styled_layout(layout, title, height=460, subtitle=subtitle)
+    layout = merged(layout, {"margin": {"t": 110}})
+    update_annotations(layout, {"font": {"size": 12.5}})
+    return figure_of(data, layout)

@@ -21,7 +21,9 @@ from dashboards.theme import (
     condition_label,
     condition_menu,
     condition_order,
+    figure_of,
     optional_float,
+    update_axes,
 )
 
 
@@ -33,7 +35,7 @@ def flare_figure(flares: pd.DataFrame, title: str, subtitle: str = "") -> go.Fig
         return None
     present = shown["condition_group"].astype(str).unique().tolist()
     groups = ([ALL] if ALL in present else []) + [g for g in condition_order(present) if g != ALL]
-    fig = go.Figure()
+    data: list[dict] = []
     owners: list[str] = []
     shapes: dict[str, list[dict]] = {}
     heights: dict[str, int] = {}
@@ -49,25 +51,26 @@ def flare_figure(flares: pd.DataFrame, title: str, subtitle: str = "") -> go.Fig
         rate = [float(v) for v in part["flare_rate"]]
         low = [optional_float(v) for v in part["flare_ci_low"]]
         high = [optional_float(v) for v in part["flare_ci_high"]]
-        fig.add_trace(go.Scatter(
-            x=rate, y=labels, mode="markers", showlegend=False,
-            marker={"symbol": ["diamond" if a else "square" for a in part["is_all"]],
-                    "size": [13 if a else 9 for a in part["is_all"]],
-                    "color": [ALL_COLOUR if a else WARN for a in part["is_all"]]},
-            error_x={"type": "data", "symmetric": False, "color": "#6b7785", "thickness": 1.4, "width": 4,
-                     "array": [None if h is None else h - r for r, h in zip(rate, high, strict=True)],
-                     "arrayminus": [None if lo is None else r - lo for r, lo in zip(rate, low, strict=True)]},
-            customdata=[[lo, h, condition_label(group)] for lo, h in zip(low, high, strict=True)],
-            hovertemplate=("<b>%{y}</b> · %{customdata[2]}<br>flared at %{x:.1%} of the scored visits<br>95% CI "
-                           "%{customdata[0]:.1%} to %{customdata[1]:.1%}<extra></extra>"),
-        ))
+        data.append({
+            "type": "scatter", "x": rate, "y": labels, "mode": "markers", "showlegend": False,
+            "marker": {"symbol": ["diamond" if a else "square" for a in part["is_all"]],
+                       "size": [13 if a else 9 for a in part["is_all"]],
+                       "color": [ALL_COLOUR if a else WARN for a in part["is_all"]]},
+            "error_x": {"type": "data", "symmetric": False, "color": "#6b7785", "thickness": 1.4, "width": 4,
+                        "array": [None if h is None else h - r for r, h in zip(rate, high, strict=True)],
+                        "arrayminus": [None if lo is None else r - lo for r, lo in zip(rate, low, strict=True)]},
+            "customdata": [[lo, h, condition_label(group)] for lo, h in zip(low, high, strict=True)],
+            "hovertemplate": ("<b>%{y}</b> · %{customdata[2]}<br>flared at %{x:.1%} of the scored visits<br>95% CI "
+                              "%{customdata[0]:.1%} to %{customdata[1]:.1%}<extra></extra>"),
+        })
         owners.append(group)
         reference = part.loc[part["is_all"], "flare_rate"]
         shapes[group] = ([{"type": "line", "xref": "x", "yref": "paper", "x0": float(reference.iloc[0]),
                            "x1": float(reference.iloc[0]), "y0": 0, "y1": 1, "layer": "below",
                            "line": {"color": ALL_COLOUR, "dash": "dot", "width": 1}}] if len(reference) else [])
-    fig = condition_menu(fig, title, subtitle,
-                         {"groups": groups, "owners": owners, "shapes": shapes, "heights": heights},
-                         pad_bottom=8, margin={"t": 120, "l": 230})
-    fig.update_xaxes(title_text="share of scored visits that flared (95% CI)", tickformat=".0%", rangemode="tozero")
-    return fig
+    layout = condition_menu(data, {}, title, subtitle,
+                            {"groups": groups, "owners": owners, "shapes": shapes, "heights": heights},
+                            pad_bottom=8, margin={"t": 120, "l": 230})
+    update_axes(layout, "x", {"title": {"text": "share of scored visits that flared (95% CI)"}, "tickformat": ".0%",
+                              "rangemode": "tozero"})
+    return figure_of(data, layout)

@@ -42,10 +42,13 @@ from dashboards.theme import (
     ACCENT_LIGHT,
     ALL_COLOUR,
     MUTED,
-    base_layout,
     clinic_label,
+    figure_of,
     fmt,
     is_missing,
+    merged,
+    styled_layout,
+    update_axes,
 )
 from transforms.audit import (
     FLAG_CATALOGUE,
@@ -244,21 +247,20 @@ def flags_figure(flags: pd.DataFrame) -> go.Figure | None:
     order = [f for f in FLAGS if f in set(rows["flag"])]
     rows = rows.set_index("flag").loc[order].reset_index()
     labels = [flag_label(f) for f in rows["flag"]]
-    fig = go.Figure(go.Bar(
-        x=rows["n_episodes"].astype(float).tolist(), y=labels, orientation="h",
-        marker_color=[TIER_COLOURS[FLAG_TIER[f]] for f in rows["flag"]],
-        customdata=[[f, int(n), "visit" if f in SESSION_FLAGS else "episode"] for f, n in zip(
+    trace = {
+        "type": "bar", "x": rows["n_episodes"].astype(float).tolist(), "y": labels, "orientation": "h",
+        "marker": {"color": [TIER_COLOURS[FLAG_TIER[f]] for f in rows["flag"]]},
+        "customdata": [[f, int(n), "visit" if f in SESSION_FLAGS else "episode"] for f, n in zip(
             rows["flag"], rows["n_flags"], strict=True)],
-        hovertemplate=("<b>%{y}</b> (%{customdata[0]})<br>%{x:,} flagged episodes<br>%{customdata[1]:,} flags "
-                       "(one per %{customdata[2]})<extra></extra>"),
-    ))
-    fig = base_layout(fig, "Flagged episodes by flag and tier", height=max(320, 34 * len(order) + 130),
-                      subtitle="episodes carrying the flag, all clinics and payers; colour: tier (billing, "
-                               "necessity, documentation, review)")
-    fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1])
-    fig.update_xaxes(title_text="flagged episodes", rangemode="tozero")
-    fig.update_layout(margin={"l": 330})
-    return fig
+        "hovertemplate": ("<b>%{y}</b> (%{customdata[0]})<br>%{x:,} flagged episodes<br>%{customdata[1]:,} flags "
+                          "(one per %{customdata[2]})<extra></extra>"),
+    }
+    layout = styled_layout({}, "Flagged episodes by flag and tier", height=max(320, 34 * len(order) + 130),
+                           subtitle="episodes carrying the flag, all clinics and payers; colour: tier (billing, "
+                                    "necessity, documentation, review)")
+    update_axes(layout, "y", {"categoryorder": "array", "categoryarray": labels[::-1]})
+    update_axes(layout, "x", {"title": {"text": "flagged episodes"}, "rangemode": "tozero"})
+    return figure_of([trace], merged(layout, {"margin": {"l": 330}}))
 
 
 def flag_heatmap(flags: pd.DataFrame, by: str, denominators: dict[str, float | None], title: str,
@@ -304,19 +306,19 @@ def flag_heatmap(flags: pd.DataFrame, by: str, denominators: dict[str, float | N
         custom.append(c_row)
     if not any(t not in (NOT_APPLICABLE, html.SUPPRESSED_TEXT, "0") for row in text for t in row):
         return None  # nothing but zeros, suppressed and not applicable cells
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[label[u] for u in units], y=[flag_label(f) for f in reasons], text=text, texttemplate="%{text}",
-        customdata=custom, colorscale=[[0, "#fff7ec"], [0.5, "#fdae6b"], [1, "#b35c00"]], zmin=0,
-        colorbar={"title": {"text": "share of<br>episodes"}, "tickformat": ".0%"}, xgap=2, ygap=2,
-        hovertemplate="<b>%{y}</b><br>%{x}: %{customdata[0]}<br>%{customdata[1]}<extra></extra>",
-        textfont={"size": 11},
-    ))
-    fig = base_layout(fig, title, height=max(340, 36 * len(reasons) + 150),
-                      subtitle="number of flagged episodes; colour: share of the unit's episodes; "
-                               "blank: suppressed or not applicable (as written in the cell)")
-    fig.update_yaxes(autorange="reversed")
-    fig.update_layout(margin={"l": 330})
-    return fig
+    trace = {
+        "type": "heatmap", "z": z, "x": [label[u] for u in units], "y": [flag_label(f) for f in reasons],
+        "text": text, "texttemplate": "%{text}", "customdata": custom,
+        "colorscale": [[0, "#fff7ec"], [0.5, "#fdae6b"], [1, "#b35c00"]], "zmin": 0,
+        "colorbar": {"title": {"text": "share of<br>episodes"}, "tickformat": ".0%"}, "xgap": 2, "ygap": 2,
+        "hovertemplate": "<b>%{y}</b><br>%{x}: %{customdata[0]}<br>%{customdata[1]}<extra></extra>",
+        "textfont": {"size": 11},
+    }
+    layout = styled_layout({}, title, height=max(340, 36 * len(reasons) + 150),
+                           subtitle="number of flagged episodes; colour: share of the unit's episodes; "
+                                    "blank: suppressed or not applicable (as written in the cell)")
+    update_axes(layout, "y", {"autorange": "reversed"})
+    return figure_of([trace], merged(layout, {"margin": {"l": 330}}))
 
 
 def rate_limits(rate: float, n: float, z: float) -> tuple[float, float]:
@@ -343,7 +345,7 @@ def funnel_figure(flags: pd.DataFrame, clinic_episodes: dict[str, float | None],
     """Flag rate of each clinic against its number of episodes, with binomial control limits around the
     overall rate; a menu switches between any flag and each tier. None when nothing can be drawn."""
     options = [ANY_FLAG, *(f"{TIER_PREFIX}{t}" for t in TIERS)]
-    fig = go.Figure()
+    data: list[dict] = []
     menu: list[tuple[str, list[int]]] = []
     shown_ns = [n for n in clinic_episodes.values() if n]
     if not total_episodes or not shown_ns:
@@ -365,44 +367,46 @@ def funnel_figure(flags: pd.DataFrame, clinic_episodes: dict[str, float | None],
             custom.append([clinic_label(clinic), int(flagged), funnel_position(flagged, n, rate)])
         if not xs:
             continue
-        first = len(fig.data)
+        first = len(data)
         for level, dash in zip(FUNNEL_LEVELS, ("dash", "dot"), strict=True):
             z = z_value(level)
             bounds = [rate_limits(rate, n, z) for n in grid]
             name = f"{level:.1%}".replace(".0%", "%") + " limits"
-            fig.add_trace(go.Scatter(x=grid, y=[b[1] for b in bounds], mode="lines", name=name,
-                                     line={"color": MUTED, "dash": dash, "width": 1}, hoverinfo="skip",
-                                     legendgroup=name))
-            fig.add_trace(go.Scatter(x=grid, y=[b[0] for b in bounds], mode="lines", showlegend=False,
-                                     line={"color": MUTED, "dash": dash, "width": 1}, hoverinfo="skip",
-                                     legendgroup=name))
-        fig.add_trace(go.Scatter(x=[grid[0], grid[-1]], y=[rate, rate], mode="lines", name="overall rate",
-                                 line={"color": ALL_COLOUR, "width": 1}, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="markers", name="clinics", customdata=custom,
-            marker={"symbol": "diamond", "size": 14, "color": TIER_COLOURS.get(option[len(TIER_PREFIX):], ACCENT),
-                    "line": {"width": 1.2, "color": "#ffffff"}},
-            hovertemplate=("<b>%{customdata[0]}</b><br>%{x:,} episodes, %{customdata[1]:,} flagged (%{y:.0%})<br>"
-                           "%{customdata[2]}<extra></extra>"),
-        ))
-        menu.append((flag_label(option), list(range(first, len(fig.data)))))
+            line = {"color": MUTED, "dash": dash, "width": 1}
+            data.append({"type": "scatter", "x": grid, "y": [b[1] for b in bounds], "mode": "lines", "name": name,
+                         "line": line, "hoverinfo": "skip", "legendgroup": name})
+            data.append({"type": "scatter", "x": grid, "y": [b[0] for b in bounds], "mode": "lines",
+                         "showlegend": False, "line": line, "hoverinfo": "skip", "legendgroup": name})
+        data.append({"type": "scatter", "x": [grid[0], grid[-1]], "y": [rate, rate], "mode": "lines",
+                     "name": "overall rate", "line": {"color": ALL_COLOUR, "width": 1}, "hoverinfo": "skip"})
+        data.append({
+            "type": "scatter", "x": xs, "y": ys, "mode": "markers", "name": "clinics", "customdata": custom,
+            "marker": {"symbol": "diamond", "size": 14,
+                       "color": TIER_COLOURS.get(option[len(TIER_PREFIX):], ACCENT),
+                       "line": {"width": 1.2, "color": "#ffffff"}},
+            "hovertemplate": ("<b>%{customdata[0]}</b><br>%{x:,} episodes, %{customdata[1]:,} flagged (%{y:.0%})"
+                              "<br>%{customdata[2]}<extra></extra>"),
+        })
+        menu.append((flag_label(option), list(range(first, len(data)))))
     if not menu:
         return None
     visible_first = set(menu[0][1])
-    for i, trace in enumerate(fig.data):
-        trace.visible = i in visible_first
+    for i, trace in enumerate(data):
+        trace["visible"] = i in visible_first
     buttons = [{"label": name, "method": "restyle",
-                "args": [{"visible": [i in set(idx) for i in range(len(fig.data))]}]} for name, idx in menu]
-    fig = base_layout(fig, "Flag rate by clinic, against the number of episodes", height=460,
-                      subtitle="share of a clinic's episodes with a flag; dashed: 95% and dotted: 99.8% binomial "
-                               "control limits around the overall rate (they narrow as episodes grow)")
-    fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.0,
-                                    "yanchor": "bottom", "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
-                      margin={"t": 100, "b": 90},
-                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.2, "yanchor": "top"})
-    fig.update_xaxes(title_text="episodes of the clinic", rangemode="tozero")
-    fig.update_yaxes(title_text="flagged episodes", tickformat=".0%", range=[0, 1.02])
-    return fig
+                "args": [{"visible": [i in set(idx) for i in range(len(data))]}]} for name, idx in menu]
+    layout = styled_layout({}, "Flag rate by clinic, against the number of episodes", height=460,
+                           subtitle="share of a clinic's episodes with a flag; dashed: 95% and dotted: 99.8% binomial "
+                                    "control limits around the overall rate (they narrow as episodes grow)")
+    layout = merged(layout, {
+        "updatemenus": [{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.0,
+                         "yanchor": "bottom", "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
+        "margin": {"t": 100, "b": 90},
+        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.2, "yanchor": "top"},
+    })
+    update_axes(layout, "x", {"title": {"text": "episodes of the clinic"}, "rangemode": "tozero"})
+    update_axes(layout, "y", {"title": {"text": "flagged episodes"}, "tickformat": ".0%", "range": [0, 1.02]})
+    return figure_of(data, layout)
 
 
 def units_table(units: pd.DataFrame, rules: dict[tuple[str, str], bool], threshold: int) -> str:
@@ -448,7 +452,7 @@ def units_figure(units: pd.DataFrame, rules: dict[tuple[str, str], bool]) -> go.
     payers = _payers(part["payer_type"].astype(str).tolist())
     part = part.set_index("payer_type").loc[payers]
     labels = [payer_label(p) for p in payers]
-    fig = go.Figure()
+    data: list[dict] = []
     measures = (("units_billed", tuple(FLAGS), "units billed", ACCENT_LIGHT),
                 ("units_at_risk", RISK_FLAGS, "units at risk", TIER_COLOURS["necessity"]),
                 ("units_over_time", ("UNITS_OVER_TIME",), "excess units (8-minute rule)", TIER_COLOURS["billing"]))
@@ -465,16 +469,17 @@ def units_figure(units: pd.DataFrame, rules: dict[tuple[str, str], bool]) -> go.
             else:
                 xs.append(float(value))
                 texts.append(f"{float(value):,.0f}")
-        fig.add_trace(go.Bar(y=labels, x=xs, name=name, orientation="h", marker_color=colour, text=texts,
-                             textposition="outside", cliponaxis=False, textfont={"size": 10},
-                             hovertemplate=f"<b>%{{y}}</b><br>{name}: %{{text}}<extra></extra>"))
-    fig = base_layout(fig, "Units billed, at risk and in excess, by payer type", height=max(380, 70 * len(payers) + 140),
-                      subtitle="units at risk: those a payer could deny for necessity or authorisation (each visit "
-                               "once); excess units: beyond the 8-minute rule (each patient-day once)")
-    fig.update_layout(barmode="group", margin={"r": 90})
-    fig.update_xaxes(title_text="units", rangemode="tozero")
-    fig.update_yaxes(autorange="reversed")
-    return fig
+        data.append({"type": "bar", "y": labels, "x": xs, "name": name, "orientation": "h", "marker": {"color": colour},
+                     "text": texts, "textposition": "outside", "cliponaxis": False, "textfont": {"size": 10},
+                     "hovertemplate": f"<b>%{{y}}</b><br>{name}: %{{text}}<extra></extra>"})
+    layout = styled_layout({}, "Units billed, at risk and in excess, by payer type",
+                           height=max(380, 70 * len(payers) + 140),
+                           subtitle="units at risk: those a payer could deny for necessity or authorisation (each "
+                                    "visit once); excess units: beyond the 8-minute rule (each patient-day once)")
+    layout = merged(layout, {"barmode": "group", "margin": {"r": 90}})
+    update_axes(layout, "x", {"title": {"text": "units"}, "rangemode": "tozero"})
+    update_axes(layout, "y", {"autorange": "reversed"})
+    return figure_of(data, layout)
 
 
 def pain_documentation_figure(pain: pd.DataFrame) -> go.Figure | None:
@@ -502,16 +507,16 @@ def pain_documentation_figure(pain: pd.DataFrame) -> go.Figure | None:
         colours.append(ALL_COLOUR if clinic == ALL else ACCENT)
     if not any_shown:
         return None
-    fig = go.Figure(go.Bar(x=xs, y=ys, text=texts, textposition="outside", marker_color=colours, customdata=custom,
-                           cliponaxis=False,
-                           hovertemplate="<b>%{x}</b><br>%{text} of sessions: %{customdata[0]:,} of %{customdata[1]:,} "
-                                         "have both pain scores<extra></extra>"))
-    fig = base_layout(fig, "Pain documentation completeness by clinic", height=380,
-                      subtitle="share of sessions with a pain score before and after treatment (a published "
-                               "measure, not a flag: a missing score at one visit is no reason to deny it)")
-    fig.update_yaxes(title_text="sessions with both scores", tickformat=".0%", range=[0, 1.1])
-    fig.update_xaxes(title_text="clinic")
-    return fig
+    trace = {"type": "bar", "x": xs, "y": ys, "text": texts, "textposition": "outside", "marker": {"color": colours},
+             "customdata": custom, "cliponaxis": False,
+             "hovertemplate": "<b>%{x}</b><br>%{text} of sessions: %{customdata[0]:,} of %{customdata[1]:,} "
+                              "have both pain scores<extra></extra>"}
+    layout = styled_layout({}, "Pain documentation completeness by clinic", height=380,
+                           subtitle="share of sessions with a pain score before and after treatment (a published "
+                                    "measure, not a flag: a missing score at one visit is no reason to deny it)")
+    update_axes(layout, "y", {"title": {"text": "sessions with both scores"}, "tickformat": ".0%", "range": [0, 1.1]})
+    update_axes(layout, "x", {"title": {"text": "clinic"}})
+    return figure_of([trace], layout)
 
 
 def documentation_figure(flags: pd.DataFrame, payer_episodes: dict[str, float | None],
@@ -542,18 +547,18 @@ def documentation_figure(flags: pd.DataFrame, payer_episodes: dict[str, float | 
         custom.append(c_row)
     if all(t in (NOT_APPLICABLE, html.SUPPRESSED_TEXT) for row in text for t in row):
         return None
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[payer_label(p) for p in payers], y=list(DOCUMENTATION.values()), text=text, texttemplate="%{text}",
-        customdata=custom, colorscale=[[0, "#fdecea"], [0.7, "#f6f8e6"], [1, "#d7ecd9"]], zmin=0, zmax=1,
-        colorbar={"title": {"text": "documented"}, "tickformat": ".0%"}, xgap=2, ygap=2, textfont={"size": 11},
-        hovertemplate="<b>%{x}</b><br>%{customdata}<extra></extra>",
-    ))
-    fig = base_layout(fig, "Documentation and necessity checks by payer type", height=380,
-                      subtitle="share of the payer type's episodes not flagged for the check; 'not applicable': "
-                               "the payer type is not checked for it")
-    fig.update_yaxes(autorange="reversed")
-    fig.update_layout(margin={"l": 220})
-    return fig
+    trace = {
+        "type": "heatmap", "z": z, "x": [payer_label(p) for p in payers], "y": list(DOCUMENTATION.values()),
+        "text": text, "texttemplate": "%{text}", "customdata": custom,
+        "colorscale": [[0, "#fdecea"], [0.7, "#f6f8e6"], [1, "#d7ecd9"]], "zmin": 0, "zmax": 1,
+        "colorbar": {"title": {"text": "documented"}, "tickformat": ".0%"}, "xgap": 2, "ygap": 2,
+        "textfont": {"size": 11}, "hovertemplate": "<b>%{x}</b><br>%{customdata}<extra></extra>",
+    }
+    layout = styled_layout({}, "Documentation and necessity checks by payer type", height=380,
+                           subtitle="share of the payer type's episodes not flagged for the check; 'not applicable': "
+                                    "the payer type is not checked for it")
+    update_axes(layout, "y", {"autorange": "reversed"})
+    return figure_of([trace], merged(layout, {"margin": {"l": 220}}))
 
 
 def visits_figure(visits: pd.DataFrame) -> go.Figure | None:
@@ -561,31 +566,33 @@ def visits_figure(visits: pd.DataFrame) -> go.Figure | None:
     labels = visit_bin_labels()
     ordered = _payers([str(p) for p in visits["payer_type"].unique()])
     payers = [p for p in ordered if p == ALL] + [p for p in ordered if p != ALL]  # all payers first (default)
-    fig = go.Figure()
+    data: list[dict] = []
     shown_payers = []
     for payer in payers:
         part = visits[(visits["payer_type"] == payer) & (visits["bin"] >= 0) & ~visits["hidden"].astype(bool)]
         if part.empty:
             continue
         shown_payers.append(payer)
-        fig.add_trace(go.Bar(
-            x=[labels[int(b)] for b in part["bin"]], y=part["n_episodes"].astype(float).tolist(),
-            marker_color=ACCENT, name=payer_label(payer), visible=not shown_payers[:-1],
-            customdata=[[payer_label(payer)]] * len(part),
-            hovertemplate="<b>%{x} visits</b><br>%{y:,} episodes (%{customdata[0]})<extra></extra>",
-        ))
+        data.append({
+            "type": "bar", "x": [labels[int(b)] for b in part["bin"]], "y": part["n_episodes"].astype(float).tolist(),
+            "marker": {"color": ACCENT}, "name": payer_label(payer), "visible": not shown_payers[:-1],
+            "customdata": [[payer_label(payer)]] * len(part),
+            "hovertemplate": "<b>%{x} visits</b><br>%{y:,} episodes (%{customdata[0]})<extra></extra>",
+        })
     if not shown_payers:
         return None
     buttons = [{"label": payer_label(p), "method": "restyle",
                 "args": [{"visible": [q == p for q in shown_payers]}]} for p in shown_payers]
-    fig = base_layout(fig, "Visits per episode of care", height=400,
-                      subtitle="episodes by number of visits; a missing bar is a suppressed bin")
-    fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.0,
-                                    "yanchor": "bottom", "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
-                      margin={"t": 96}, showlegend=False)
-    fig.update_xaxes(title_text="visits in the episode", type="category", categoryorder="array", categoryarray=labels)
-    fig.update_yaxes(title_text="episodes", rangemode="tozero")
-    return fig
+    layout = styled_layout({}, "Visits per episode of care", height=400,
+                           subtitle="episodes by number of visits; a missing bar is a suppressed bin")
+    layout = merged(layout, {"updatemenus": [{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right",
+                                              "y": 1.0, "yanchor": "bottom", "bgcolor": "#ffffff",
+                                              "bordercolor": "#c3ccd6"}],
+                             "margin": {"t": 96}, "showlegend": False})
+    update_axes(layout, "x", {"title": {"text": "visits in the episode"}, "type": "category", "categoryorder": "array",
+                              "categoryarray": labels})
+    update_axes(layout, "y", {"title": {"text": "episodes"}, "rangemode": "tozero"})
+    return figure_of(data, layout)
 
 
 def rules_table(rules: dict[tuple[str, str], bool], settings: Settings) -> str:

@@ -14,7 +14,18 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboards import html
-from dashboards.theme import base_layout, condition_colour, condition_label, condition_order, rgba
+from dashboards.theme import (
+    condition_colour,
+    condition_label,
+    condition_order,
+    figure_of,
+    line_label,
+    line_shape,
+    merged,
+    rgba,
+    styled_layout,
+    update_axes,
+)
 
 
 def relief_figure(points: pd.DataFrame, title: str, subtitle: str = "") -> go.Figure | None:
@@ -26,29 +37,29 @@ def relief_figure(points: pd.DataFrame, title: str, subtitle: str = "") -> go.Fi
     if points.empty:
         return None
     groups = condition_order(points["condition_group"].astype(str).unique().tolist())
-    fig = go.Figure()
+    data: list[dict] = []
     owner: list[tuple[str, str]] = []  # (group, role) per trace: role in band_hi, band_lo, line
     for group in groups:
         part = points[points["condition_group"] == group].sort_values("t")
         t = part["t"].astype(int).tolist()
         colour = condition_colour(group)
         label = condition_label(group)
-        fig.add_trace(go.Scatter(x=t, y=part["ci_high"].astype(float).tolist(), mode="lines",
-                                 line={"width": 0, "shape": "hv"}, hoverinfo="skip", showlegend=False))
+        data.append({"type": "scatter", "x": t, "y": part["ci_high"].astype(float).tolist(), "mode": "lines",
+                     "line": {"width": 0, "shape": "hv"}, "hoverinfo": "skip", "showlegend": False})
         owner.append((group, "band_hi"))
-        fig.add_trace(go.Scatter(x=t, y=part["ci_low"].astype(float).tolist(), mode="lines",
-                                 line={"width": 0, "shape": "hv"}, fill="tonexty", fillcolor=rgba(colour, 0.16),
-                                 hoverinfo="skip", showlegend=False))
+        data.append({"type": "scatter", "x": t, "y": part["ci_low"].astype(float).tolist(), "mode": "lines",
+                     "line": {"width": 0, "shape": "hv"}, "fill": "tonexty", "fillcolor": rgba(colour, 0.16),
+                     "hoverinfo": "skip", "showlegend": False})
         owner.append((group, "band_lo"))
-        fig.add_trace(go.Scatter(
-            x=t, y=part["survival"].astype(float).tolist(), mode="lines", name=label,
-            line={"shape": "hv", "color": colour, "width": 3 if group == "all" else 2},
-            customdata=[[float(lo), float(hi), int(n)] for lo, hi, n in zip(
+        data.append({
+            "type": "scatter", "x": t, "y": part["survival"].astype(float).tolist(), "mode": "lines", "name": label,
+            "line": {"shape": "hv", "color": colour, "width": 3 if group == "all" else 2},
+            "customdata": [[float(lo), float(hi), int(n)] for lo, hi, n in zip(
                 part["ci_low"], part["ci_high"], part["at_risk"], strict=True)],
-            hovertemplate=(f"<b>{label}</b><br>after %{{x}} sessions: %{{y:.0%}} not yet relieved<br>95% band "
-                           "%{customdata[0]:.0%} to %{customdata[1]:.0%}<br>at risk: %{customdata[2]:,} episodes"
-                           "<extra></extra>"),
-        ))
+            "hovertemplate": (f"<b>{label}</b><br>after %{{x}} sessions: %{{y:.0%}} not yet relieved<br>95% band "
+                              "%{customdata[0]:.0%} to %{customdata[1]:.0%}<br>at risk: %{customdata[2]:,} episodes"
+                              "<extra></extra>"),
+        })
         owner.append((group, "line"))
 
     def visible(mode: str, chosen: str | None = None) -> list[bool]:
@@ -69,20 +80,20 @@ def relief_figure(points: pd.DataFrame, title: str, subtitle: str = "") -> go.Fi
             buttons.append({"label": condition_label(group), "method": "restyle",
                             "args": [{"visible": visible("one", group)}]})
     initial = visible("pooled") if default == "all" else visible("one", default)
-    for trace, on in zip(fig.data, initial, strict=True):
-        trace.visible = on
-    fig.add_hline(y=0.5, line={"color": "#9aa5b1", "dash": "dot", "width": 1},
-                  annotation_text="median", annotation_position="top right")
-    fig = base_layout(fig, title, height=520, subtitle=subtitle)
-    fig.update_layout(
-        updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.02,
-                      "yanchor": "bottom", "showactive": True, "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
-        legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"},
-        margin={"r": 190, "t": 96},
-    )
-    fig.update_xaxes(title_text="treatment sessions delivered (t)", rangemode="tozero")
-    fig.update_yaxes(title_text="probability of not yet being relieved", tickformat=".0%", range=[0, 1.03])
-    return fig
+    for trace, on in zip(data, initial, strict=True):
+        trace["visible"] = on
+    layout = styled_layout({"shapes": [line_shape({"color": "#9aa5b1", "dash": "dot", "width": 1}, y=0.5)],
+                            "annotations": [line_label("median", y=0.5)]}, title, height=520, subtitle=subtitle)
+    layout = merged(layout, {
+        "updatemenus": [{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.02,
+                         "yanchor": "bottom", "showactive": True, "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
+        "legend": {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"},
+        "margin": {"r": 190, "t": 96},
+    })
+    update_axes(layout, "x", {"title": {"text": "treatment sessions delivered (t)"}, "rangemode": "tozero"})
+    update_axes(layout, "y", {"title": {"text": "probability of not yet being relieved"}, "tickformat": ".0%",
+                              "range": [0, 1.03]})
+    return figure_of(data, layout)
 
 
 def at_risk_times(points: pd.DataFrame, columns: int = 9) -> list[int]:

@@ -26,7 +26,6 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from dashboards import downloads, html, wording
 from dashboards.case_mix import (
@@ -66,14 +65,20 @@ from dashboards.suppression import ALL, SUPPRESSED_COLUMN
 from dashboards.techniques import technique_figure
 from dashboards.theme import (
     GOOD,
-    base_layout,
+    axes_of,
     condition_colour,
     condition_label,
     condition_order,
+    figure_of,
     fmt,
     fmt_range,
     is_missing,
-    reference_line,
+    line_label,
+    line_shape,
+    merged,
+    styled_layout,
+    subplot_layout,
+    update_axes,
 )
 from transforms.config import Settings
 from transforms.runs import RunRecord
@@ -141,7 +146,8 @@ def rom_figure(rom: pd.DataFrame) -> go.Figure | None:
     shown["baseline_share"] = shown["mean_baseline"].astype(float) / shown["normal"].astype(float)
     shown["final_share"] = shown["mean_final"].astype(float) / shown["normal"].astype(float)
     groups = condition_order(shown["condition_group"].astype(str).unique().tolist())
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.6, 0.4], horizontal_spacing=0.04)
+    layout = subplot_layout(1, 2, shared_yaxes=True, column_widths=[0.6, 0.4], horizontal_spacing=0.04)
+    data: list[dict] = []
     owners: list[str] = []
     heights: dict[str, int] = {}
     for group in groups:
@@ -161,51 +167,59 @@ def rom_figure(rom: pd.DataFrame) -> go.Figure | None:
                   for b, f, g, lo, hi, n, u, nm in zip(part["mean_baseline"], part["mean_final"], part["mean_gain"],
                                                        part["gain_ci_low"], part["gain_ci_high"], part["n_episodes"],
                                                        units, part["normal"], strict=True)]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": "#c3ccd6", "width": 4}, hoverinfo="skip",
-                                 showlegend=False), row=1, col=1)
-        fig.add_trace(go.Scatter(
-            x=part["baseline_share"].tolist(), y=labels, mode="markers", name="first measurement",
-            marker={"symbol": "circle-open", "size": 11, "color": colour, "line": {"width": 2}}, customdata=custom,
-            hovertemplate="<b>%{y}</b><br>first %{customdata[0]:.0f}%{customdata[6]} = %{x:.0%} of normal "
-                          "(%{customdata[7]:g}%{customdata[6]})<extra></extra>",
-        ), row=1, col=1)
-        fig.add_trace(go.Scatter(
-            x=part["final_share"].tolist(), y=labels, mode="markers", name="last later measurement",
-            marker={"symbol": "circle", "size": 11, "color": colour}, customdata=custom,
-            hovertemplate="<b>%{y}</b><br>last %{customdata[1]:.0f}%{customdata[6]} = %{x:.0%} of normal "
-                          "(%{customdata[7]:g}%{customdata[6]})<extra></extra>",
-        ), row=1, col=1)
+        data.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "line": {"color": "#c3ccd6", "width": 4},
+                     "hoverinfo": "skip", "showlegend": False, **axes_of(1)})
+        data.append({
+            "type": "scatter", "x": part["baseline_share"].tolist(), "y": labels, "mode": "markers",
+            "name": "first measurement",
+            "marker": {"symbol": "circle-open", "size": 11, "color": colour, "line": {"width": 2}}, "customdata": custom,
+            "hovertemplate": "<b>%{y}</b><br>first %{customdata[0]:.0f}%{customdata[6]} = %{x:.0%} of normal "
+                             "(%{customdata[7]:g}%{customdata[6]})<extra></extra>",
+            **axes_of(1),
+        })
+        data.append({
+            "type": "scatter", "x": part["final_share"].tolist(), "y": labels, "mode": "markers",
+            "name": "last later measurement", "marker": {"symbol": "circle", "size": 11, "color": colour},
+            "customdata": custom,
+            "hovertemplate": "<b>%{y}</b><br>last %{customdata[1]:.0f}%{customdata[6]} = %{x:.0%} of normal "
+                             "(%{customdata[7]:g}%{customdata[6]})<extra></extra>",
+            **axes_of(1),
+        })
         gains = part["mean_gain"].astype(float).tolist()
-        fig.add_trace(go.Scatter(
-            x=gains, y=labels, mode="markers", name="mean gain (95% CI)",
-            marker={"symbol": "square", "size": 9, "color": colour},
-            error_x={"type": "data", "symmetric": False, "color": "#6b7785", "thickness": 1.4, "width": 4,
-                     "array": [None if c[4] is None else c[4] - g for c, g in zip(custom, gains, strict=True)],
-                     "arrayminus": [None if c[3] is None else g - c[3] for c, g in zip(custom, gains, strict=True)]},
-            customdata=custom,
-            hovertemplate="<b>%{y}</b><br>mean gain %{x:+.1f}%{customdata[6]} (95% CI %{customdata[3]:.1f} to "
-                          "%{customdata[4]:.1f})<extra></extra>",
-        ), row=1, col=2)
+        data.append({
+            "type": "scatter", "x": gains, "y": labels, "mode": "markers", "name": "mean gain (95% CI)",
+            "marker": {"symbol": "square", "size": 9, "color": colour},
+            "error_x": {"type": "data", "symmetric": False, "color": "#6b7785", "thickness": 1.4, "width": 4,
+                        "array": [None if c[4] is None else c[4] - g for c, g in zip(custom, gains, strict=True)],
+                        "arrayminus": [None if c[3] is None else g - c[3] for c, g in zip(custom, gains, strict=True)]},
+            "customdata": custom,
+            "hovertemplate": "<b>%{y}</b><br>mean gain %{x:+.1f}%{customdata[6]} (95% CI %{customdata[3]:.1f} to "
+                             "%{customdata[4]:.1f})<extra></extra>",
+            **axes_of(2),
+        })
         owners += [group] * 4
     first = groups[0]
-    for trace, group in zip(fig.data, owners, strict=True):
-        trace.visible = group == first
+    for trace, group in zip(data, owners, strict=True):
+        trace["visible"] = group == first
     buttons = [{"label": condition_label(g), "method": "update",
                 "args": [{"visible": [o == g for o in owners]}, {"height": heights[g]}]} for g in groups]
-    fig.add_vline(x=1, line={"color": GOOD, "dash": "dash", "width": 1.5}, annotation_text="normal",
-                  annotation_position="top", row=1, col=1)
-    reference_line(fig, {"color": "#9aa5b1", "width": 1}, x=0, subplot=2)
-    fig = base_layout(fig, "Range of motion against normal values, and the gain", height=heights[first],
-                      subtitle="open circle: mean first measurement; filled: mean last later one (100% = normal); "
-                               "square: mean gain in degrees (mm for mouth opening) with its 95% interval")
-    fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.06,
-                                    "yanchor": "bottom", "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
-                      legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 0.5, "yanchor": "middle"},
-                      margin={"t": 120, "b": 70, "l": 220, "r": 190})
-    fig.update_xaxes(title_text="first and last measurement, share of normal", tickformat=".0%", rangemode="tozero",
-                     row=1, col=1)
-    fig.update_xaxes(title_text="mean gain, last − first (95% CI)", zeroline=False, row=1, col=2)
-    return fig
+    normal = {"color": GOOD, "dash": "dash", "width": 1.5}
+    layout = styled_layout({**layout, "shapes": [line_shape(normal, x=1), line_shape({"color": "#9aa5b1", "width": 1},
+                                                                                      x=0, subplot=2)],
+                            "annotations": [line_label("normal", x=1)]},
+                           "Range of motion against normal values, and the gain", height=heights[first],
+                           subtitle="open circle: mean first measurement; filled: mean last later one (100% = "
+                                    "normal); square: mean gain in degrees (mm for mouth opening) with its 95% interval")
+    layout = merged(layout, {
+        "updatemenus": [{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.06,
+                         "yanchor": "bottom", "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
+        "legend": {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 0.5, "yanchor": "middle"},
+        "margin": {"t": 120, "b": 70, "l": 220, "r": 190},
+    })
+    update_axes(layout, "x", {"title": {"text": "first and last measurement, share of normal"}, "tickformat": ".0%",
+                              "rangemode": "tozero"}, subplot=1)
+    update_axes(layout, "x", {"title": {"text": "mean gain, last − first (95% CI)"}, "zeroline": False}, subplot=2)
+    return figure_of(data, layout)
 
 
 def function_figure(function: pd.DataFrame) -> go.Figure | None:
@@ -222,30 +236,30 @@ def function_figure(function: pd.DataFrame) -> go.Figure | None:
     high = [None if is_missing(v) else float(v) / m for v, m in zip(shown["improvement_ci_high"], mcid, strict=True)]
     labels = [f"{i} · {condition_label(c)} (n = {int(n):,})" for i, c, n in zip(
         shown["instrument"], shown["condition_group"], shown["n_episodes"], strict=True)]
-    fig = go.Figure(go.Scatter(
-        x=est, y=labels, mode="markers",
-        marker={"symbol": "square", "size": 10, "color": [condition_colour(c) for c in shown["condition_group"]]},
-        error_x={"type": "data", "symmetric": False, "color": "#6b7785", "thickness": 1.4, "width": 4,
-                 "array": [None if h is None else h - e for e, h in zip(est, high, strict=True)],
-                 "arrayminus": [None if lo is None else e - lo for e, lo in zip(est, low, strict=True)]},
-        customdata=[[float(i), float(m), None if is_missing(r) else float(r), int(n)] for i, m, r, n in zip(
+    trace = {
+        "type": "scatter", "x": est, "y": labels, "mode": "markers",
+        "marker": {"symbol": "square", "size": 10, "color": [condition_colour(c) for c in shown["condition_group"]]},
+        "error_x": {"type": "data", "symmetric": False, "color": "#6b7785", "thickness": 1.4, "width": 4,
+                    "array": [None if h is None else h - e for e, h in zip(est, high, strict=True)],
+                    "arrayminus": [None if lo is None else e - lo for e, lo in zip(est, low, strict=True)]},
+        "customdata": [[float(i), float(m), None if is_missing(r) else float(r), int(n)] for i, m, r, n in zip(
             shown["mean_improvement"], mcid, shown["responder_rate"], shown["n_episodes"], strict=True)],
-        hovertemplate=("<b>%{y}</b><br>mean improvement %{customdata[0]:.1f} points = %{x:.2f} × MCID (MCID "
-                       "%{customdata[1]:g})<br>reached the MCID: %{customdata[2]:.0%}<br>n = %{customdata[3]:,} "
-                       "episodes<extra></extra>"),
-        showlegend=False,
-    ))
-    reference_line(fig, {"color": "#9aa5b1", "width": 1}, x=0)
-    fig.add_vline(x=1, line={"color": GOOD, "dash": "dash", "width": 1.5}, annotation_text="MCID",
-                  annotation_position="top")
-    fig = base_layout(fig, "Function instruments: improvement against the minimal clinically important difference",
-                      height=max(320, 28 * len(shown) + 170),
-                      subtitle="mean improvement divided by the instrument's MCID, with 95% intervals; "
-                               "1 = one MCID (direction-aware: positive is better)")
-    fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1])
-    fig.update_xaxes(title_text="mean improvement ÷ MCID")
-    fig.update_layout(margin={"l": 260})
-    return fig
+        "hovertemplate": ("<b>%{y}</b><br>mean improvement %{customdata[0]:.1f} points = %{x:.2f} × MCID (MCID "
+                          "%{customdata[1]:g})<br>reached the MCID: %{customdata[2]:.0%}<br>n = %{customdata[3]:,} "
+                          "episodes<extra></extra>"),
+        "showlegend": False,
+    }
+    shapes = [line_shape({"color": "#9aa5b1", "width": 1}, x=0), line_shape({"color": GOOD, "dash": "dash", "width": 1.5},
+                                                                             x=1)]
+    layout = styled_layout({"shapes": shapes, "annotations": [line_label("MCID", x=1)]},
+                           "Function instruments: improvement against the minimal clinically important difference",
+                           height=max(320, 28 * len(shown) + 170),
+                           subtitle="mean improvement divided by the instrument's MCID, with 95% intervals; "
+                                    "1 = one MCID (direction-aware: positive is better)")
+    update_axes(layout, "y", {"categoryorder": "array", "categoryarray": labels[::-1]})
+    update_axes(layout, "x", {"title": {"text": "mean improvement ÷ MCID"}})
+    layout = merged(layout, {"margin": {"l": 260}})
+    return figure_of([trace], layout)
 
 
 def _hidden_conditions(frame: pd.DataFrame, flag: str) -> list[str]:

@@ -18,17 +18,21 @@ from collections.abc import Mapping
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from dashboards.publication import rows_with
 from dashboards.suppression import ALL
 from dashboards.theme import (
     ALL_COLOUR,
+    axes_of,
     condition_colour,
     condition_label,
     condition_menu,
     condition_order,
+    figure_of,
     optional_float,
+    subplot_layout,
+    update_annotations,
+    update_axes,
 )
 
 _TECHNIQUE_LABELS = {"pnf": "PNF stretching", "instrument_assisted": "Instrument-assisted",
@@ -72,9 +76,10 @@ def technique_figure(
         return None
     present = shown["condition_group"].astype(str).unique().tolist()
     groups = ([ALL] if ALL in present else []) + [g for g in condition_order(present) if g != ALL]
-    fig = make_subplots(rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.035,
-                        subplot_titles=(f"Responders ({responder_label})", "Mean sustained pain change",
-                                        "Adjusted: observed − expected change"))
+    layout = subplot_layout(1, 3, shared_yaxes=True, horizontal_spacing=0.035,
+                            subplot_titles=(f"Responders ({responder_label})", "Mean sustained pain change",
+                                            "Adjusted: observed − expected change"))
+    data: list[dict] = []
     owners: list[str] = []
     shapes: dict[str, list[dict]] = {}
     heights: dict[str, int] = {}
@@ -89,16 +94,18 @@ def technique_figure(
             x = [optional_float(v) for v in part[est]]
             low = [optional_float(v) for v in part[lo]]
             high = [optional_float(v) for v in part[hi]]
-            fig.add_trace(go.Scatter(
-                x=x, y=labels, mode="markers", showlegend=False,
-                marker={"symbol": "square", "size": 9, "color": colour},
-                error_x={"type": "data", "symmetric": False, "color": "#6b7785", "thickness": 1.4, "width": 4,
-                         "array": [None if h is None or v is None else h - v for v, h in zip(x, high, strict=True)],
-                         "arrayminus": [None if w is None or v is None else v - w for v, w in zip(x, low, strict=True)]},
-                customdata=[[w, h, condition_label(group)] for w, h in zip(low, high, strict=True)],
-                hovertemplate=(f"<b>%{{y}}</b> · %{{customdata[2]}}<br>%{{x:{fmt_}}}{unit} (95% CI "
-                               f"%{{customdata[0]:{fmt_}}} to %{{customdata[1]:{fmt_}}})<extra></extra>"),
-            ), row=1, col=col)
+            data.append({
+                "type": "scatter", "x": x, "y": labels, "mode": "markers", "showlegend": False,
+                "marker": {"symbol": "square", "size": 9, "color": colour},
+                "error_x": {"type": "data", "symmetric": False, "color": "#6b7785", "thickness": 1.4, "width": 4,
+                            "array": [None if h is None or v is None else h - v for v, h in zip(x, high, strict=True)],
+                            "arrayminus": [None if w is None or v is None else v - w
+                                           for v, w in zip(x, low, strict=True)]},
+                "customdata": [[w, h, condition_label(group)] for w, h in zip(low, high, strict=True)],
+                "hovertemplate": (f"<b>%{{y}}</b> · %{{customdata[2]}}<br>%{{x:{fmt_}}}{unit} (95% CI "
+                                  f"%{{customdata[0]:{fmt_}}} to %{{customdata[1]:{fmt_}}})<extra></extra>"),
+                **axes_of(col),
+            })
             owners.append(group)
         rate, mean = references.get(group, (None, None))
         shapes[group] = [_line("x3", 0.0, ZERO_LINE), _line("x2", 0.0, ZERO_LINE)]
@@ -106,11 +113,12 @@ def technique_figure(
             shapes[group].append(_line("x", rate, REFERENCE_LINE))
         if mean is not None:
             shapes[group].append(_line("x2", mean, REFERENCE_LINE))
-    fig = condition_menu(fig, title, subtitle,
-                         {"groups": groups, "owners": owners, "shapes": shapes, "heights": heights},
-                         pad_bottom=34, margin={"t": 150, "l": 190, "r": 24, "b": 60})
-    fig.update_xaxes(tickformat=".0%", range=[0, 1], title_text="share of pain-evaluable episodes", row=1, col=1)
-    fig.update_xaxes(title_text="points (higher is better)", zeroline=False, row=1, col=2)
-    fig.update_xaxes(title_text="points above expectation", zeroline=False, row=1, col=3)
-    fig.update_annotations(font={"size": 12.5})
-    return fig
+    layout = condition_menu(data, layout, title, subtitle,
+                            {"groups": groups, "owners": owners, "shapes": shapes, "heights": heights},
+                            pad_bottom=34, margin={"t": 150, "l": 190, "r": 24, "b": 60})
+    update_axes(layout, "x", {"tickformat": ".0%", "range": [0, 1],
+                              "title": {"text": "share of pain-evaluable episodes"}}, subplot=1)
+    update_axes(layout, "x", {"title": {"text": "points (higher is better)"}, "zeroline": False}, subplot=2)
+    update_axes(layout, "x", {"title": {"text": "points above expectation"}, "zeroline": False}, subplot=3)
+    update_annotations(layout, {"font": {"size": 12.5}})
+    return figure_of(data, layout)

@@ -87,30 +87,31 @@ def optional_float(value: object) -> float | None:
     return None if is_missing(value) else float(value)  # type: ignore[arg-type]
 
 
-def condition_menu(fig: go.Figure, title: str, subtitle: str, menu: dict, pad_bottom: int,
-                   margin: dict) -> go.Figure:
+def condition_menu(data: list[dict], layout: dict, title: str, subtitle: str, menu: dict, pad_bottom: int,
+                   margin: dict) -> dict:
     """Finish a figure whose traces belong to conditions: a drop-down shows one condition at a time.
 
-    ``menu`` holds ``groups`` (menu order, the first shown), ``owners`` (the condition of each trace,
-    in trace order), ``shapes`` (reference lines per condition) and ``heights`` (the height each
-    condition needs). The figure takes the tallest height so the page keeps its layout when the menu
-    changes.
+    ``data`` holds the traces (dictionaries; each one's visibility is set here) and ``layout`` the layout
+    to finish (returned styled). ``menu`` holds ``groups`` (menu order, the first shown), ``owners`` (the
+    condition of each trace, in trace order), ``shapes`` (reference lines per condition, replacing any
+    shapes of ``layout``) and ``heights`` (the height each condition needs). The figure takes the tallest
+    height so the page keeps its layout when the menu changes.
     """
     groups, owners, shapes = menu["groups"], menu["owners"], menu["shapes"]
     first = groups[0]
-    for trace, group in zip(fig.data, owners, strict=True):
-        trace.visible = group == first
+    for trace, group in zip(data, owners, strict=True):
+        trace["visible"] = group == first
     buttons = [{"label": condition_label(g), "method": "update",
                 "args": [{"visible": [o == g for o in owners]}, {"shapes": shapes[g]}]}
                for g in groups]
-    fig = base_layout(fig, title, height=max(menu["heights"].values()), subtitle=subtitle)
-    fig.update_layout(shapes=shapes[first],
-                      updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right",
-                                    "y": 1.0, "yanchor": "bottom", "pad": {"b": pad_bottom},
-                                    "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
-                      margin=margin)
-    fig.update_yaxes(autorange="reversed")
-    return fig
+    layout = styled_layout(layout, title, height=max(menu["heights"].values()), subtitle=subtitle)
+    layout = merged(layout, {"shapes": shapes[first],
+                             "updatemenus": [{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right",
+                                              "y": 1.0, "yanchor": "bottom", "pad": {"b": pad_bottom},
+                                              "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
+                             "margin": margin})
+    update_axes(layout, "y", {"autorange": "reversed"})
+    return layout
 
 
 def fmt(value: object, digits: int = 1, pct: bool = False) -> str:
@@ -166,7 +167,12 @@ def merged(current: dict, changes: dict) -> dict:
 def line_shape(line: dict, *, x: float | None = None, y: float | None = None, subplot: int = 1) -> dict:
     """A vertical line at ``x`` or a horizontal one at ``y`` across the axes of subplot ``subplot``
     (numbered as Plotly numbers axes: 1 is ``x``/``y``, 2 is ``x2``/``y2``): the shape ``add_vline`` /
-    ``add_hline`` draw, as a dictionary."""
+    ``add_hline`` draw, as a dictionary.
+
+    Not drawn with ``add_vline``/``add_hline``: those look up the figure's subplot grid for every line
+    (and build one for a figure made without ``make_subplots``), which cost more than the rest of a
+    funnel plot; the director's page draws about 80 such lines.
+    """
     axes = axes_of(subplot)
     xaxis, yaxis = axes["xaxis"], axes["yaxis"]
     if (x is None) == (y is None):
@@ -177,16 +183,19 @@ def line_shape(line: dict, *, x: float | None = None, y: float | None = None, su
     return {"type": "line", "x0": 0, "x1": 1, "xref": f"{xaxis} domain", "y0": y, "y1": y, "yref": yaxis, "line": line}
 
 
-def reference_line(fig: go.Figure, line: dict, *, x: float | None = None, y: float | None = None,
-                   subplot: int = 1) -> go.Figure:
-    """Add :func:`line_shape` to a figure.
-
-    Added directly rather than with ``add_vline``/``add_hline``: those look up the figure's subplot
-    grid for every line (and build one for a figure made without ``make_subplots``), which cost more
-    than the rest of a funnel plot; the director's page draws about 80 such lines.
-    """
-    fig.add_shape(line_shape(line, x=x, y=y, subplot=subplot))
-    return fig
+def line_label(text: str, *, x: float | None = None, y: float | None = None, subplot: int = 1) -> dict:
+    """The label ``add_vline``/``add_hline`` write beside a :func:`line_shape` line given ``annotation_text``:
+    centred above a vertical line at ``x`` (``annotation_position="top"``), or above the right end of a
+    horizontal one at ``y`` (``"top right"``), as an annotation dictionary."""
+    axes = axes_of(subplot)
+    xaxis, yaxis = axes["xaxis"], axes["yaxis"]
+    if (x is None) == (y is None):
+        raise ValueError("a line's label needs exactly one of x and y")
+    if x is not None:
+        return {"showarrow": False, "text": text, "x": x, "xanchor": "center", "xref": xaxis, "y": 1,
+                "yanchor": "bottom", "yref": f"{yaxis} domain"}
+    return {"showarrow": False, "text": text, "x": 1, "xanchor": "right", "xref": f"{xaxis} domain", "y": y,
+            "yanchor": "bottom", "yref": yaxis}
 
 
 def styled_layout(layout: dict, title: str, height: int = 420, subtitle: str = "") -> dict:

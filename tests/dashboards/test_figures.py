@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -10,22 +11,27 @@ import pytest
 
 from dashboards.definitions import render_markdown, slug
 from dashboards.director import trend_figure
+from dashboards.flares import flare_figure
 from dashboards.forest import forest_figure
 from dashboards.funnel import Z95, Z998, control_limit, funnel_figure, position
-from dashboards.payer import visit_bin_labels
+from dashboards.payer import visit_bin_labels, visits_figure
 from dashboards.publication import hidden_column
 from dashboards.quality import public_reason
 from dashboards.relief import at_risk_cells, at_risk_table, at_risk_value, relief_figure
+from dashboards.researcher import rom_figure
+from dashboards.suppression import ALL
 from dashboards.theme import (
     ALL_COLOUR,
     FONT,
+    GOOD,
     MUTED,
     TEMPLATE,
     base_layout,
     condition_colour,
     condition_label,
     fmt,
-    reference_line,
+    line_label,
+    line_shape,
 )
 from tests.dashboards.conftest import GROUP_SIZES
 from transforms.reference import condition_groups
@@ -153,7 +159,7 @@ def test_at_risk_cells_take_the_first_curve_time_at_or_after_each_time() -> None
     assert at_risk_cells(hidden, [0, 3, 6])["low_back_pain"] == [40, None, None]  # nothing after a hidden time
 
 
-def test_reference_lines_are_the_shapes_plotly_draws() -> None:
+def test_reference_lines_and_their_labels_are_what_plotly_draws() -> None:
     from plotly.subplots import make_subplots
 
     line = {"color": "#333333", "dash": "dot", "width": 1}
@@ -161,17 +167,27 @@ def test_reference_lines_are_the_shapes_plotly_draws() -> None:
     for fig in (ours, plotly):
         for col in (1, 2):
             fig.add_trace(go.Scatter(x=[1, 2], y=["a", "b"]), row=1, col=col)
-    reference_line(ours, line, x=0.25, subplot=2)
-    reference_line(ours, line, x=0)
+    ours.add_shape(line_shape(line, x=0.25, subplot=2))
+    ours.add_shape(line_shape(line, x=0))
+    ours.add_annotation(line_label("normal", x=0.5, subplot=2))
     plotly.add_vline(x=0.25, line=line, row=1, col=2)
     plotly.add_vline(x=0, line=line, row=1, col=1)
+    plotly.add_vline(x=0.5, line=line, annotation_text="normal", annotation_position="top", row=1, col=2)
+    plotly.layout.shapes = plotly.layout.shapes[:2]  # the labelled line's shape is line_shape's too
     assert ours.to_plotly_json()["layout"]["shapes"] == plotly.to_plotly_json()["layout"]["shapes"]
+    assert ours.to_plotly_json()["layout"]["annotations"] == plotly.to_plotly_json()["layout"]["annotations"]
     single, reference = go.Figure(go.Scatter(x=[1], y=[1])), go.Figure(go.Scatter(x=[1], y=[1]))
-    reference_line(single, line, y=0.5)
-    reference.add_hline(y=0.5, line=line)
+    single.add_shape(line_shape(line, y=0.5))
+    single.add_annotation(line_label("median", y=0.5))
+    single.add_shape(line_shape(line, x=2))
+    single.add_annotation(line_label("MCID", x=2))
+    reference.add_hline(y=0.5, line=line, annotation_text="median", annotation_position="top right")
+    reference.add_vline(x=2, line=line, annotation_text="MCID", annotation_position="top")
     assert single.to_plotly_json()["layout"] == reference.to_plotly_json()["layout"]
     with pytest.raises(ValueError, match="exactly one"):
-        reference_line(single, line, x=1, y=1)
+        line_shape(line, x=1, y=1)
+    with pytest.raises(ValueError, match="exactly one"):
+        line_label("t")
 
 
 def test_figures_built_as_dictionaries_equal_plotly_s_call_by_call_figures() -> None:
@@ -204,6 +220,159 @@ def test_figures_built_as_dictionaries_equal_plotly_s_call_by_call_figures() -> 
     reference.update_xaxes(rangemode="tozero")
     assert figure_of([], single).to_plotly_json()["layout"]["xaxis"] == reference.to_plotly_json()["layout"]["xaxis"]
     assert subplot_layout(2, 1, **grid) is not subplot_layout(2, 1, **grid)  # a fresh copy to build on
+
+
+def _rom_frame() -> pd.DataFrame:
+    columns = ["condition_group", "joint", "movement", "unit", "normal", "n_episodes", "mean_baseline", "mean_final",
+               "mean_gain", "gain_ci_low", "gain_ci_high"]
+    rows = [("neck_pain", "cervical", "rotation", "degrees", 80, 40, 52.0, 66.0, 14.0, 10.5, 17.5),
+            ("neck_pain", "cervical", "flexion", "degrees", 50, 25, 38.0, 44.0, 6.0, None, None),
+            ("tmj_disorder", "jaw", "mouth_opening", "mm", 45, 30, 31.0, 39.5, 8.5, 6.0, 11.0),
+            ("tmj_disorder", "jaw", "lateral", "mm", 10, 12, None, None, None, None, None)]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _rom_call_by_call(rom: pd.DataFrame) -> go.Figure:
+    """rom_figure as it was built before decision 105 reached the researcher's page: Plotly's API, call by call."""
+    from plotly.subplots import make_subplots
+
+    shown = rom[rom["mean_gain"].notna()].copy()
+    shown["baseline_share"] = shown["mean_baseline"] / shown["normal"]
+    shown["final_share"] = shown["mean_final"] / shown["normal"]
+    groups = ["neck_pain", "tmj_disorder"]
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.6, 0.4], horizontal_spacing=0.04)
+    heights = {}
+    for group in groups:
+        part = shown[shown["condition_group"] == group].sort_values(["joint", "movement"], ascending=False)
+        heights[group] = max(420, 44 * len(part) + 240)
+        labels = [f"{j.capitalize()} {m.replace('_', ' ')} (n = {n:,})"
+                  for j, m, n in zip(part["joint"], part["movement"], part["n_episodes"], strict=True)]
+        xs, ys = [], []
+        for lbl, b, f in zip(labels, part["baseline_share"], part["final_share"], strict=True):
+            xs += [b, f, None]
+            ys += [lbl, lbl, None]
+        colour = condition_colour(group)
+        units = ["°" if u == "degrees" else u for u in part["unit"]]
+        custom = [[b, f, g, None if pd.isna(lo) else lo, None if pd.isna(hi) else hi, n, u, float(nm)]
+                  for b, f, g, lo, hi, n, u, nm in zip(part["mean_baseline"], part["mean_final"], part["mean_gain"],
+                                                       part["gain_ci_low"], part["gain_ci_high"], part["n_episodes"],
+                                                       units, part["normal"], strict=True)]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": "#c3ccd6", "width": 4}, hoverinfo="skip",
+                                 showlegend=False), row=1, col=1)
+        fig.add_trace(go.Scatter(x=part["baseline_share"].tolist(), y=labels, mode="markers", name="first measurement",
+                                 marker={"symbol": "circle-open", "size": 11, "color": colour, "line": {"width": 2}},
+                                 customdata=custom, hovertemplate="<b>%{y}</b><br>first %{customdata[0]:.0f}%{customdata[6]}"
+                                 " = %{x:.0%} of normal (%{customdata[7]:g}%{customdata[6]})<extra></extra>"),
+                      row=1, col=1)
+        fig.add_trace(go.Scatter(x=part["final_share"].tolist(), y=labels, mode="markers",
+                                 name="last later measurement", marker={"symbol": "circle", "size": 11, "color": colour},
+                                 customdata=custom, hovertemplate="<b>%{y}</b><br>last %{customdata[1]:.0f}%{customdata[6]}"
+                                 " = %{x:.0%} of normal (%{customdata[7]:g}%{customdata[6]})<extra></extra>"),
+                      row=1, col=1)
+        gains = part["mean_gain"].tolist()
+        fig.add_trace(go.Scatter(
+            x=gains, y=labels, mode="markers", name="mean gain (95% CI)", marker={"symbol": "square", "size": 9,
+                                                                                 "color": colour},
+            error_x={"type": "data", "symmetric": False, "color": "#6b7785", "thickness": 1.4, "width": 4,
+                     "array": [None if c[4] is None else c[4] - g for c, g in zip(custom, gains, strict=True)],
+                     "arrayminus": [None if c[3] is None else g - c[3] for c, g in zip(custom, gains, strict=True)]},
+            customdata=custom, hovertemplate="<b>%{y}</b><br>mean gain %{x:+.1f}%{customdata[6]} (95% CI "
+                                             "%{customdata[3]:.1f} to %{customdata[4]:.1f})<extra></extra>",
+        ), row=1, col=2)
+    owners = [g for g in groups for _ in range(4)]
+    for trace, group in zip(fig.data, owners, strict=True):
+        trace.visible = group == groups[0]
+    buttons = [{"label": condition_label(g), "method": "update",
+                "args": [{"visible": [o == g for o in owners]}, {"height": heights[g]}]} for g in groups]
+    fig.add_vline(x=1, line={"color": GOOD, "dash": "dash", "width": 1.5}, annotation_text="normal",
+                  annotation_position="top", row=1, col=1)
+    fig.add_vline(x=0, line={"color": "#9aa5b1", "width": 1}, row=1, col=2)
+    fig = base_layout(fig, "Range of motion against normal values, and the gain", height=heights[groups[0]],
+                      subtitle="open circle: mean first measurement; filled: mean last later one (100% = normal); "
+                               "square: mean gain in degrees (mm for mouth opening) with its 95% interval")
+    fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.06,
+                                    "yanchor": "bottom", "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
+                      legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 0.5, "yanchor": "middle"},
+                      margin={"t": 120, "b": 70, "l": 220, "r": 190})
+    fig.update_xaxes(title_text="first and last measurement, share of normal", tickformat=".0%", rangemode="tozero",
+                     row=1, col=1)
+    fig.update_xaxes(title_text="mean gain, last − first (95% CI)", zeroline=False, row=1, col=2)
+    return fig
+
+
+def _flares_call_by_call(title: str, subtitle: str) -> go.Figure:
+    """flare_figure of _flares() built with Plotly's API (all conditions first, a menu of conditions)."""
+    fig = go.Figure()
+    rows = {ALL: [("<b>All visits</b> (500 visits)", 0.06, 0.04, 0.085, True), ("Deep tissue (200 visits)", 0.1, 0.066,
+                                                                                None, False)],
+            "neck_pain": [("<b>All visits</b> (120 visits)", 0.05, 0.023, 0.105, True)]}
+    shapes = {}
+    for group, part in rows.items():
+        fig.add_trace(go.Scatter(
+            x=[r[1] for r in part], y=[r[0] for r in part], mode="markers", showlegend=False,
+            marker={"symbol": ["diamond" if r[4] else "square" for r in part], "size": [13 if r[4] else 9 for r in part],
+                    "color": [ALL_COLOUR if r[4] else "#b35c00" for r in part]},
+            error_x={"type": "data", "symmetric": False, "color": "#6b7785", "thickness": 1.4, "width": 4,
+                     "array": [None if r[3] is None else r[3] - r[1] for r in part],
+                     "arrayminus": [r[1] - r[2] for r in part]},
+            customdata=[[r[2], r[3], condition_label(group)] for r in part],
+            hovertemplate=("<b>%{y}</b> · %{customdata[2]}<br>flared at %{x:.1%} of the scored visits<br>95% CI "
+                           "%{customdata[0]:.1%} to %{customdata[1]:.1%}<extra></extra>"),
+        ))
+        shapes[group] = [{"type": "line", "xref": "x", "yref": "paper", "x0": part[0][1], "x1": part[0][1], "y0": 0,
+                          "y1": 1, "layer": "below", "line": {"color": ALL_COLOUR, "dash": "dot", "width": 1}}]
+    fig.data[1].visible = False
+    fig.data[0].visible = True
+    buttons = [{"label": condition_label(g), "method": "update",
+                "args": [{"visible": [o == g for o in rows]}, {"shapes": shapes[g]}]} for g in rows]
+    fig = base_layout(fig, title, height=max(340, 28 * 2 + 220), subtitle=subtitle)
+    fig.update_layout(shapes=shapes[ALL], margin={"t": 120, "l": 230},
+                      updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.0,
+                                    "yanchor": "bottom", "pad": {"b": 8}, "bgcolor": "#ffffff",
+                                    "bordercolor": "#c3ccd6"}])
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title_text="share of scored visits that flared (95% CI)", tickformat=".0%", rangemode="tozero")
+    return fig
+
+
+def _visits_call_by_call() -> go.Figure:
+    """visits_figure of _visits() built with Plotly's API: a bar chart per payer type, all payers first."""
+    labels = visit_bin_labels()
+    fig = go.Figure()
+    for name, xs, ys in (("All payers", ["1", "3"], [30.0, 45.0]), ("Medicare", ["3"], [20.0])):
+        fig.add_trace(go.Bar(x=xs, y=ys, marker_color="#0b6e99", name=name, visible=name == "All payers",
+                             customdata=[[name]] * len(xs),
+                             hovertemplate="<b>%{x} visits</b><br>%{y:,} episodes (%{customdata[0]})<extra></extra>"))
+    buttons = [{"label": p, "method": "restyle", "args": [{"visible": [q == p for q in ("All payers", "Medicare")]}]}
+               for p in ("All payers", "Medicare")]
+    fig = base_layout(fig, "Visits per episode of care", height=400,
+                      subtitle="episodes by number of visits; a missing bar is a suppressed bin")
+    fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.0,
+                                    "yanchor": "bottom", "bgcolor": "#ffffff", "bordercolor": "#c3ccd6"}],
+                      margin={"t": 96}, showlegend=False)
+    fig.update_xaxes(title_text="visits in the episode", type="category", categoryorder="array", categoryarray=labels)
+    fig.update_yaxes(title_text="episodes", rangemode="tozero")
+    return fig
+
+
+def test_researcher_and_payer_figures_equal_plotly_s_call_by_call_figures() -> None:
+    """The researcher's and payer's figures are built as dictionaries (decision 105): the figures must be the
+    ones Plotly's own calls (make_subplots, add_trace, add_vline, update_layout, update_xaxes) build."""
+    def same(ours: go.Figure | None, plotly: go.Figure) -> None:
+        assert ours is not None
+        assert json.dumps(ours.to_plotly_json(), sort_keys=True) == json.dumps(plotly.to_plotly_json(), sort_keys=True)
+
+    same(rom_figure(_rom_frame()), _rom_call_by_call(_rom_frame()))
+    flares = pd.DataFrame(
+        [(ALL, ALL, 500, 0.06, 0.04, 0.085, False), (ALL, "deep_tissue", 200, 0.1, 0.066, None, False),
+         (ALL, "cupping", None, None, None, None, True), ("neck_pain", ALL, 120, 0.05, 0.023, 0.105, False)],
+        columns=["condition_group", "technique", "n_sessions_scored", "flare_rate", "flare_ci_low", "flare_ci_high",
+                 "hidden"])
+    same(flare_figure(flares, "Flares", "per technique"), _flares_call_by_call("Flares", "per technique"))
+    visits = pd.DataFrame({"payer_type": [ALL, ALL, ALL, "medicare", "medicare", "medicare"],
+                           "bin": [-1, 0, 2, -1, 1, 2], "n_episodes": [80, 30, 45, 30, None, 20],
+                           "hidden": [False, False, False, False, True, False]})
+    same(visits_figure(visits), _visits_call_by_call())
 
 
 def test_number_formats() -> None:
