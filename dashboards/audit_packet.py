@@ -59,7 +59,6 @@ from transforms.config import Settings
 from transforms.contract import PAYER_TYPES
 
 PACKET_PREFIX = "audit_packet_"
-PACKET_FOLDER = "audit_packets"
 # Episodes per page: a page stays quick to open however many episodes a payer type has.
 PAGE_EPISODES = 200
 CLINIC_SLUG = re.compile(r"[A-Za-z0-9_-]{1,64}")

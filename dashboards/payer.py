@@ -25,8 +25,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboards import downloads, html
-from dashboards.audit_packet import PACKET_FOLDER, PACKET_PREFIX, TIER_COLOURS
+from dashboards.audit_packet import PACKET_PREFIX, TIER_COLOURS
 from dashboards.definitions import anchor
+from dashboards.outputs import PACKET_FOLDER
 from dashboards.queries import (
     ANY_FLAG,
     TIER_PREFIX,

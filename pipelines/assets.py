@@ -15,9 +15,7 @@ import logging
 
 import dagster as dg
 
-from dashboards.audit_packet import PACKET_FOLDER, write_audit_packets
-from dashboards.html import install_assets
-from dashboards.site import PAGE_BUILDERS, PageBuilder, build_definitions_page, build_index_page
+from dashboards.outputs import PACKET_FOLDER, PAGES
 from pipelines.resources import OutcomesSettings, WarehouseResource
 from transforms import changes
 from transforms.exports import discover_exports, ignored_entries
@@ -49,7 +47,7 @@ def pipeline_run_id(context: dg.AssetExecutionContext) -> str:
 
 RAW_EXPORTS = dg.AssetKey(["raw", "exports"])
 # Targets of the dirty set besides the mart models: the pages and the restricted outputs.
-PAGE_TARGETS = {page: f"page:{page}" for page in (*PAGE_BUILDERS, "index")}
+PAGE_TARGETS = {page: f"page:{page}" for page in (*PAGES, "index")}
 AUDIT_TARGET = "restricted:audit"
 LOAD_STATE_TARGETS = (PAGE_TARGETS["quality"], PAGE_TARGETS["index"])
 STAGING_SESSIONS = dg.AssetKey(["staging", "sessions"])
@@ -255,6 +253,8 @@ def audit_packets(warehouse: WarehouseResource, outcomes_settings: OutcomesSetti
             return dg.MaterializeResult(metadata={"rebuilt": False, "folder": str(folder)})
         state, clinics = changes.pending_clinics(con, AUDIT_TARGET)
         scoped = state == changes.SCOPED and folder.is_dir()
+        from dashboards.audit_packet import write_audit_packets  # pandas and Plotly: only when due
+
         paths = write_audit_packets(con, folder, settings, site=settings.site, clinics=clinics if scoped else None)
         changes.clear(con, AUDIT_TARGET)
     return dg.MaterializeResult(metadata={"rebuilt": True, "action": changes.SCOPED if scoped else changes.FULL,
@@ -262,7 +262,7 @@ def audit_packets(warehouse: WarehouseResource, outcomes_settings: OutcomesSetti
                                           "folder": str(folder)})
 
 
-def _page_asset(page: str, builder: PageBuilder) -> dg.AssetsDefinition:
+def _page_asset(page: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=dg.AssetKey(["site", page]),
         deps=[_mart_key(t) for t in MART_TABLES],
@@ -278,21 +278,25 @@ def _page_asset(page: str, builder: PageBuilder) -> dg.AssetsDefinition:
         with warehouse.connect() as con:
             if changes.pending(con, PAGE_TARGETS[page]) == changes.CLEAN and target.exists():
                 return dg.MaterializeResult(metadata={"rebuilt": False, "path": str(target)})
+            # the builders import pandas and Plotly, which an unchanged rerun never needs
+            from dashboards.html import install_assets
+            from dashboards.site import PAGE_BUILDERS
+
             settings.site.mkdir(parents=True, exist_ok=True)
             install_assets(settings.site)
-            path = builder(con, settings.site, settings, read_run(con, pipeline_run_id(context)))
+            path = PAGE_BUILDERS[page](con, settings.site, settings, read_run(con, pipeline_run_id(context)))
             changes.clear(con, PAGE_TARGETS[page])
         return dg.MaterializeResult(metadata={"rebuilt": True, "path": str(path), "bytes": path.stat().st_size})
 
     return _page
 
 
-site_pages = [_page_asset(page, builder) for page, builder in PAGE_BUILDERS.items()]
+site_pages = [_page_asset(page) for page in PAGES]
 
 
 @dg.asset(
     key=dg.AssetKey(["site", "index"]),
-    deps=[dg.AssetKey(["site", page]) for page in PAGE_BUILDERS],
+    deps=[dg.AssetKey(["site", page]) for page in PAGES],
     group_name="site",
     kinds={"html"},
 )
@@ -314,6 +318,9 @@ def site_index(
                 and (settings.site / "definitions.html").exists():
             return dg.MaterializeResult(metadata={"rebuilt": False, "path": str(index)})
         log.info(f"publishing the dashboards to {settings.site}")
+        from dashboards.html import install_assets
+        from dashboards.site import build_definitions_page, build_index_page
+
         install_assets(settings.site)
         run = read_run(con, run_id)
         build_definitions_page(settings.site, settings, run)

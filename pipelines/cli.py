@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from transforms.checksums import stamps_recorded
 from transforms.config import Settings, SettingsError, load_settings
 from transforms.exports import ExportFolder, IgnoredEntry, discover_exports, ignored_entries
 from transforms.loading import ensure_schema, export_status, new_run_id, remove_stale_scratch
@@ -171,6 +172,22 @@ def _summary(settings: Settings, run_id: str, inbox: set[str]) -> list[str]:
     return lines
 
 
+def _inbox_as_recorded(settings: Settings) -> bool:
+    """Whether no export's files changed since the last run hashed them (so nothing will need validating).
+
+    Decides only whether Great Expectations' helper is started early: on two cores its import would
+    take the other core from a run that has nothing to load. The loader starts it when it needs it.
+    """
+    if not settings.warehouse.is_file():
+        return False
+    try:
+        exports = discover_exports(settings.inbox)
+        with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+            return stamps_recorded(con, exports)
+    except (duckdb.Error, OSError):
+        return False  # being written by another run, not yet a warehouse, ...: start the helper as usual
+
+
 def run(settings: Settings, verbose: bool = False, full: bool = False) -> list[str]:
     """Run the whole job; returns the summary lines. Raises :class:`RunFailed` when it cannot run.
 
@@ -179,7 +196,7 @@ def run(settings: Settings, verbose: bool = False, full: bool = False) -> list[s
     what new or changed exports touch (everything with ``full``).
     """
     _prepare_folders(settings)  # before importing Dagster: a run that cannot start says so at once
-    if settings.inbox.is_dir() and any(settings.inbox.iterdir()):
+    if settings.inbox.is_dir() and any(settings.inbox.iterdir()) and not _inbox_as_recorded(settings):
         from expectations.validation import warm_up
 
         warm_up()  # Great Expectations loads on the other core while Dagster starts

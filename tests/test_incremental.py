@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dashboards.audit_packet import PACKET_FOLDER
+from dashboards.outputs import PACKET_FOLDER
 from tests.conftest import table_snapshot
 from transforms import changes
 from transforms.config import Settings, load_settings

@@ -73,3 +73,16 @@ def export_checksums(con: duckdb.DuckDBPyConnection, exports: Iterable[ExportFol
         con.execute("INSERT OR REPLACE INTO ops.export_stamps SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
                     "unnest(?::VARCHAR[])", [[f[0] for f in fresh], [f[1] for f in fresh], [f[2] for f in fresh]])
     return checksums
+
+
+def stamps_recorded(con: duckdb.DuckDBPyConnection, exports: Iterable[ExportFolder]) -> bool:
+    """Whether every export's files still carry the stamp recorded when they were last hashed: nothing
+    in the inbox changed since. A hint for starting work early (the validation helper), never a
+    decision: the loader still checks every export. Needs ``ops.export_stamps``."""
+    stamps = {e.name: export_stamp(e)[0] for e in exports}
+    if not stamps:
+        return False
+    recorded = dict(con.execute(
+        "SELECT export, stamp FROM ops.export_stamps WHERE export IN (SELECT unnest(?::VARCHAR[]))",
+        [list(stamps)]).fetchall())
+    return recorded == stamps

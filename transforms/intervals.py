@@ -18,7 +18,6 @@ import functools
 
 import duckdb
 import numpy as np
-import pandas as pd
 
 from transforms.sqlmodels import install_macros
 
@@ -61,6 +60,8 @@ def ensure_t_quantiles(con: duckdb.DuckDBPyConnection, max_n: int | None, confid
     if have >= max_n - 1:
         return
     dfs = np.arange(have + 1, max_n, dtype=np.int64)
+    import pandas as pd
+
     frame = pd.DataFrame({"df": dfs, "q": t_quantile(dfs, confidence)})
     con.register("_new_t_quantiles", frame)
     try:

@@ -45,16 +45,19 @@ The SQL is in ``transforms/sql/marts/case_mix_*.sql``, ``episode_case_mix.sql``,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
-import pandas as pd
 
 from transforms import model_coefficients
 from transforms.episode_outcomes import TABLE as EPISODES
 from transforms.intervals import ensure_t_quantiles, t_quantile, z_value
 from transforms.logistic import fit_logistic, full_rank
 from transforms.sqlmodels import create_table, query
+
+if TYPE_CHECKING:  # pandas is imported where it is used: Dagster's start-up does not need it
+    import pandas as pd
 
 RISK_TABLE = "marts.risk_adjusted"
 RESPONDER_TABLE = "marts.risk_adjusted_responders"
@@ -220,6 +223,8 @@ def _install_terms(con: duckdb.DuckDBPyConnection, models: list[FittedModel]) ->
             rows.append((model.name, "_constant", model.constant))
         else:
             rows += [(model.name, t, float(v)) for t, v in zip(model.design.terms, model.estimates, strict=True)]
+    import pandas as pd
+
     frame = pd.DataFrame(rows, columns=["model", "term", "estimate"])
     con.register("_case_mix_terms_frame", frame)
     try:

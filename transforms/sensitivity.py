@@ -29,15 +29,18 @@ pattern, pulled from DuckDB; its coefficients are published in ``marts.ipw_coeff
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
-import pandas as pd
 
 from transforms import model_coefficients
 from transforms.episode_outcomes import TABLE as EPISODES
 from transforms.logistic import fit_logistic, predict
 from transforms.sqlmodels import create_table, query
+
+if TYPE_CHECKING:  # pandas is imported where it is used: Dagster's start-up does not need it
+    import pandas as pd
 
 TABLE = "marts.responder_sensitivity"
 COEFFICIENTS_TABLE = "marts.ipw_coefficients"

@@ -14,7 +14,6 @@ import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
 from dashboards.audit_packet import (
-    PACKET_FOLDER,
     _clinic_files,
     clinic_slug,
     packet_filename,
@@ -22,6 +21,7 @@ from dashboards.audit_packet import (
     render_packet,
     write_audit_packets,
 )
+from dashboards.outputs import PACKET_FOLDER
 from transforms.audit import flagged_payers, packet_data, packet_groups, rule_in_words
 from transforms.config import load_settings
 from transforms.sqlmodels import install_macros

@@ -99,3 +99,19 @@ def test_files_changed_just_now_are_not_trusted_yet(con, hashed, tmp_path, monke
     hashed.clear()
     assert _checksums(con, inbox) == first
     assert sorted(hashed) == ["clinic-a-2026-01", "clinic-b-2026-01"]
+
+
+def test_stamps_recorded_says_whether_any_export_changed(con, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(checksums, "SETTLE_SECONDS", 0.0)
+    inbox = _inbox(tmp_path / "inbox")
+    assert not checksums.stamps_recorded(con, discover_exports(inbox))  # never hashed
+    _checksums(con, inbox)
+    assert checksums.stamps_recorded(con, discover_exports(inbox))
+    (inbox / "clinic-a-2026-01" / "sessions.csv").write_text(HEADER + "1.1,a,P9\n")
+    assert not checksums.stamps_recorded(con, discover_exports(inbox))  # a file rewritten
+    _checksums(con, inbox)
+    assert checksums.stamps_recorded(con, discover_exports(inbox))
+    (inbox / "clinic-c-2026-01").mkdir()
+    (inbox / "clinic-c-2026-01" / "sessions.csv").write_text(HEADER + "1.1,c,P3\n")
+    assert not checksums.stamps_recorded(con, discover_exports(inbox))  # a new export
+    assert not checksums.stamps_recorded(con, [])  # an empty inbox has nothing recorded to vouch for

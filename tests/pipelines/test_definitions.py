@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -25,6 +27,22 @@ def test_definitions_load() -> None:
     assert STAGING_SESSIONS in graph.get_all_asset_keys()
     assert {j.name for j in defs.resolve_all_job_defs()} >= {"refresh"}
     assert not any(a.partitions_def for a in ALL_ASSETS)  # `dagster asset materialize --select '*'` works
+
+
+def test_the_definitions_load_without_pandas_or_plotly() -> None:
+    """Dagster's start-up (every `outcomes run`, `dagster dev`) does not pay for the page builders: they
+    are imported by the steps that build pages, which an unchanged rerun skips."""
+    code = "import sys, pipelines.definitions; print(sorted(m for m in ('pandas', 'plotly') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_every_page_has_a_builder() -> None:
+    from dashboards.outputs import PAGES
+    from dashboards.site import PAGE_BUILDERS
+
+    assert tuple(PAGE_BUILDERS) == PAGES
 
 
 def test_the_job_runs_in_one_process() -> None:
