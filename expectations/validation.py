@@ -150,6 +150,14 @@ def warm_up() -> None:
     HELPER.start()
 
 
+def cool_down() -> None:
+    """Stop the validation helper started by :func:`warm_up` when nothing will need validating, so that its
+    import stops taking a core from the run; the loader starts it again if an export needs it after all."""
+    from expectations.gx_server import HELPER
+
+    HELPER.stop()
+
+
 def _run_gx_isolated(scratch: Path, file: str, today: date) -> tuple[list[ExpectationOutcome], dict[str, Any]]:
     """Run GX on one file kind of the scratch file in a child of the validation helper, which has GX
     imported already (see :mod:`expectations.gx_server` for why a child process)."""

@@ -175,8 +175,9 @@ def _summary(settings: Settings, run_id: str, inbox: set[str]) -> list[str]:
 def _inbox_as_recorded(settings: Settings) -> bool:
     """Whether no export's files changed since the last run hashed them (so nothing will need validating).
 
-    Decides only whether Great Expectations' helper is started early: on two cores its import would
-    take the other core from a run that has nothing to load. The loader starts it when it needs it.
+    Decides only whether Great Expectations' helper, started before this check so that a run with
+    work loses no time, is stopped again: on two cores its import would take the other core from a
+    run that has nothing to load. The loader starts it when it needs it after all.
     """
     if not settings.warehouse.is_file():
         return False
@@ -196,10 +197,12 @@ def run(settings: Settings, verbose: bool = False, full: bool = False) -> list[s
     what new or changed exports touch (everything with ``full``).
     """
     _prepare_folders(settings)  # before importing Dagster: a run that cannot start says so at once
-    if settings.inbox.is_dir() and any(settings.inbox.iterdir()) and not _inbox_as_recorded(settings):
-        from expectations.validation import warm_up
+    if settings.inbox.is_dir() and any(settings.inbox.iterdir()):
+        from expectations.validation import cool_down, warm_up
 
         warm_up()  # Great Expectations loads on the other core while Dagster starts
+        if _inbox_as_recorded(settings):
+            cool_down()  # nothing will need validating: give the core back to the run
     import dagster as dg
 
     from pipelines.assets import RAW_EXPORTS, RUN_TAG

@@ -1,5 +1,5 @@
 """Great Expectations runs in children of a helper process that imports it once: the loading process itself
-never imports GX, a helper started early (warm) or on demand (cold) gives the same results, and a helper
+never imports GX, a helper started early (warm), on demand (cold) or stopped early and started again gives the same results, and a helper
 that dies is reported in one line and replaced by the next load."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import json, sys
 from pathlib import Path
-from expectations.validation import warm_up
+from expectations.validation import cool_down, warm_up
 from transforms.config import load_settings
 from transforms.exports import discover_exports
 from transforms.loading import load_exports, new_run_id
@@ -27,8 +27,13 @@ from transforms.warehouse import open_warehouse
 
 import os
 root = Path(sys.argv[1])
-if sys.argv[2] == "warm":
+if sys.argv[2] in ("warm", "stopped"):
     warm_up()  # as `outcomes run` does before starting Dagster
+if sys.argv[2] == "stopped":
+    from expectations.gx_server import HELPER
+    started = HELPER._process
+    cool_down()  # as `outcomes run` does when the inbox looked unchanged
+    assert HELPER._process is None and started.poll() is not None  # gone, not left importing
 os.chdir(root)  # folders relative to where the user is (the helper may have started elsewhere)
 settings = load_settings(environ={}, inbox=Path("inbox"), warehouse=Path("w.duckdb"), restricted=Path("restricted"),
                          site=Path("site"))
@@ -50,11 +55,11 @@ def test_validation_runs_outside_the_loading_process(tmp_path: Path) -> None:
     rows = sessions_series(6, patient_id="P1")
     rows[2]["pain_pre"] = "14"  # out of range: quarantined by GX's rule
     results = {}
-    for mode in ("cold", "warm"):
+    for mode in ("cold", "warm", "stopped"):  # stopped: started early, stopped, started again on demand
         root = tmp_path / mode
         write_export(root / "inbox", "a-2026-01", rows)
         results[mode] = _load(root, mode)
-    assert results["cold"] == results["warm"]
+    assert results["cold"] == results["warm"] == results["stopped"]
     assert results["warm"] == {"gx_imported": False, "outcomes": [["loaded", 5, 1]]}
 
 

@@ -69,23 +69,26 @@ def test_run_loads_reports_and_is_repeatable(settings, capsys) -> None:
     assert state in out and table_snapshot(settings.warehouse) == first
 
 
-def test_an_unchanged_inbox_does_not_start_the_validation_helper(settings, monkeypatch) -> None:
-    """On two cores Great Expectations' import would slow a run with nothing to load: the helper is
-    started early only when some export's files changed since they were last hashed."""
+def test_an_unchanged_inbox_stops_the_validation_helper_at_once(settings, monkeypatch) -> None:
+    """On two cores Great Expectations' import would slow a run with nothing to load: the helper started
+    ahead of need is stopped when no export's files changed since they were last hashed."""
     import expectations.validation as validation
     from transforms import checksums
 
     monkeypatch.setattr(checksums, "SETTLE_SECONDS", 0.0)  # the files just written count as settled
-    started: list[int] = []
-    monkeypatch.setattr(validation, "warm_up", lambda: started.append(1))
+    calls: list[str] = []
+    monkeypatch.setattr(validation, "warm_up", lambda: calls.append("start"))
+    monkeypatch.setattr(validation, "cool_down", lambda: calls.append("stop"))
     write_export(settings.inbox, "a", sessions_series(6))
     assert main(_args(settings)) == 0
-    assert started == [1]
+    assert calls == ["start"]
+    calls.clear()
     assert main(_args(settings)) == 0  # nothing changed
-    assert started == [1]
+    assert calls == ["start", "stop"]
+    calls.clear()
     write_export(settings.inbox, "b", sessions_series(6, patient_id="P-2"))
     assert main(_args(settings)) == 0
-    assert started == [1, 1]
+    assert calls == ["start"]
 
 
 def test_skipped_inbox_entries_are_listed_and_logged(settings, capsys) -> None:
