@@ -30,7 +30,16 @@ def _one_line(capsys) -> str:
     return err
 
 
-def test_run_loads_reports_and_is_repeatable(settings, capsys) -> None:
+def test_run_loads_reports_and_is_repeatable(settings, capsys, monkeypatch) -> None:
+    import expectations.validation as validation
+    from transforms import checksums
+
+    # On two cores Great Expectations' import would slow a run with nothing to load: the helper started
+    # ahead of need is stopped when no export's files changed since they were last hashed.
+    monkeypatch.setattr(checksums, "SETTLE_SECONDS", 0.0)  # the files just written count as settled
+    helper: list[str] = []
+    monkeypatch.setattr(validation, "warm_up", lambda: helper.append("start"))
+    monkeypatch.setattr(validation, "cool_down", lambda: helper.append("stop"))
     bad = sessions_series(10, clinic_id="C2")
     bad[3] = {**bad[3], "pain_pre": "12"}
     write_export(settings.inbox, "a", sessions_series(8), [rom(session_id="S2")])
@@ -47,9 +56,11 @@ def test_run_loads_reports_and_is_repeatable(settings, capsys) -> None:
     assert (settings.restricted / "validation" / "b" / "index.html").exists()
     assert "the export has no sessions file" in (settings.restricted / "validation" / "c" / "index.html").read_text()
     first = table_snapshot(settings.warehouse)
+    assert helper == ["start"]
 
     assert main(_args(settings)) == 0
     out = capsys.readouterr().out
+    assert helper == ["start", "start", "stop"]  # nothing changed: stopped at once
     assert state in out  # the warehouse's state, not this run's delta
     assert "this run: 0 loaded, 0 replaced, 3 unchanged, 0 rejected, 0 ignored" in out
     assert table_snapshot(settings.warehouse) == first
@@ -67,28 +78,6 @@ def test_run_loads_reports_and_is_repeatable(settings, capsys) -> None:
     assert ("  1 loaded export(s) no longer in the inbox stay loaded (to take data back, send a corrected "
             "export): a") in out
     assert state in out and table_snapshot(settings.warehouse) == first
-
-
-def test_an_unchanged_inbox_stops_the_validation_helper_at_once(settings, monkeypatch) -> None:
-    """On two cores Great Expectations' import would slow a run with nothing to load: the helper started
-    ahead of need is stopped when no export's files changed since they were last hashed."""
-    import expectations.validation as validation
-    from transforms import checksums
-
-    monkeypatch.setattr(checksums, "SETTLE_SECONDS", 0.0)  # the files just written count as settled
-    calls: list[str] = []
-    monkeypatch.setattr(validation, "warm_up", lambda: calls.append("start"))
-    monkeypatch.setattr(validation, "cool_down", lambda: calls.append("stop"))
-    write_export(settings.inbox, "a", sessions_series(6))
-    assert main(_args(settings)) == 0
-    assert calls == ["start"]
-    calls.clear()
-    assert main(_args(settings)) == 0  # nothing changed
-    assert calls == ["start", "stop"]
-    calls.clear()
-    write_export(settings.inbox, "b", sessions_series(6, patient_id="P-2"))
-    assert main(_args(settings)) == 0
-    assert calls == ["start"]
 
 
 def test_skipped_inbox_entries_are_listed_and_logged(settings, capsys) -> None:
