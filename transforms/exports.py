@@ -449,6 +449,12 @@ def _map_columns(
             hint = (" (the file starts with two byte-order marks, so its first column name is not read as written; "
                     "save it as UTF-8 once)")
         raise ExportRejected(f"{file.name} is missing required column(s): {', '.join(missing)}{hint}")
+    # An absent optional column loads as empty (the contract allows it), which quietly thins what the
+    # marts can say (no pain_pre: no pain change); the load log says so. A profile's drop is deliberate.
+    absent_optional = [c for c in known if c not in given and c not in contract.FILE_REQUIRED[kind] and c not in dropped]
+    if absent_optional:
+        result.warnings.append(f"{file.name}: optional column(s) not in the file, read as empty: "
+                               f"{', '.join(absent_optional)}")
     return positions
 
 

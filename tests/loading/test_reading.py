@@ -55,6 +55,20 @@ def test_optional_columns_may_be_absent(settings, load) -> None:
     (outcome,) = load()
     assert outcome.status == "loaded", outcome.reason
     assert _staged(settings, "pain_pre, goals_documented") == [(None, None)] * 3
+    # loaded as the contract allows, but the load log says which columns were not there
+    optional = [c for c in SESSION_COLUMNS if c not in required_only]
+    assert outcome.warnings == [f"sessions.csv: optional column(s) not in the file, read as empty: {', '.join(optional)}"]
+
+
+def test_one_absent_optional_column_is_named_and_a_complete_file_warns_nothing(settings, load) -> None:
+    write_export(settings.inbox, "without-pain-pre", sessions_series(3),
+                 columns=[c for c in SESSION_COLUMNS if c != "pain_pre"])
+    write_export(settings.inbox, "complete", sessions_series(3, clinic_id="C02"))
+    outcomes = {o.export: o for o in load()}
+    assert outcomes["without-pain-pre"].status == "loaded"
+    assert outcomes["without-pain-pre"].warnings == [
+        "sessions.csv: optional column(s) not in the file, read as empty: pain_pre"]
+    assert outcomes["complete"].warnings == []
 
 
 def test_parquet_export_matches_csv(settings, load, tmp_path) -> None:

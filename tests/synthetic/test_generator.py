@@ -50,35 +50,61 @@ def _digests(folder: Path) -> dict[str, str]:
     }
 
 
-def _broken_rows(export: ExportFolder) -> set[tuple[str, int, str, str]]:
-    """(file, row_number, rule, column) of every row rule the export's rows break, as the loader sees them."""
+def _broken_rows(exports: list[ExportFolder]) -> dict[str, set[tuple[str, int, str, str]] | str]:
+    """Per export: (file, row_number, rule, column) of every row rule its rows break, as the loader sees
+    them, or the reason the export is refused as a whole.
+
+    The exports are read one by one and checked together (each rule is one query over all of them,
+    keyed by export), as the loader's gate does: a rule query is slow to prepare, not to run.
+    """
     con = duckdb.connect()
-    read_export(export, con)
+    out: dict[str, set[tuple[str, int, str, str]] | str] = {}
+    read = 0
+    for export in exports:
+        try:
+            read_export(export, con)
+        except ExportRejected as exc:
+            out[export.name] = str(exc)
+            continue
+        out[export.name] = set()
+        con.execute(f"CREATE TABLE s{read} AS SELECT * FROM sessions_new")
+        con.execute(f"CREATE TABLE r{read} AS SELECT * FROM rom_new")
+        read += 1
+    if not read:
+        return out
+    for file, prefix in (("sessions", "s"), ("rom", "r")):
+        con.execute(f"CREATE TABLE {file}_all AS "
+                    + " UNION ALL BY NAME ".join(f"SELECT * FROM {prefix}{i}" for i in range(read)))
     con.execute(
         "CREATE TABLE sessions_in AS SELECT *, count(*) OVER (PARTITION BY export, clinic_id, session_id) "
-        "AS _dup_count FROM sessions_new"
+        "AS _dup_count FROM sessions_all"
     )
-    con.execute("CREATE TABLE rom_in AS SELECT * FROM rom_new")
+    con.execute("CREATE TABLE rom_in AS SELECT * FROM rom_all")
     con.execute("CREATE TABLE ref_instruments (instrument VARCHAR, score_min DOUBLE, score_max DOUBLE)")
     con.executemany("INSERT INTO ref_instruments VALUES (?, ?, ?)",
                     [[r["instrument"], r["score_min"], r["score_max"]] for r in read_reference("instruments")])
     con.execute("CREATE TABLE ref_rom_normals (joint VARCHAR, movement VARCHAR, plausible_max DOUBLE)")
     con.executemany("INSERT INTO ref_rom_normals VALUES (?, ?, ?)",
                     [[r["joint"], r["movement"], r["plausible_max"]] for r in read_reference("rom_normals")])
-    broken: set[tuple[str, int, str, str]] = set()
+    con.execute("CREATE TABLE bad_sessions (export VARCHAR, row_number BIGINT)")
     for file in ("sessions", "rom"):
         if file == "rom":
-            bad_sessions = [n for f, n, _, _ in broken if f == "sessions"] or [-1]
+            bad = [[name, n] for name, broken in out.items() if isinstance(broken, set)
+                   for f, n, _, _ in broken if f == "sessions"]
+            if bad:
+                con.executemany("INSERT INTO bad_sessions VALUES (?, ?)", bad)
             con.execute(
-                "CREATE TABLE sessions_valid_keys AS SELECT DISTINCT export, clinic_id, session_id FROM sessions_in "
-                f"WHERE row_number NOT IN ({', '.join(map(str, bad_sessions))})"
+                "CREATE TABLE sessions_valid_keys AS SELECT DISTINCT export, clinic_id, session_id FROM sessions_in s "
+                "WHERE NOT EXISTS (SELECT 1 FROM bad_sessions b WHERE b.export = s.export AND b.row_number = s.row_number)"
             )
         for rule in RULES_BY_FILE[file]():
             sql = rule.query("{batch}").replace(PARAM_TODAY, f"DATE '{TODAY.isoformat()}'").format(batch=f"{file}_in")
-            for _, row_number, *_ in con.execute(sql).fetchall():
+            for export, row_number, *_ in con.execute(sql).fetchall():
+                broken = out[export]
+                assert isinstance(broken, set)
                 broken.add((file, row_number, rule.rule, rule.column))
     con.close()
-    return broken
+    return out
 
 
 def _sessions(inbox: Path) -> duckdb.DuckDBPyConnection:
@@ -108,13 +134,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> InboxSummary:
 @pytest.fixture(scope="module")
 def sample_checks(sample: InboxSummary) -> dict[str, set[tuple[str, int, str, str]] | str]:
     """Per export: the rows breaking a row rule, or the reason it is rejected as a whole."""
-    checks: dict[str, set[tuple[str, int, str, str]] | str] = {}
-    for export in discover_exports(sample.out):
-        try:
-            checks[export.name] = _broken_rows(export)
-        except ExportRejected as exc:
-            checks[export.name] = str(exc)
-    return checks
+    return _broken_rows(discover_exports(sample.out))
 
 
 @pytest.fixture(scope="module")
@@ -354,8 +374,7 @@ def test_bench_has_the_requested_sessions_and_only_valid_rows(tmp_path: Path, fm
     assert [e.name for e in exports] == [f"clinic0{c}-2025-{m}" for c in (1, 2) for m in ("09", "10", "11")]
     assert all(e.files["sessions"].suffix == f".{fmt}" for e in exports)
     assert summary.sessions == sessions
-    for export in exports:
-        assert _broken_rows(export) == set(), export.name
+    assert _broken_rows(exports) == {e.name: set() for e in exports}
     con = _sessions(summary.out)
     n, ids = con.execute("SELECT count(*), count(DISTINCT (clinic_id, session_id)) FROM sessions").fetchone()
     assert n == ids == sessions
@@ -370,8 +389,9 @@ def test_bench_has_the_requested_sessions_and_only_valid_rows(tmp_path: Path, fm
 def test_bench_bad_rows_are_the_injected_ones(tmp_path: Path) -> None:
     summary = generate_bench(tmp_path / "inbox", 20_000, clinics=1, months=2, bad_rate=0.002)
     found: Counter[str] = Counter()
-    for export in discover_exports(summary.out):
-        for file, _, rule, column in _broken_rows(export):
+    for broken in _broken_rows(discover_exports(summary.out)).values():
+        assert isinstance(broken, set)
+        for file, _, rule, column in broken:
             found[f"{file}.{column}.{rule}"] += 1
     assert dict(found) == summary.bad_counts
     assert sum(found.values()) > 0

@@ -12,6 +12,7 @@ from transforms.intervals import (
     T_QUANTILES_TABLE,
     ensure_t_quantiles,
     install_interval_sql,
+    t_quantile,
     z_value,
 )
 
@@ -24,6 +25,15 @@ def con(wh):
 
 def test_z_is_the_normal_quantile() -> None:
     assert z_value() == pytest.approx(1.959963984540054, abs=1e-15)
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.90, 0.99])
+def test_quantiles_are_scipy_stats_bit_for_bit(confidence: float) -> None:
+    """The quantiles come from scipy.special (fast to import); they must be exactly scipy.stats' own."""
+    z_value.cache_clear()
+    assert z_value(confidence) == stats.norm.ppf(1 - (1 - confidence) / 2)
+    dfs = np.arange(1, 20_001)
+    assert np.array_equal(t_quantile(dfs, confidence), stats.t.ppf(1 - (1 - confidence) / 2, dfs.astype(float)))
 
 
 @pytest.mark.parametrize("seed", range(5))
