@@ -103,3 +103,44 @@ def test_a_forked_child_does_not_keep_the_lock(tmp_path) -> None:
 def _sleep_after(ready: multiprocessing.synchronize.Event) -> None:
     ready.set()
     time.sleep(30)
+
+
+def test_kept_open_gives_cursors_of_one_connection_with_their_own_temporary_objects(tmp_path) -> None:
+    from transforms.warehouse import kept_open
+
+    warehouse = tmp_path / "w.duckdb"
+    with kept_open(warehouse, timeout=5) as shared:
+        assert holds_lock(warehouse)
+        with open_warehouse(warehouse) as con:
+            assert con is not shared
+            con.execute("CREATE TABLE t AS SELECT 1 AS v")
+            con.execute("CREATE TEMP TABLE scratch AS SELECT 2 AS v")
+            con.execute("CREATE TEMP MACRO twice(x) AS 2 * x")
+        with open_warehouse(warehouse) as con:  # the table is there, the other step's temporary objects are not
+            assert con.execute("SELECT v FROM t").fetchall() == [(1,)]
+            assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall() == [(0,)]
+            with pytest.raises(duckdb.Error):
+                con.execute("SELECT twice(1)")
+        with open_warehouse(warehouse, read_only=True) as con:  # in-process readers share it too
+            assert con.execute("SELECT v FROM t").fetchall() == [(1,)]
+        with pytest.raises(RuntimeError, match="kept open already"), kept_open(warehouse):
+            pass
+    assert not holds_lock(warehouse)
+    # closed and checkpointed: another process reads what the cursors wrote, without a WAL
+    assert not (tmp_path / "w.duckdb.wal").exists()
+    code = "import duckdb,sys; print(duckdb.connect(sys.argv[1], read_only=True).execute('SELECT v FROM t').fetchall())"
+    done = subprocess.run([sys.executable, "-c", code, str(warehouse)], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[(1,)]", done.stderr
+
+
+def test_kept_open_reports_the_blocks_error_and_releases_everything(tmp_path) -> None:
+    from transforms.warehouse import kept_open
+
+    warehouse = tmp_path / "w.duckdb"
+    with (pytest.raises(ValueError, match="the step's own error"), kept_open(warehouse, timeout=5),
+          open_warehouse(warehouse) as con):
+        con.execute("CREATE TABLE t AS SELECT 1 AS v")
+        raise ValueError("the step's own error")
+    assert not holds_lock(warehouse)
+    with open_warehouse(warehouse, timeout=5) as con:  # a connection of its own again
+        assert con.execute("SELECT v FROM t").fetchall() == [(1,)]
