@@ -63,13 +63,20 @@ def drawable_units(units: pd.DataFrame, levels: Sequence[str]) -> pd.DataFrame:
     return units[drawable & units["level"].isin(list(levels))]
 
 
+def _drawn(value: float) -> float:
+    """A curve's coordinate to 4 significant digits (see :func:`add_control_bands`)."""
+    return float(f"{value:.4g}")
+
+
 def add_control_bands(data: list[dict], n: pd.Series, half_width: Callable[[float, float], float]) -> None:
     """Append the traces shading the 95% and 99.8% control limits around 0 across the plotted range of
     ``n``; ``half_width(n, z)`` is the limit's half-width at ``n`` episodes for the normal quantile ``z``."""
-    grid = limit_grid(float(n.min()), float(n.max()))
+    # Drawn curves, never read off: 4 significant digits are exact to a fraction of a pixel, and full
+    # doubles made these 90-point curves about a quarter of a 1M network's director page.
+    grid = [_drawn(x) for x in limit_grid(float(n.min()), float(n.max()))]
     for z, fill, name in ((Z998, rgba("#9aa5b1", 0.12), "99.8% control limits"),
                           (Z95, rgba("#9aa5b1", 0.22), "95% control limits")):
-        upper = [half_width(x, z) for x in grid]
+        upper = [_drawn(half_width(x, z)) for x in grid]
         line = {"color": MUTED, "width": 1, "dash": "dot" if z == Z998 else "dash"}
         data.append({"type": "scatter", "x": grid, "y": upper, "mode": "lines", "line": line, "hoverinfo": "skip",
                      "name": name, "legendgroup": name})

@@ -433,3 +433,16 @@ def test_the_shared_layout_merges_like_update_layout() -> None:
     assert got.to_plotly_json() == expected.to_plotly_json()
     assert got.layout.legend.traceorder == "reversed" and got.layout.title.font.color == "red"
     assert got.layout.xaxis.title.text == "visit" and got.layout.template.layout.paper_bgcolor == "#ffffff"
+
+
+def test_pages_write_plotted_numbers_with_ten_significant_digits() -> None:
+    """The figures' floats go to the page with 10 significant digits (the tables and downloads keep all);
+    integers, text and missing values are left alone."""
+    from dashboards.html import PLOTTED_DIGITS, figure_div, lazy_figure_div
+
+    assert PLOTTED_DIGITS == 10
+    x = [1 / 3, 2.0, 1234567.891234567, -0.000123456789012345]
+    fig = go.Figure(go.Scatter(x=x, y=[5, 6, 7, 8], customdata=[["a", 2 / 3], ["b", None], ["c", math.nan], ["d", 0.1]]))
+    for page in (figure_div(fig, "f"), lazy_figure_div(fig, "f")):
+        assert ('"customdata":[["a",0.6666666667],["b",null],["c",null],["d",0.1]],'
+                '"x":[0.3333333333,2.0,1234567.891,-0.000123456789],"y":[5,6,7,8]') in page
