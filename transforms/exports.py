@@ -379,6 +379,10 @@ def _check_header_names(file: Path, header: list[str]) -> None:
         raise ExportRejected(text)
 
 
+# Optional columns whose absence is no news (see _map_columns): episodes are then derived (metrics.md).
+ABSENCE_EXPECTED = frozenset({"episode_id"})
+
+
 def _map_columns(
     kind: str, file: Path, header: list[str], result: ReadResult, profile: Profile | None = None
 ) -> dict[str, int]:
@@ -450,8 +454,10 @@ def _map_columns(
                     "save it as UTF-8 once)")
         raise ExportRejected(f"{file.name} is missing required column(s): {', '.join(missing)}{hint}")
     # An absent optional column loads as empty (the contract allows it), which quietly thins what the
-    # marts can say (no pain_pre: no pain change); the load log says so. A profile's drop is deliberate.
-    absent_optional = [c for c in known if c not in given and c not in contract.FILE_REQUIRED[kind] and c not in dropped]
+    # marts can say (no pain_pre: no pain change); the load log says so. A profile's drop is deliberate,
+    # and a file without episode_id is the contract's way of asking for derived episodes.
+    absent_optional = [c for c in known if c not in given and c not in contract.FILE_REQUIRED[kind]
+                       and c not in dropped and c not in ABSENCE_EXPECTED]
     if absent_optional:
         result.warnings.append(f"{file.name}: optional column(s) not in the file, read as empty: "
                                f"{', '.join(absent_optional)}")

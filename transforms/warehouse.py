@@ -65,6 +65,9 @@ class _Held:
 # Warehouse locks this process holds: absolute lock path -> descriptor and nesting depth.
 _HELD: dict[str, _Held] = {}
 _GUARD = threading.Lock()
+# Databases this process keeps open for a run (:func:`kept_open`): absolute path -> its connection.
+_OPEN: dict[str, duckdb.DuckDBPyConnection] = {}
+_FORKED_AWAY: list[duckdb.DuckDBPyConnection] = []  # a forked child's inheritance, never used or closed
 
 
 def _forget_locks_in_child() -> None:
@@ -76,6 +79,10 @@ def _forget_locks_in_child() -> None:
             os.close(held.fd)
     _HELD.clear()
     _GUARD = threading.Lock()
+    # Nor use the parent's open database (kept_open). The connections are kept referenced, never
+    # closed here: closing one in the child would checkpoint the parent's file from the child.
+    _FORKED_AWAY.extend(_OPEN.values())
+    _OPEN.clear()
 
 
 os.register_at_fork(after_in_child=_forget_locks_in_child)
@@ -221,22 +228,24 @@ def make_owner_only(warehouse: Path) -> None:
             os.chmod(path, PRIVATE_FILE_MODE)
 
 
-# Databases this process keeps open for a run (:func:`kept_open`): absolute path -> its connection.
-_OPEN: dict[str, duckdb.DuckDBPyConnection] = {}
-
-
 @contextmanager
-def _cursor(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+def _cursor(con: duckdb.DuckDBPyConnection, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     cursor = con.cursor()
     try:
         yield cursor
-    except BaseException:
+        if not read_only:
+            # What closing the database did for a connection of its own: the step's writes leave the WAL.
+            # DuckDB refuses while another cursor has a transaction open (a nested open): that one's
+            # own close checkpoints.
+            with suppress(duckdb.TransactionException):
+                cursor.execute("CHECKPOINT")
+    finally:
+        # A SET is database-wide, and the database now outlives the step: the one setting steps change
+        # goes back to its default, as it did when each step's connection closed the database.
+        with suppress(duckdb.Error):
+            cursor.execute("RESET preserve_insertion_order")
         with suppress(duckdb.Error):
             cursor.close()
-        raise
-    # what closing the database did for a connection of its own: the step's writes leave the WAL
-    cursor.execute("CHECKPOINT")
-    cursor.close()
 
 
 @contextmanager
@@ -250,7 +259,7 @@ def open_warehouse(
     shared = _OPEN.get(_key(warehouse))
     if read_only:
         if shared is not None:
-            with _cursor(shared) as con:
+            with _cursor(shared, read_only=True) as con:
                 yield con
             return
         if not warehouse.exists():

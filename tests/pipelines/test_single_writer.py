@@ -123,14 +123,26 @@ def test_kept_open_gives_cursors_of_one_connection_with_their_own_temporary_obje
                 con.execute("SELECT twice(1)")
         with open_warehouse(warehouse, read_only=True) as con:  # in-process readers share it too
             assert con.execute("SELECT v FROM t").fetchall() == [(1,)]
+        # a SET is database-wide: the setting steps change is back to its default when their cursor closes
+        with open_warehouse(warehouse) as con:
+            con.execute("SET preserve_insertion_order = false")
+        assert shared.execute("SELECT current_setting('preserve_insertion_order')").fetchall() == [(True,)]
+        # a nested open inside another cursor's transaction closes cleanly (its checkpoint waits for the outer)
+        with open_warehouse(warehouse) as outer:
+            outer.execute("BEGIN TRANSACTION")
+            outer.execute("INSERT INTO t VALUES (2)")
+            with open_warehouse(warehouse) as inner:
+                assert inner.execute("SELECT count(*) FROM t").fetchall() == [(1,)]
+            outer.execute("COMMIT")
         with pytest.raises(RuntimeError, match="kept open already"), kept_open(warehouse):
             pass
     assert not holds_lock(warehouse)
     # closed and checkpointed: another process reads what the cursors wrote, without a WAL
     assert not (tmp_path / "w.duckdb.wal").exists()
-    code = "import duckdb,sys; print(duckdb.connect(sys.argv[1], read_only=True).execute('SELECT v FROM t').fetchall())"
+    code = ("import duckdb,sys; print(duckdb.connect(sys.argv[1], read_only=True)"
+            ".execute('SELECT v FROM t ORDER BY v').fetchall())")
     done = subprocess.run([sys.executable, "-c", code, str(warehouse)], capture_output=True, text=True, timeout=60)
-    assert done.stdout.strip() == "[(1,)]", done.stderr
+    assert done.stdout.strip() == "[(1,), (2,)]", done.stderr
 
 
 def test_kept_open_reports_the_blocks_error_and_releases_everything(tmp_path) -> None:

@@ -60,7 +60,7 @@ def _rename_drop(inbox: Path) -> None:
     header += ["Visit", "CLIENT ", "Dx", "Room", "Colour"]
     rows = [{**_row(session_id="X", episode_id="E9"), "Visit": f"V{i}", "CLIENT ": "P07", "Dx": "M54.2", "Room": "3",
              "Colour": "red"} for i in (1, 2)]
-    _export(inbox, "rename-drop", '[sessions]\ndrop = ["room", "episode_id"]\n\n[sessions.columns]\n'
+    _export(inbox, "rename-drop", '[sessions]\ndrop = ["room", "episode_id", "pain_post"]\n\n[sessions.columns]\n'
             'session_id = "visit"\npatient_id = "Client"\ncondition_code = "Dx"\n', rows, header)
 
 
@@ -263,7 +263,8 @@ def test_rename_reads_the_named_columns_and_drop_leaves_columns_out(loaded) -> N
     assert outcomes["rename-drop"].status == "loaded"
     assert _query(warehouse, "SELECT session_id, patient_id, condition_code, episode_id FROM raw.sessions "
                   "WHERE export = 'rename-drop' ORDER BY 1") == [("V1", "P07", "M54.2", None), ("V2", "P07", "M54.2", None)]
-    # the dropped columns leave no warning; an unknown one does, and so does the contract-named one a rename replaced
+    # the dropped columns leave no warning (pain_post, dropped, is not "absent"); an unknown one does, and so
+    # does the contract-named one a rename replaced
     assert outcomes["rename-drop"].warnings == [
         "sessions.csv: ignored the column 'session_id': the profile takes session_id from the column 'visit'",
         "sessions.csv: ignored unknown column 'Colour'",
