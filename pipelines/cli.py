@@ -40,7 +40,6 @@ from transforms.warehouse import (
     WarehouseUnavailable,
     check_writable_folder,
     describe_storage_error,
-    kept_open,
     make_owner_only,
     open_warehouse,
     storage_problem,
@@ -216,40 +215,37 @@ def run(settings: Settings, verbose: bool = False, full: bool = False) -> list[s
     run_id = new_run_id()  # the pipeline run: one ops.runs row for both Dagster runs below, and the lock's holder
     with _run_lock(settings, run_id), owner_only_umask() as user_umask:
         try:
-            # one open database for the whole run: each step gets a cursor, not a fresh load of the file
-            with kept_open(settings.warehouse, timeout=settings.lock_timeout_s,
-                           memory_limit=settings.duckdb_memory_limit):
-                inbox = _open_inbox(settings)
-                res = resources(
-                    warehouse=str(settings.warehouse), inbox=str(settings.inbox), site=str(settings.site),
-                    restricted=str(settings.restricted),
-                )
-                instance = persistent_instance()
-                quiet = {} if verbose else QUIET_DAGSTER
-                names = [e.name for e in inbox.exports]
-                log.info(f"loading {len(names)} export(s) from {settings.inbox}" if names
-                         else f"no export folders in {settings.inbox}")
+            inbox = _open_inbox(settings)
+            res = resources(
+                warehouse=str(settings.warehouse), inbox=str(settings.inbox), site=str(settings.site),
+                restricted=str(settings.restricted),
+            )
+            instance = persistent_instance()
+            quiet = {} if verbose else QUIET_DAGSTER
+            names = [e.name for e in inbox.exports]
+            log.info(f"loading {len(names)} export(s) from {settings.inbox}" if names
+                     else f"no export folders in {settings.inbox}")
+            result = dg.materialize(
+                ALL_ASSETS, selection=[RAW_EXPORTS], instance=instance, resources=res, run_config=quiet or None,
+                tags={RUN_TAG: run_id}, raise_on_error=False,
+            )
+            _raise_if_failed(result, "loading exports")
+            with open_warehouse(settings.warehouse, timeout=settings.lock_timeout_s) as con:
+                pending = full or anything_pending(con, settings)
+            if pending:
+                downstream = dg.AssetSelection.keys(RAW_EXPORTS).downstream(include_self=False)
+                config = {**quiet, "ops": {"staging_tables": {"config": {"full": True}}}} if full else quiet
                 result = dg.materialize(
-                    ALL_ASSETS, selection=[RAW_EXPORTS], instance=instance, resources=res, run_config=quiet or None,
-                    tags={RUN_TAG: run_id}, raise_on_error=False,
+                    [*ALL_ASSETS, *ALL_CHECKS], selection=downstream, instance=instance, resources=res,
+                    run_config=config or None, raise_on_error=False, tags={RUN_TAG: run_id},
                 )
-                _raise_if_failed(result, "loading exports")
-                with open_warehouse(settings.warehouse, timeout=settings.lock_timeout_s) as con:
-                    pending = full or anything_pending(con, settings)
-                if pending:
-                    downstream = dg.AssetSelection.keys(RAW_EXPORTS).downstream(include_self=False)
-                    config = {**quiet, "ops": {"staging_tables": {"config": {"full": True}}}} if full else quiet
-                    result = dg.materialize(
-                        [*ALL_ASSETS, *ALL_CHECKS], selection=downstream, instance=instance, resources=res,
-                        run_config=config or None, raise_on_error=False, tags={RUN_TAG: run_id},
-                    )
-                    _raise_if_failed(result, "building tables")
-                else:
-                    log.info("nothing changed since the last run: every table and page is up to date")
-                with open_warehouse(settings.warehouse, timeout=settings.lock_timeout_s) as con:
-                    begin_run(con, run_id, settings)
-                    finish_run(con, run_id)
-                return _summary(settings, run_id, set(names))
+                _raise_if_failed(result, "building tables")
+            else:
+                log.info("nothing changed since the last run: every table and page is up to date")
+            with open_warehouse(settings.warehouse, timeout=settings.lock_timeout_s) as con:
+                begin_run(con, run_id, settings)
+                finish_run(con, run_id)
+            return _summary(settings, run_id, set(names))
         except (duckdb.Error, OSError) as exc:
             storage = describe_storage_error(exc, settings.warehouse)
             if storage is None:

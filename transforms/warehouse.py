@@ -11,12 +11,6 @@ its last page (:func:`warehouse_lock`), and every step of the run then reuses it
 belong to an open file description, so a step opening the lock file again and calling ``flock``
 would wait for its own process until the timeout.
 
-Opening a DuckDB file loads its catalogue (about 30 ms here), and closing it checkpoints: dozens
-of steps each opening the warehouse cost seconds per run. So ``outcomes run`` also keeps the
-database open for the run (:func:`kept_open`), and every :func:`open_warehouse` inside it gets a
-cursor of that connection: a connection of its own (own transactions, own temporary tables and
-macros) to the database already open, checkpointed when it closes as a connection of its own was.
-
 The warehouse file and its lock file are owner-only (0600) whatever the umask: the warehouse
 holds row-level data.
 """
@@ -65,9 +59,6 @@ class _Held:
 # Warehouse locks this process holds: absolute lock path -> descriptor and nesting depth.
 _HELD: dict[str, _Held] = {}
 _GUARD = threading.Lock()
-# Databases this process keeps open for a run (:func:`kept_open`): absolute path -> its connection.
-_OPEN: dict[str, duckdb.DuckDBPyConnection] = {}
-_FORKED_AWAY: list[duckdb.DuckDBPyConnection] = []  # a forked child's inheritance, never used or closed
 
 
 def _forget_locks_in_child() -> None:
@@ -79,10 +70,6 @@ def _forget_locks_in_child() -> None:
             os.close(held.fd)
     _HELD.clear()
     _GUARD = threading.Lock()
-    # Nor use the parent's open database (kept_open). The connections are kept referenced, never
-    # closed here: closing one in the child would checkpoint the parent's file from the child.
-    _FORKED_AWAY.extend(_OPEN.values())
-    _OPEN.clear()
 
 
 os.register_at_fork(after_in_child=_forget_locks_in_child)
@@ -229,97 +216,34 @@ def make_owner_only(warehouse: Path) -> None:
 
 
 @contextmanager
-def _cursor(con: duckdb.DuckDBPyConnection, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    cursor = con.cursor()
-    try:
-        yield cursor
-        if not read_only:
-            # What closing the database did for a connection of its own: the step's writes leave the WAL.
-            # DuckDB refuses while another cursor has a transaction open (a nested open): that one's
-            # own close checkpoints.
-            with suppress(duckdb.TransactionException):
-                cursor.execute("CHECKPOINT")
-    finally:
-        # A SET is database-wide, and the database now outlives the step: the one setting steps change
-        # goes back to its default, as it did when each step's connection closed the database.
-        with suppress(duckdb.Error):
-            cursor.execute("RESET preserve_insertion_order")
-        with suppress(duckdb.Error):
-            cursor.close()
-
-
-@contextmanager
 def open_warehouse(
     warehouse: Path, timeout: float = 10.0, read_only: bool = False, memory_limit: str = DEFAULT_MEMORY_LIMIT
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB connection to the warehouse; writers hold the single-writer lock while it is open.
-
-    Inside :func:`kept_open` of the same file (``outcomes run``), a cursor of the run's connection.
-    """
-    shared = _OPEN.get(_key(warehouse))
+    """A DuckDB connection to the warehouse; writers hold the single-writer lock while it is open."""
     if read_only:
-        if shared is not None:
-            with _cursor(shared, read_only=True) as con:
-                yield con
-            return
         if not warehouse.exists():
             raise WarehouseUnavailable(f"the warehouse {warehouse} does not exist yet; run `outcomes run` first")
         with duckdb.connect(str(warehouse), read_only=True) as con:
             yield con
         return
     with warehouse_lock(warehouse, timeout):
-        if shared is not None:
-            with _cursor(shared) as con:
-                yield con
-            return
-        con = _connect(warehouse, memory_limit)
+        try:
+            # Many small per-export transactions: checkpoint once at the end, not after every few of them.
+            con = duckdb.connect(
+                str(warehouse), config={"checkpoint_threshold": "1GB", "memory_limit": memory_limit}
+            )
+        except duckdb.Error as exc:
+            message = str(exc).splitlines()[0]
+            if "lock" in message.lower():
+                raise WarehouseLocked(f"the warehouse {warehouse} is locked by another program: {message}") from exc
+            storage = describe_storage_error(exc, warehouse)
+            raise WarehouseUnavailable(f"cannot open the warehouse {warehouse}: {storage or message}") from exc
+        make_owner_only(warehouse)
         try:
             yield con
         finally:
             con.close()
             make_owner_only(warehouse)
-
-
-def _connect(warehouse: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
-    """A read-write connection (the caller holds the lock), or a one-line reason it cannot be opened."""
-    try:
-        # Many small per-export transactions: checkpoint once at the end, not after every few of them.
-        con = duckdb.connect(str(warehouse), config={"checkpoint_threshold": "1GB", "memory_limit": memory_limit})
-    except duckdb.Error as exc:
-        message = str(exc).splitlines()[0]
-        if "lock" in message.lower():
-            raise WarehouseLocked(f"the warehouse {warehouse} is locked by another program: {message}") from exc
-        storage = describe_storage_error(exc, warehouse)
-        raise WarehouseUnavailable(f"cannot open the warehouse {warehouse}: {storage or message}") from exc
-    make_owner_only(warehouse)
-    return con
-
-
-@contextmanager
-def kept_open(
-    warehouse: Path, timeout: float = 10.0, memory_limit: str = DEFAULT_MEMORY_LIMIT
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Keep the warehouse open (and its lock held) until the block ends: every :func:`open_warehouse`
-    of this file inside it, by this process, is a cursor of this one connection (see the module's
-    docstring). Not re-entrant: the run opens it once."""
-    key = _key(warehouse)
-    if key in _OPEN:
-        raise RuntimeError(f"the warehouse {warehouse} is kept open already")
-    with warehouse_lock(warehouse, timeout):
-        con = _connect(warehouse, memory_limit)
-        _OPEN[key] = con
-        try:
-            yield con
-        except BaseException:
-            _OPEN.pop(key, None)
-            with suppress(duckdb.Error):  # the block's error is the one to report (a full disk, ...)
-                con.close()
-            with suppress(OSError):
-                make_owner_only(warehouse)
-            raise
-        _OPEN.pop(key, None)
-        con.close()
-        make_owner_only(warehouse)
 
 
 @contextmanager
