@@ -29,7 +29,7 @@ T_QUANTILES_TABLE = "_t_quantiles"
 def z_value(confidence: float = CONFIDENCE) -> float:
     """Intervals are 95%: the two-sided normal quantile of a confidence level (1.959963984540054)."""
     # scipy.special, not scipy.stats: the same function (norm.ppf is ndtri, t.ppf is stdtrit, bit for bit)
-    # at a seventh of the import time (scipy.stats took 2.6 s of every run's start-up)
+    # at a third of the import time (0.4 s against 1.25 s here, in every run that builds marts)
     from scipy.special import ndtri
 
     return float(ndtri(1 - (1 - confidence) / 2))
