@@ -7,10 +7,12 @@ integrity check (:mod:`transforms.integrity`) and the sample data generator.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 SESSION_COLUMNS: tuple[str, ...] = (
     "session_id", "clinic_id", "patient_id", "episode_id", "therapist_id", "session_date",
@@ -314,7 +316,36 @@ def _fold_table(scanned: tuple[range, ...] = FOLD_SCANNED) -> tuple[str, str]:
     return "".join(k for k, _ in ordered), "".join(v for _, v in ordered)
 
 
-_FOLD_FROM, _FOLD_TO = _fold_table()
+# The table as built for one Unicode version, shipped so that a process does not spend 0.2 s of its
+# start building it again (every `outcomes` command checks names). Another Python's Unicode data builds
+# its own. Regenerate after a Python upgrade: python -c "import transforms.contract as c; c.write_fold_table()"
+FOLD_TABLE_FILE = Path(__file__).with_name("unicode_fold.json")
+
+
+def _load_fold_table(path: Path = FOLD_TABLE_FILE, version: str = unicodedata.unidata_version) -> tuple[str, str]:
+    """The shipped table when it was built for ``version`` of the Unicode data, else a freshly built one."""
+    try:
+        shipped = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        shipped = {}
+    if shipped.get("unidata_version") == version and shipped.get("scanned") == _scanned_text(FOLD_SCANNED):
+        return shipped["from"], shipped["to"]
+    return _fold_table()
+
+
+def _scanned_text(scanned: tuple[range, ...]) -> str:
+    return ",".join(f"{r.start:X}-{r.stop:X}" for r in scanned)
+
+
+def write_fold_table(path: Path = FOLD_TABLE_FILE) -> None:
+    """Write the table built from the running Python's Unicode data to ``path`` (see FOLD_TABLE_FILE)."""
+    folded_from, folded_to = _fold_table()
+    path.write_text(json.dumps({"unidata_version": unicodedata.unidata_version, "scanned": _scanned_text(FOLD_SCANNED),
+                                "from": folded_from, "to": folded_to}, ensure_ascii=True, indent=0) + "\n",
+                    encoding="utf-8")
+
+
+_FOLD_FROM, _FOLD_TO = _load_fold_table()
 _FOLD_PART = 240  # characters per part of the table (see _normalised_sql)
 
 
@@ -398,11 +429,11 @@ def identifier_kind_sql(expr: str, dates: bool) -> str:
 
 def identifier_kinds(values: Sequence[str], dates: bool) -> list[str | None]:
     """The kind of identifier each value looks like (None for none), in one DuckDB query."""
-    import duckdb
+    from transforms.local_duckdb import local_cursor
 
     if not values:
         return []
-    with duckdb.connect() as con:
+    with local_cursor() as con:
         rows = con.execute(f"SELECT {identifier_kind_sql('v', dates)} FROM unnest(CAST(? AS VARCHAR[])) "
                            "WITH ORDINALITY AS t(v, i) ORDER BY i", [list(values)]).fetchall()
     return [k for (k,) in rows]
@@ -427,9 +458,21 @@ def names_like_identifiers(names: Sequence[str], dates: bool = False) -> dict[st
     """The names (of folders, files or columns) that look like an identifier, with what they look like.
 
     The same rule as for id values; without dates unless asked (export folders are named by month).
-    Only names with digits, an '@' or non-ASCII characters are checked, in one query."""
+    Only names with digits, an '@' or non-ASCII characters are checked, in one query, and each name
+    once per process: a run looks at the inbox's folder names several times (:data:`_NAME_KINDS`)."""
     suspects = [n for n in names if _SUSPECT_NAME.search(n)]
-    return {n: k for n, k in zip(suspects, identifier_kinds(suspects, dates), strict=True) if k}
+    unknown = list(dict.fromkeys(n for n in suspects if (n, dates) not in _NAME_KINDS))
+    if len(_NAME_KINDS) + len(unknown) > _NAME_KINDS_MAX:
+        _NAME_KINDS.clear()
+        unknown = list(dict.fromkeys(suspects))
+    if unknown:
+        _NAME_KINDS.update(((n, dates), k) for n, k in zip(unknown, identifier_kinds(unknown, dates), strict=True))
+    return {n: k for n in suspects if (k := _NAME_KINDS[(n, dates)])}
+
+
+# What names_like_identifiers found per (name, dates); the rule is fixed for the life of a process.
+_NAME_KINDS: dict[tuple[str, bool], str | None] = {}
+_NAME_KINDS_MAX = 100_000
 
 
 def shown_name(name: str, dates: bool = True) -> str:
@@ -440,8 +483,8 @@ def shown_name(name: str, dates: bool = True) -> str:
 
 def identifier_kind(value: str | None, dates: bool = True) -> str | None:
     """The kind of identifier ``value`` looks like, or None (runs :func:`identifier_kind_sql` in DuckDB)."""
-    import duckdb
+    from transforms.local_duckdb import local_cursor
 
-    with duckdb.connect() as con:
+    with local_cursor() as con:
         return con.execute(f"SELECT {identifier_kind_sql('v', dates)} FROM (SELECT CAST(? AS VARCHAR) AS v)",
                            [value]).fetchone()[0]

@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 
 from transforms import contract
+from transforms.local_duckdb import local_cursor
 from transforms.profile_mapping import EXTRA_COLUMNS, install_maps, mapping_sql, needs_mapping_step
 from transforms.profiles import (
     PROFILE_FILE,
@@ -367,7 +368,7 @@ def _check_header_names(file: Path, header: list[str]) -> None:
              and _normalise(name) not in contract.FILE_COLUMNS["rom"]]
     if not names:
         return
-    with duckdb.connect() as con:
+    with local_cursor() as con:
         kinds = con.execute(
             f"SELECT {contract.identifier_kind_sql('v', dates=True)} FROM unnest(CAST(? AS VARCHAR[])) AS t(v)",
             [names],

@@ -36,6 +36,7 @@ from pathlib import Path
 import duckdb
 
 from transforms import contract
+from transforms.local_duckdb import local_cursor
 from transforms.profiles import (
     BOOLEAN_COLUMNS,
     ICD10_RE,
@@ -345,7 +346,7 @@ def draft_profile(folder: Path) -> Draft:
     notes: list[str] = []
     body: list[str] = []
     constants: list[str] = []
-    with duckdb.connect() as con:
+    with local_cursor() as con:
         for kind, file in files.items():
             if file is None:
                 continue

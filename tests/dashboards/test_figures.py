@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -446,3 +448,54 @@ def test_pages_write_plotted_numbers_with_ten_significant_digits() -> None:
     for page in (figure_div(fig, "f"), lazy_figure_div(fig, "f")):
         assert ('"customdata":[["a",0.6666666667],["b",null],["c",null],["d",0.1]],'
                 '"x":[0.3333333333,2.0,1234567.891,-0.000123456789],"y":[5,6,7,8]') in page
+
+
+def _drawn_figures(page: Path) -> list[tuple[str, object]]:
+    """Every figure a page draws (at load or when its view opens), as the JSON objects Plotly.js gets."""
+    text = page.read_text(encoding="utf-8")
+    decoder = json.JSONDecoder()
+    figures: list[tuple[str, object]] = []
+    for m in re.finditer(r'Plotly\.newPlot\(\s*"([^"]+)",\s*', text):
+        data, end = decoder.raw_decode(text, m.end())
+        rest = text[end:].lstrip(", \n")
+        layout, _ = decoder.raw_decode(rest)
+        figures.append((m.group(1), {"data": data, "layout": layout}))
+    for m in re.finditer(r"data-plot-for='([^']+)'>(.*?)</script>", text, re.S):
+        figures.append((m.group(1), json.loads(m.group(2).replace("<\\/", "</"))))
+    return figures
+
+
+def test_figure_of_checks_plotly_s_schema_only_when_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages skip Plotly's per-property check (it cost a third of each page); the tests turn it on."""
+    from dashboards import theme
+
+    bad = [{"type": "scatter", "x": [1], "y": [2], "colour": "red"}]
+    assert theme.STRICT_FIGURES is False
+    assert theme.figure_of(bad, {}).to_plotly_json()["data"][0]["type"] == "scatter"
+    monkeypatch.setattr(theme, "STRICT_FIGURES", True)
+    with pytest.raises(ValueError, match="colour"):
+        theme.figure_of(bad, {})
+
+
+@pytest.mark.parametrize("built", ["crafted_site", "sample_site"])
+def test_every_page_figure_passes_plotly_s_schema_and_the_check_changes_no_figure(
+    built: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every page built with Plotly's schema check on (an unknown property raises) draws exactly the
+    figures of the page built without it."""
+    import duckdb
+
+    from dashboards import theme
+    from dashboards.site import PAGE_BUILDERS, build_site
+    from tests.dashboards.conftest import RUN
+
+    site = request.getfixturevalue(built)
+    monkeypatch.setattr(theme, "STRICT_FIGURES", True)
+    with duckdb.connect(str(site.warehouse), read_only=True) as con:
+        build_site(con, tmp_path, site.settings, RUN)
+    drawn = 0
+    for page in PAGE_BUILDERS:
+        strict = _drawn_figures(tmp_path / f"{page}.html")
+        assert strict == _drawn_figures(site.site / f"{page}.html"), page
+        drawn += len(strict)
+    assert drawn > 20

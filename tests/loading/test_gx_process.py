@@ -108,3 +108,41 @@ def test_what_a_validation_writes_on_standard_output_never_reaches_the_run(tmp_p
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout == 'answer: {"status": "ok", "request": {"file": "sessions"}}\n'
     assert "NOISE" not in done.stderr
+
+
+DEFERRED_SCRIPT = """
+import json, sys
+from datetime import date
+from pathlib import Path
+import expectations.gx_server as server
+server.prepare()
+from expectations.validation import _run_gx
+outcomes, _ = _run_gx(Path(sys.argv[1]), "sessions", date(2026, 2, 1))
+print(json.dumps({"failing": sorted(o.name for o in outcomes if not o.success), "rules": len(outcomes),
+                  "loaded": sorted(m for m in ("altair.vegalite", "scipy.stats._stats_py") if m in sys.modules)}))
+"""
+
+
+def test_the_helper_defers_what_gx_imports_for_features_never_used(tmp_path: Path) -> None:
+    """Charts (altair) and statistics (scipy.stats) are never run: a validation, with GX imported as the
+    helper imports it, leaves them unloaded and finds what the rules find."""
+    import duckdb
+
+    from expectations.validation import prepare_scratch
+
+    rows = sessions_series(3, patient_id="P1")
+    rows[1]["pain_pre"] = "14"  # out of range
+    write_export(tmp_path / "inbox", "a-2026-01", rows)
+    scratch = tmp_path / "scratch.duckdb"
+    with duckdb.connect(str(scratch)) as con:
+        csv = str(tmp_path / "inbox" / "a-2026-01" / "sessions.csv")
+        con.execute("CREATE TABLE sessions_in AS SELECT 'a-2026-01' AS export, row_number() OVER () AS row_number, "
+                    "NULL::VARCHAR AS _unmapped, * FROM read_csv(?, all_varchar = true)", [csv])
+        con.execute("CREATE TABLE rom_in (export VARCHAR)")
+        prepare_scratch(con)
+    done = subprocess.run([sys.executable, "-c", DEFERRED_SCRIPT, str(scratch)], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["loaded"] == []
+    assert found["failing"] == ["sessions.pain_pre.out_of_range"] and found["rules"] > 40

@@ -373,3 +373,22 @@ def test_the_normalisation_table_skips_only_code_points_that_cannot_be_in_it() -
     assert len(skipped) > 700_000  # what makes the table cheap to build
     assert {unicodedata.category(chr(c)) for c in skipped} <= {"Cn", "Co"}  # unassigned or private use
     assert contract._fold_table(everything) == (contract._FOLD_FROM, contract._FOLD_TO)
+
+
+def test_the_shipped_normalisation_table_is_the_one_this_python_builds(tmp_path: Path) -> None:
+    """The table ships built (a process no longer spends 0.2 s building it); it is used only for the Unicode
+    version it was built from, and any other version, or a damaged file, builds its own."""
+    import json
+    import unicodedata
+
+    shipped = json.loads(contract.FOLD_TABLE_FILE.read_text(encoding="utf-8"))
+    # CI's Python: a mismatch means every process builds the table again (regenerate the file)
+    assert shipped["unidata_version"] == unicodedata.unidata_version
+    assert (shipped["from"], shipped["to"]) == contract._fold_table() == (contract._FOLD_FROM, contract._FOLD_TO)
+    stale = tmp_path / "fold.json"
+    stale.write_text(json.dumps({**shipped, "from": "x", "to": "y"}), encoding="utf-8")
+    assert contract._load_fold_table(stale) == ("x", "y")  # read as shipped when the version matches
+    assert contract._load_fold_table(stale, version="0.0.0") == contract._fold_table()
+    stale.write_text("{", encoding="utf-8")
+    assert contract._load_fold_table(stale) == contract._fold_table()
+    assert contract._load_fold_table(tmp_path / "absent.json") == contract._fold_table()
