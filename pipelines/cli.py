@@ -274,6 +274,13 @@ def _chain(error: SerializableErrorInfo) -> Iterator[SerializableErrorInfo]:
         stack += [getattr(current, "cause", None), getattr(current, "context", None)]
 
 
+def _failed_checks(result: ExecuteInProcessResult, step_key: str | None) -> list[str]:
+    """The names of the asset checks that failed in one step of a run."""
+    return sorted(e.event_specific_data.check_name for e in result.all_events
+                  if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.step_key == step_key
+                  and not e.event_specific_data.passed)
+
+
 def _raise_if_failed(result: ExecuteInProcessResult, stage: str) -> None:
     if result.success:
         return
@@ -285,6 +292,10 @@ def _raise_if_failed(result: ExecuteInProcessResult, stage: str) -> None:
                 raise RunFailed(f"{stage} failed in step {event.step_key}: {storage}")
             error = next((e for e in errors if e.cls_name not in ("DagsterExecutionStepExecutionError",)), errors[0])
             message = error.message.strip().splitlines()[0] if error.message else error.cls_name
+            failed_checks = _failed_checks(result, event.step_key)
+            if failed_checks:  # a step runs several checks: name the ones that failed
+                message = message.removeprefix("dagster._core.errors.DagsterAssetCheckFailedError: ")
+                message = f"{message.rstrip(':')}: {', '.join(failed_checks)}"
             raise RunFailed(f"{stage} failed in step {event.step_key}: {message}")
     raise RunFailed(f"{stage} failed")
 

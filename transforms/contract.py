@@ -328,7 +328,8 @@ def _load_fold_table(path: Path = FOLD_TABLE_FILE, version: str = unicodedata.un
         shipped = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         shipped = {}
-    if shipped.get("unidata_version") == version and shipped.get("scanned") == _scanned_text(FOLD_SCANNED):
+    if shipped.get("unidata_version") == version and shipped.get("scanned") == _scanned_text(FOLD_SCANNED) \
+            and shipped.get("lookalikes") == list(_LOOKALIKES):
         return shipped["from"], shipped["to"]
     return _fold_table()
 
@@ -341,7 +342,7 @@ def write_fold_table(path: Path = FOLD_TABLE_FILE) -> None:
     """Write the table built from the running Python's Unicode data to ``path`` (see FOLD_TABLE_FILE)."""
     folded_from, folded_to = _fold_table()
     path.write_text(json.dumps({"unidata_version": unicodedata.unidata_version, "scanned": _scanned_text(FOLD_SCANNED),
-                                "from": folded_from, "to": folded_to}, ensure_ascii=True, indent=0) + "\n",
+                                "lookalikes": list(_LOOKALIKES), "from": folded_from, "to": folded_to}, ensure_ascii=True, indent=0) + "\n",
                     encoding="utf-8")
 
 
@@ -461,17 +462,21 @@ def names_like_identifiers(names: Sequence[str], dates: bool = False) -> dict[st
     Only names with digits, an '@' or non-ASCII characters are checked, in one query, and each name
     once per process: a run looks at the inbox's folder names several times (:data:`_NAME_KINDS`)."""
     suspects = [n for n in names if _SUSPECT_NAME.search(n)]
-    unknown = list(dict.fromkeys(n for n in suspects if (n, dates) not in _NAME_KINDS))
-    if len(_NAME_KINDS) + len(unknown) > _NAME_KINDS_MAX:
-        _NAME_KINDS.clear()
-        unknown = list(dict.fromkeys(suspects))
+    # answered from a local copy: another thread may empty the memo meanwhile (it is only a memo)
+    known = {n: k for n in suspects if (k := _NAME_KINDS.get((n, dates), _UNKNOWN)) is not _UNKNOWN}
+    unknown = list(dict.fromkeys(n for n in suspects if n not in known))
     if unknown:
-        _NAME_KINDS.update(((n, dates), k) for n, k in zip(unknown, identifier_kinds(unknown, dates), strict=True))
-    return {n: k for n in suspects if (k := _NAME_KINDS[(n, dates)])}
+        found = dict(zip(unknown, identifier_kinds(unknown, dates), strict=True))
+        if len(_NAME_KINDS) + len(found) > _NAME_KINDS_MAX:
+            _NAME_KINDS.clear()
+        _NAME_KINDS.update(((n, dates), k) for n, k in found.items())
+        known.update(found)
+    return {n: k for n in suspects if (k := known[n])}
 
 
 # What names_like_identifiers found per (name, dates); the rule is fixed for the life of a process.
 _NAME_KINDS: dict[tuple[str, bool], str | None] = {}
+_UNKNOWN = object()
 _NAME_KINDS_MAX = 100_000
 
 

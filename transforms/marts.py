@@ -62,7 +62,7 @@ from transforms.sensitivity import COEFFICIENTS_TABLE as IPW_COEFFICIENTS
 from transforms.sensitivity import EPISODE_TABLE as EPISODE_IPW
 from transforms.sensitivity import TABLE as SENSITIVITY
 from transforms.sensitivity import build_responder_sensitivity
-from transforms.sqlmodels import FULL_SOURCES, SCOPED_SOURCES, Sources, install_macros, remove_macros
+from transforms.sqlmodels import FULL_SOURCES, SCOPED_SOURCES, Sources, remove_macros
 from transforms.techniques import EPISODE_TABLE as EPISODE_TECHNIQUES
 from transforms.techniques import TABLE as TECHNIQUES
 from transforms.techniques import build_episode_techniques, build_technique_outcomes
@@ -190,8 +190,7 @@ def prepare_connection(con: duckdb.DuckDBPyConnection, settings: Settings) -> No
     ensure_reference_tables(con, reference_dir=settings.reference_dir)
     con.execute("CREATE SCHEMA IF NOT EXISTS intermediate")
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-    install_macros(con)
-    install_thresholds(con, settings)
+    install_thresholds(con, settings)  # installs the shared macros too
     install_interval_sql(con)
 
 

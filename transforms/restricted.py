@@ -11,6 +11,7 @@ published site keeps the usual modes of the user's umask. Which folders may hold
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,13 +28,18 @@ def private_dir(folder: Path) -> Path:
 
 
 def _chmod_tree(folder: Path, dir_mode: int, file_mode: int) -> None:
-    """Give ``folder`` and every folder and file under it these modes (symbolic links untouched)."""
+    """Give ``folder`` and every folder and file under it these modes (symbolic links untouched).
+
+    Entries that have the mode already are left alone: every step of a run checks the restricted
+    folder (hundreds of packet files at scale), where a ``chmod`` costs more than looking.
+    """
     os.chmod(folder, dir_mode)
     for root, dirs, files in os.walk(folder):
         for names, mode in ((dirs, dir_mode), (files, file_mode)):
             for name in names:
                 path = os.path.join(root, name)
-                if not os.path.islink(path):
+                st = os.lstat(path)
+                if not stat.S_ISLNK(st.st_mode) and stat.S_IMODE(st.st_mode) != mode:
                     os.chmod(path, mode)
 
 

@@ -60,7 +60,21 @@ def test_a_full_memo_starts_again_and_still_answers_every_name(monkeypatch) -> N
     monkeypatch.setattr(contract, "_NAME_KINDS", {})
     monkeypatch.setattr(contract, "_NAME_KINDS_MAX", 3)
     assert contract.names_like_identifiers(["a1-2-3", "555-867-5309"]) == {"555-867-5309": "a phone number"}
-    # two known names and two new ones exceed the memo: it is emptied and all four are checked
+    # two known names and two new ones exceed the memo: it starts again with the new ones, and the
+    # answer still covers all four
     found = contract.names_like_identifiers(["a1-2-3", "555-867-5309", "b4-5-6", "jo@example.org"])
     assert found == {"555-867-5309": "a phone number", "jo@example.org": "an e-mail address"}
-    assert len(contract._NAME_KINDS) == 4
+    assert set(contract._NAME_KINDS) == {("b4-5-6", False), ("jo@example.org", False)}
+
+
+def test_a_memo_emptied_by_another_thread_meanwhile_still_gives_every_answer(monkeypatch) -> None:
+    monkeypatch.setattr(contract, "_NAME_KINDS", {("555-867-5309", False): "a phone number"})
+    real = contract.identifier_kinds
+
+    def emptying(values, dates):  # another thread empties the memo while this one asks DuckDB
+        contract._NAME_KINDS.clear()
+        return real(values, dates)
+
+    monkeypatch.setattr(contract, "identifier_kinds", emptying)
+    assert contract.names_like_identifiers(["555-867-5309", "jo@example.org"]) == {
+        "555-867-5309": "a phone number", "jo@example.org": "an e-mail address"}
