@@ -24,15 +24,11 @@ _ASSET_OF_TABLE = {
 }
 
 
-def _check_key(rule: IntegrityRule) -> dg.AssetCheckKey:
-    return dg.AssetCheckKey(_ASSET_OF_TABLE[rule.table], rule.name)
-
-
 def _make_checks(asset: dg.AssetKey, rules: list[IntegrityRule]) -> dg.AssetChecksDefinition:
     @dg.multi_asset_check(
         name=f"integrity_{'_'.join(asset.path)}",
-        specs=[dg.AssetCheckSpec(rule.name, asset=_ASSET_OF_TABLE[rule.table], description=rule.description,
-                                 blocking=True) for rule in rules],
+        specs=[dg.AssetCheckSpec(rule.name, asset=asset, description=rule.description, blocking=True)
+               for rule in rules],
         can_subset=True,
         description=f"The integrity rules on {asset.to_user_string()} (transforms/integrity.py).",
     )
@@ -42,7 +38,7 @@ def _make_checks(asset: dg.AssetKey, rules: list[IntegrityRule]) -> dg.AssetChec
         errors: list[Exception] = []
         with warehouse.connect() as con:
             for rule in rules:
-                if _check_key(rule) not in selected:
+                if dg.AssetCheckKey(asset, rule.name) not in selected:
                     continue
                 try:  # one rule that cannot be counted does not keep the others from their results
                     violations, checked = count_result(con, rule)

@@ -328,22 +328,22 @@ def _load_fold_table(path: Path = FOLD_TABLE_FILE, version: str = unicodedata.un
         shipped = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         shipped = {}
-    if shipped.get("unidata_version") == version and shipped.get("scanned") == _scanned_text(FOLD_SCANNED) \
-            and shipped.get("lookalikes") == list(_LOOKALIKES):
+    if {k: shipped.get(k) for k in ("unidata_version", "scanned", "lookalikes")} == _fold_key(version):
         return shipped["from"], shipped["to"]
     return _fold_table()
 
 
-def _scanned_text(scanned: tuple[range, ...]) -> str:
-    return ",".join(f"{r.start:X}-{r.stop:X}" for r in scanned)
+def _fold_key(version: str = unicodedata.unidata_version) -> dict[str, object]:
+    """What the table is built from: the Unicode data's version, the code points scanned, the look-alikes."""
+    return {"unidata_version": version, "scanned": ",".join(f"{r.start:X}-{r.stop:X}" for r in FOLD_SCANNED),
+            "lookalikes": list(_LOOKALIKES)}
 
 
 def write_fold_table(path: Path = FOLD_TABLE_FILE) -> None:
     """Write the table built from the running Python's Unicode data to ``path`` (see FOLD_TABLE_FILE)."""
     folded_from, folded_to = _fold_table()
-    path.write_text(json.dumps({"unidata_version": unicodedata.unidata_version, "scanned": _scanned_text(FOLD_SCANNED),
-                                "lookalikes": list(_LOOKALIKES), "from": folded_from, "to": folded_to}, ensure_ascii=True, indent=0) + "\n",
-                    encoding="utf-8")
+    table = {**_fold_key(), "from": folded_from, "to": folded_to}
+    path.write_text(json.dumps(table, ensure_ascii=True, indent=0) + "\n", encoding="utf-8")
 
 
 _FOLD_FROM, _FOLD_TO = _load_fold_table()
