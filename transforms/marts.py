@@ -63,6 +63,7 @@ from transforms.sensitivity import EPISODE_TABLE as EPISODE_IPW
 from transforms.sensitivity import TABLE as SENSITIVITY
 from transforms.sensitivity import build_responder_sensitivity
 from transforms.sqlmodels import FULL_SOURCES, SCOPED_SOURCES, Sources, remove_macros
+from transforms.staging import RESTAGED_EPISODES, RESTAGED_ROM, RESTAGED_SESSIONS
 from transforms.techniques import EPISODE_TABLE as EPISODE_TECHNIQUES
 from transforms.techniques import TABLE as TECHNIQUES
 from transforms.techniques import build_episode_techniques, build_technique_outcomes
@@ -201,12 +202,33 @@ def release_connection(con: duckdb.DuckDBPyConnection) -> None:
     remove_macros(con)
 
 
-def _scope_sources(con: duckdb.DuckDBPyConnection) -> None:
-    """The rows of the episodes in ``_scope_keys``: ``_scope_sessions``, ``_scope_rom``, ``_scope_outcomes``."""
-    for name, table in (("_scope_sessions", STAGING_SESSIONS), ("_scope_rom", STAGING_ROM),
-                        ("_scope_outcomes", EPISODES)):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {table} "
+def _restaged_cover_scope(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether every episode in ``_scope_keys`` is one the latest restaging kept (:data:`staging.RESTAGED`)."""
+    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = ? "
+                   "AND NOT temporary", [RESTAGED_EPISODES.split(".")[1]]).fetchall()[0][0] == 0:
+        return False
+    return con.execute(f"SELECT count(*) FROM {changes.SCOPE_KEYS} WHERE episode_key NOT IN "
+                       f"(SELECT episode_key FROM {RESTAGED_EPISODES})").fetchall()[0][0] == 0
+
+
+def _scope_sources(con: duckdb.DuckDBPyConnection, reads: tuple[str, ...]) -> list[str]:
+    """The rows of the episodes in ``_scope_keys`` of the sources a model reads: ``_scope_sessions``,
+    ``_scope_rom``, ``_scope_outcomes``; returns the temporary tables made.
+
+    Sessions and ROM rows come from what the latest restaging kept when it covers every scoped
+    episode (the usual case: a small table instead of a scan of staging per model), else from staging.
+    """
+    restaged = _restaged_cover_scope(con) if {STAGING_SESSIONS, STAGING_ROM} & set(reads) else False
+    made = []
+    for name, table, kept in (("_scope_sessions", STAGING_SESSIONS, RESTAGED_SESSIONS),
+                              ("_scope_rom", STAGING_ROM, RESTAGED_ROM), ("_scope_outcomes", EPISODES, None)):
+        if table not in reads:
+            continue
+        source = kept if restaged and kept else table
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {source} "
                     f"WHERE episode_key IN (SELECT episode_key FROM {changes.SCOPE_KEYS})")
+        made.append(name)
+    return made
 
 
 def _rebuild_episodes(con: duckdb.DuckDBPyConnection, step: EpisodeStep, keep_delta: bool = False) -> int:
@@ -279,10 +301,10 @@ def build_model(
         counts: dict[str, int] = {}
         if state == changes.SCOPED and model.episode_steps:
             changes.load_scope(con, model.name)
-            _scope_sources(con)
+            scoped = _scope_sources(con, model.reads)
             for step in model.episode_steps:
                 counts[step.table] = _rebuild_episodes(con, step, keep_delta=model.update is not None)
-            for name in ("_scope_sessions", "_scope_rom", "_scope_outcomes", changes.SCOPE_KEYS):
+            for name in (*scoped, changes.SCOPE_KEYS):
                 con.execute(f"DROP TABLE {name}")
         else:
             for step in model.episode_steps:

@@ -52,6 +52,7 @@ import numpy as np
 
 from transforms import model_coefficients
 from transforms.episode_outcomes import TABLE as EPISODES
+from transforms.indicators import indicator_columns
 from transforms.intervals import ensure_t_quantiles, t_quantile, z_value
 from transforms.logistic import fit_logistic, full_rank
 from transforms.sqlmodels import create_table, query
@@ -97,7 +98,7 @@ class CaseMixDesign:
         if self.has_missing:
             columns.append(frame["m"].to_numpy(dtype=float))
         for c in CATEGORICAL:
-            columns += [(frame[c] == level).to_numpy(dtype=float) for level in self.levels[c]]
+            columns += indicator_columns(frame[c], self.levels[c])
         return np.column_stack(columns)
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:

@@ -36,6 +36,7 @@ import numpy as np
 
 from transforms import model_coefficients
 from transforms.episode_outcomes import TABLE as EPISODES
+from transforms.indicators import indicator_columns
 from transforms.logistic import fit_logistic, predict
 from transforms.sqlmodels import create_table, query
 
@@ -84,9 +85,8 @@ def design(patterns: pd.DataFrame) -> tuple[tuple[str, ...], np.ndarray, dict[st
     for c in CATEGORICAL:
         levels = sorted(str(v) for v in set(patterns[c]))
         references[c] = levels[0]
-        for level in levels[1:]:
-            columns.append((patterns[c].astype(str) == level).to_numpy(dtype=float))
-            terms.append(f"{c}={level}")
+        columns += indicator_columns(patterns[c], levels[1:], as_text=True)
+        terms += [f"{c}={level}" for level in levels[1:]]
     return tuple(terms), np.column_stack(columns), references
 
 

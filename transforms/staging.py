@@ -9,6 +9,12 @@ Models (``transforms/sql/staging/``):
 - ``rom``: the ROM rows of the staged sessions, from the same export as the session.
 
 Staging is rebuilt from ``raw.*`` alone, in one transaction.
+
+An incremental restaging (:func:`rebuild_staging_for`) also keeps what it restaged in ``ops``
+(:data:`RESTAGED_SESSIONS`, :data:`RESTAGED_ROM`, :data:`RESTAGED_EPISODES`), written in the same
+transaction as staging itself, so the marts of the run read the sessions of the episodes they
+rebuild from those small tables instead of scanning staging once per model. A full rebuild drops
+them.
 """
 
 from __future__ import annotations
@@ -19,8 +25,17 @@ import duckdb
 
 from transforms.config import Settings
 from transforms.reference import ensure_reference_tables, install_reference_tables
-from transforms.sqlmodels import create_table, insert_into, install_macros, model_sql, query
+from transforms.sqlmodels import create_table, install_macros, model_sql, query
 from transforms.thresholds import install_thresholds, remove_thresholds
+
+# What the latest incremental restaging wrote: every staged row of its patients, and their episode keys
+# (before and after). Every staged session whose episode key is listed belongs to one of those patients
+# (a derived episode is one patient's; patients sharing a clinic-given episode are restaged together),
+# so for any set of listed episodes these tables hold exactly their rows of staging.
+RESTAGED_SESSIONS = "ops.restaged_sessions"
+RESTAGED_ROM = "ops.restaged_rom"
+RESTAGED_EPISODES = "ops.restaged_episodes"
+RESTAGED = (RESTAGED_SESSIONS, RESTAGED_ROM, RESTAGED_EPISODES)
 
 
 def build_staging(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
@@ -43,6 +58,8 @@ def build_staging(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[st
         rom = create_table(con, "staging.rom", "staging/rom", raw_rom="raw.rom", sessions="staging.sessions")
         for t in ("_latest", "_groups"):
             con.execute(f"DROP TABLE staging.{t}")
+        for t in RESTAGED:
+            con.execute(f"DROP TABLE IF EXISTS {t}")
         con.execute("COMMIT")
     except Exception:
         with contextlib.suppress(duckdb.Error):  # a failed COMMIT (full disk) already ended it: keep that error
@@ -74,7 +91,8 @@ def rebuild_staging_for(
     keys (closed over clinic-given episodes shared with other patients), replace their rows of
     ``staging.sessions`` and ``staging.rom`` in one transaction; the result equals a full rebuild.
     Leaves ``_scope_episodes`` (episode_key): the patients' episode keys before and after, for the
-    marts to rebuild. Returns (patients, sessions staged for them).
+    marts to rebuild, and keeps them with the patients' staged rows in :data:`RESTAGED`. Returns
+    (patients, sessions staged for them).
     """
     ensure_reference_tables(con, reference_dir=settings.reference_dir)
     install_macros(con)
@@ -99,11 +117,15 @@ def rebuild_staging_for(
         con.execute(f"DELETE FROM staging.sessions WHERE (clinic_id, patient_id) IN "
                     f"(SELECT (clinic_id, patient_id) FROM {patients})")
         con.execute("INSERT INTO staging.sessions BY NAME SELECT * FROM _scope_staged")
-        insert_into(con, "staging.rom", "staging/rom", raw_rom="raw.rom", sessions="_scope_staged")
+        create_table(con, "_scope_staged_rom", "staging/rom", raw_rom="raw.rom", sessions="_scope_staged")
+        con.execute("INSERT INTO staging.rom BY NAME SELECT * FROM _scope_staged_rom")
         con.execute("INSERT INTO _scope_episodes SELECT DISTINCT episode_key FROM _scope_staged "
                     "EXCEPT SELECT episode_key FROM _scope_episodes")
+        for table, rows in ((RESTAGED_SESSIONS, "_scope_staged"), (RESTAGED_ROM, "_scope_staged_rom"),
+                            (RESTAGED_EPISODES, "_scope_episodes")):
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {rows}")
         n_patients = con.execute(f"SELECT count(*) FROM {patients}").fetchall()[0][0]
-        for t in ("_scope_raw_sessions", "_scope_latest", "_scope_groups", "_scope_staged"):
+        for t in ("_scope_raw_sessions", "_scope_latest", "_scope_groups", "_scope_staged", "_scope_staged_rom"):
             con.execute(f"DROP TABLE {t}")
         con.execute("COMMIT")
     except Exception:

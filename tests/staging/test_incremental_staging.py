@@ -13,7 +13,14 @@ from transforms.exports import discover_exports
 from transforms.loading import load_exports, new_run_id
 from transforms.reference import REFERENCE_DIR
 from transforms.sqlmodels import create_table
-from transforms.staging import build_staging, rebuild_staging_for
+from transforms.staging import (
+    RESTAGED,
+    RESTAGED_EPISODES,
+    RESTAGED_ROM,
+    RESTAGED_SESSIONS,
+    build_staging,
+    rebuild_staging_for,
+)
 from transforms.warehouse import open_warehouse
 
 STAGING = ("staging.sessions", "staging.rom")
@@ -44,10 +51,21 @@ def _incremental_equals_full(settings: Settings, change) -> list[str]:
         rebuild_staging_for(con, settings)
         patients = sorted(p for (p,) in con.execute("SELECT patient_id FROM _affected_patients").fetchall())
         incremental = {t: _rows(con, t) for t in STAGING}
+        _assert_restaged_rows_are_staged_rows(con)
         build_staging(con, settings)
         full = {t: _rows(con, t) for t in STAGING}
+        assert not con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name || '.' || table_name "
+                               "IN (SELECT unnest(?))", [list(RESTAGED)]).fetchall()[0][0]  # a full rebuild drops them
     assert incremental == full
     return patients
+
+
+def _assert_restaged_rows_are_staged_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """What the marts read instead of staging: exactly staging's rows of the restaged episodes, sessions and ROM."""
+    assert con.execute(f"SELECT count(*) FROM {RESTAGED_EPISODES}").fetchall()[0][0] > 0
+    for kept, table in ((RESTAGED_SESSIONS, "staging.sessions"), (RESTAGED_ROM, "staging.rom")):
+        staged = _rows(con, f"(SELECT * FROM {table} WHERE episode_key IN (SELECT episode_key FROM {RESTAGED_EPISODES}))")
+        assert _rows(con, kept) == staged, kept
 
 
 def _two_patients(inbox: Path) -> None:

@@ -173,3 +173,39 @@ def test_invariants(warehouse_factory, rows, episodes) -> None:
     assert sum(r["n_sessions"] for r in summary) == len(sessions)
     assert all(r["n_flagged_episodes"] <= r["n_episodes"] for r in summary)
     assert all(0 <= r["units_at_risk"] <= r["units_billed"] for r in summary)
+
+
+def _scope_fixture(restaged: bool):
+    import duckdb
+
+    con = duckdb.connect()
+    for schema in ("staging", "marts", "ops"):
+        con.execute(f"CREATE SCHEMA {schema}")
+    for table in ("staging.sessions", "staging.rom", "marts.episode_outcomes"):
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM (VALUES ('e1', 'staged'), ('e2', 'staged'), "
+                    "('e3', 'staged')) t(episode_key, source)")
+    if restaged:  # the restaged copies are marked so that the test sees which one was read
+        for table in ("ops.restaged_sessions", "ops.restaged_rom"):
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM (VALUES ('e1', 'kept'), ('e2', 'kept')) "
+                        "t(episode_key, source)")
+        con.execute("CREATE TABLE ops.restaged_episodes AS SELECT * FROM (VALUES ('e1'), ('e2')) t(episode_key)")
+    return con
+
+
+@pytest.mark.parametrize(("restaged", "scope", "expected"), [
+    (True, ["e1", "e2"], "kept"),  # the restaging kept every scoped episode: read its copy
+    (True, ["e1", "e3"], "staged"),  # e3 was not restaged (a status change): scan staging
+    (False, ["e1"], "staged"),  # after a full rebuild nothing is kept
+])
+def test_scoped_sources_come_from_the_restaged_rows_only_when_they_cover_the_scope(restaged, scope, expected) -> None:
+    from transforms import changes, marts
+
+    con = _scope_fixture(restaged)
+    con.execute(f"CREATE TEMP TABLE {changes.SCOPE_KEYS} AS SELECT unnest(?) AS episode_key", [scope])
+    made = marts._scope_sources(con, (marts.STAGING_SESSIONS, marts.EPISODES))
+    assert made == ["_scope_sessions", "_scope_outcomes"]  # no ROM copy for a model that does not read ROM
+    assert con.execute("SELECT DISTINCT source FROM _scope_sessions").fetchall() == [(expected,)]
+    assert sorted(k for (k,) in con.execute("SELECT episode_key FROM _scope_sessions").fetchall()) == scope
+    assert con.execute("SELECT DISTINCT source FROM _scope_outcomes").fetchall() == [("staged",)]
+    assert marts._scope_sources(con, (marts.STAGING_ROM,)) == ["_scope_rom"]
+    assert con.execute("SELECT DISTINCT source FROM _scope_rom").fetchall() == [(expected,)]
