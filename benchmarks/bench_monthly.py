@@ -37,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_pipeline import _measure  # a script beside this one (benchmarks is not a package)
 
-STEP = re.compile(r'Finished execution of step "([^"]+)" in ([0-9.]+)(ms|s)\.')
+STEP = re.compile(r'Finished execution of step "([^"]+)" in (?:(\d+)m)?([0-9.]+)(ms|s)\.')
 CLINIC_MONTH = re.compile(r"^(?P<clinic>.+)-(?P<year>\d{4})-(?P<month>\d{2})$")
 
 
@@ -50,6 +50,8 @@ def next_month(day: date) -> date:
 def next_month_export(source: Path, target: Path, id_prefix: str = "n") -> int:
     """Write ``target`` from the CSV export ``source``: every session one month later with ``id_prefix`` before
     its session id (ROM rows follow their sessions). Returns the number of sessions written."""
+    if not (source / "sessions.csv").exists():
+        raise SystemExit(f"{source} has no sessions.csv: only CSV exports can be moved a month on")
     target.mkdir(parents=True)
     written = 0
     for name in ("sessions.csv", "rom.csv"):
@@ -98,7 +100,8 @@ def _set_fingerprint(folder: Path, inbox: Path, env: dict[str, str]) -> None:
 
 def _steps(log: Path, top: int = 8) -> list[tuple[str, float]]:
     """The ``top`` slowest steps of a verbose run's log, in seconds."""
-    found = [(m[1], float(m[2]) / (1000 if m[3] == "ms" else 1)) for m in STEP.finditer(log.read_text())]
+    found = [(m[1], 60 * int(m[2] or 0) + float(m[3]) / (1000 if m[4] == "ms" else 1))
+             for m in STEP.finditer(log.read_text())]
     return sorted(found, key=lambda s: -s[1])[:top]
 
 
@@ -110,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code", type=Path, help="run this checkout's code instead of this one's")
     parser.add_argument("--name", help="the new export's folder name (default: <clinic>-<next month>)")
     parser.add_argument("--out", type=Path, help="where to make the copies (default: <work>/monthly-runs)")
+    parser.add_argument("--memory-limit", help="DuckDB memory limit of the runs (OUTCOMES_DUCKDB_MEMORY_LIMIT)")
     args = parser.parse_args(argv)
     work = args.work.resolve()
     inbox_links = work / "inbox-history"
@@ -119,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     if not export.exists():
         print(f"{export.name}: {next_month_export(newest, export)} sessions, from {newest.name}", flush=True)
     env = dict(os.environ, DAGSTER_HOME="")
+    if args.memory_limit:
+        env["OUTCOMES_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
     if args.code:
         env["PYTHONPATH"] = str(args.code.resolve())
     label = f"code {args.code}" if args.code else "this checkout"
@@ -136,13 +142,15 @@ def main(argv: list[str] | None = None) -> int:
                str(folder / "inbox"), "--warehouse", str(folder / "h" / "warehouse.duckdb"), "--site",
                str(folder / "h" / "site"), "--restricted", str(folder / "h" / "restricted")]
         log = folder / "run.log"
-        result = _measure(cmd, env, log)
+        try:
+            result = _measure(cmd, env, log)
+        finally:
+            shutil.rmtree(folder / "h")  # gigabytes at 10M; the log stays
         if "built staging in full" in log.read_text():
             raise SystemExit(f"run {run} rebuilt everything: the copy's fingerprint did not match ({log})")
         steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in _steps(log))
         print(f"{label}, run {run}: {result['wall_s']:.1f} s, peak {result['peak_rss_mb']:.0f} MB; slowest steps: "
               f"{steps}", flush=True)
-        shutil.rmtree(folder / "h")  # gigabytes at 10M; the log stays
     return 0
 
 

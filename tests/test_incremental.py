@@ -203,3 +203,24 @@ def test_outcomes_run_is_incremental_and_equals_a_full_run(tmp_path: Path, capsy
                                       "'integrity' AND run_id = (SELECT arg_max(run_id, started_at) FROM ops.runs) "
                                       "ORDER BY ALL").fetchall()
     assert {clinic for _, clinic, _, _ in per_clinic} >= {"north"}
+
+
+def test_a_run_that_fails_after_restaging_leaves_staging_and_its_marks_as_they_were(
+    history: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in LATER:
+        shutil.copytree(SAMPLE / name, history.inbox / name)
+    bookkeeping = ("ops.dirty", "ops.staged_exports", "ops.restaged_episodes")
+    before = {t: rows for t, rows in table_snapshot(history.warehouse).items() if t.startswith(BUILT) or t in bookkeeping}
+
+    def fail(*args, **kwargs) -> None:
+        raise RuntimeError("stopped between the restaging and its marks")
+
+    monkeypatch.setattr(changes, "mark_clinics", fail)
+    with pytest.raises(RuntimeError, match="stopped between"):
+        _run(history)
+    after = {t: rows for t, rows in table_snapshot(history.warehouse).items() if t.startswith(BUILT) or t in bookkeeping}
+    assert after == before  # staging, the marts and the marks: all as before the run
+    monkeypatch.undo()
+    assert _run(history).action == changes.SCOPED
+    _assert_equals_full(history)

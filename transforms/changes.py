@@ -206,16 +206,19 @@ def stage(
     con.execute("CREATE OR REPLACE TEMP TABLE _changed_exports (export VARCHAR)")
     con.executemany("INSERT INTO _changed_exports VALUES (?)", [[e] for e in changed])
     create_table(con, "_affected_patients", "staging/affected_patients", changed="_changed_exports")
-    patients, sessions = rebuild_staging_for(con, settings, "_affected_patients")
+
+    def record(con: duckdb.DuckDBPyConnection) -> None:
+        # In the restaging's own transaction: a run that stops between the two would otherwise leave
+        # staging rebuilt without the marks, and the next run would no longer know the old episode keys.
+        mark_episodes(con, episode_targets, "_scope_episodes")
+        mark_clinics(con, clinic_targets, "_affected_patients")
+        mark_full(con, other_targets)
+        con.execute("DELETE FROM ops.staged_exports WHERE export IN (SELECT export FROM _changed_exports)")
+        con.execute("INSERT INTO ops.staged_exports SELECT export, checksum FROM ops.exports "
+                    "WHERE export IN (SELECT export FROM _changed_exports)")
+
+    patients, sessions = rebuild_staging_for(con, settings, "_affected_patients", before_commit=record)
     episodes = con.execute("SELECT count(*) FROM _scope_episodes").fetchall()[0][0]
-    con.execute("BEGIN TRANSACTION")
-    mark_episodes(con, episode_targets, "_scope_episodes")
-    mark_clinics(con, clinic_targets, "_affected_patients")
-    mark_full(con, other_targets)
-    con.execute("DELETE FROM ops.staged_exports WHERE export IN (SELECT export FROM _changed_exports)")
-    con.execute("INSERT INTO ops.staged_exports SELECT export, checksum FROM ops.exports "
-                "WHERE export IN (SELECT export FROM _changed_exports)")
-    con.execute("COMMIT")
     for temp in ("_changed_exports", "_affected_patients", "_scope_episodes"):
         con.execute(f"DROP TABLE IF EXISTS {temp}")
     return StagingChange(SCOPED, tuple(changed), patients, episodes, sessions)

@@ -20,6 +20,7 @@ them.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import duckdb
 
@@ -83,7 +84,8 @@ def _close_over_given_episodes(con: duckdb.DuckDBPyConnection, patients: str) ->
 
 
 def rebuild_staging_for(
-    con: duckdb.DuckDBPyConnection, settings: Settings, patients: str = "_affected_patients"
+    con: duckdb.DuckDBPyConnection, settings: Settings, patients: str = "_affected_patients",
+    before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> tuple[int, int]:
     """Rebuild the staging rows of the patients in the temporary table ``patients`` (clinic_id, patient_id).
 
@@ -91,8 +93,9 @@ def rebuild_staging_for(
     keys (closed over clinic-given episodes shared with other patients), replace their rows of
     ``staging.sessions`` and ``staging.rom`` in one transaction; the result equals a full rebuild.
     Leaves ``_scope_episodes`` (episode_key): the patients' episode keys before and after, for the
-    marts to rebuild, and keeps them with the patients' staged rows in :data:`RESTAGED`. Returns
-    (patients, sessions staged for them).
+    marts to rebuild, and keeps them with the patients' staged rows in :data:`RESTAGED`. ``before_commit``
+    runs in the same transaction, last (the caller's bookkeeping: what the marts must rebuild), so a
+    failure leaves staging and that bookkeeping as they were. Returns (patients, sessions staged for them).
     """
     ensure_reference_tables(con, reference_dir=settings.reference_dir)
     install_macros(con)
@@ -127,6 +130,8 @@ def rebuild_staging_for(
         n_patients = con.execute(f"SELECT count(*) FROM {patients}").fetchall()[0][0]
         for t in ("_scope_raw_sessions", "_scope_latest", "_scope_groups", "_scope_staged", "_scope_staged_rom"):
             con.execute(f"DROP TABLE {t}")
+        if before_commit is not None:
+            before_commit(con)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -6,6 +6,8 @@ import csv
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from tests.benchmarks.test_baseline import _script
 
 
@@ -52,3 +54,19 @@ def test_the_newest_clinic_month_is_followed_by_the_next(tmp_path: Path) -> None
         (tmp_path / name).mkdir()
     newest, name = bench._newest_export(tmp_path)
     assert newest.name == "c2-2026-10" and name == "c2-2026-11"
+
+
+def test_step_times_are_read_in_every_unit_dagster_writes(tmp_path: Path) -> None:
+    bench = _script("bench_monthly")
+    log = tmp_path / "run.log"
+    log.write_text('... Finished execution of step "a" in 612ms.\n... Finished execution of step "b" in 1m3.5s.\n'
+                   '... Finished execution of step "c" in 4.25s.\n')
+    assert bench._steps(log) == [("b", 63.5), ("c", 4.25), ("a", 0.612)]
+
+
+def test_a_parquet_export_is_refused(tmp_path: Path) -> None:
+    bench = _script("bench_monthly")
+    (tmp_path / "c1-2026-10").mkdir()
+    (tmp_path / "c1-2026-10" / "sessions.parquet").write_bytes(b"")
+    with pytest.raises(SystemExit, match="only CSV"):
+        bench.next_month_export(tmp_path / "c1-2026-10", tmp_path / "c1-2026-11")
