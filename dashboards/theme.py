@@ -271,8 +271,8 @@ def update_annotations(layout: dict, changes: dict) -> None:
 # Plotly checks every property of a figure it builds against its schema. The pages build about a
 # hundred figures per run from dictionaries shaped by this module, always the same properties, and
 # the check cost about a third of each page's time (1.3 s of a monthly run at 1M sessions). The tests
-# build every page with the check on (the audit packets do not use this function) (tests/dashboards/test_figures.py), so a misspelt
-# property still fails there, and they show that the check changes no figure.
+# build every page with the check on (tests/dashboards/test_figures.py; the audit packets do not use
+# this function), so a misspelt property still fails there, and they show that the check changes no figure.
 STRICT_FIGURES = False
 
 
